@@ -1,0 +1,10 @@
+"""Synthetic Instruction Tuner: Magpie data -> filtering -> preference pairs -> SFT/DPO -> evaluation.
+
+Subpackages, one per phase: ``generation`` (Magpie), ``filtering``, ``preference``, ``training``,
+``evaluation``, ``agent``; ``toy`` builds the offline toy world. Shared pieces: ``config``
+(registry + profiles), ``workspace``, ``store`` (JSONL + atomic writes), ``manifest``,
+``runtime`` (Colab, token, seeding), ``session`` (what a notebook's setup cell calls).
+"""
+
+__version__ = "0.1.0"
+DEFAULT_SEED = 42

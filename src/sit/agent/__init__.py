@@ -1,0 +1,1 @@
+"""Phase 7: WebShop-style agent evaluation."""

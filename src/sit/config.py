@@ -1,0 +1,251 @@
+"""The model registry and the profiles, read from ``configs/models.yaml`` and ``configs/profiles.yaml``.
+
+A model can be named by its registry slug (``llama-3.2-3b``) or its hub id
+(``meta-llama/Llama-3.2-3B``). A profile is plain data; :func:`load_profile` applies dotted
+overrides (``{"generation.batch_size": 4}``) on top of it.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROLES = ("generator", "target", "reward", "judge")
+
+
+class ConfigError(ValueError):
+    """A configuration problem a user can fix; the message says what and how."""
+
+
+def config_dir() -> Path:
+    """Where the YAML files live (``SIT_CONFIG_DIR`` overrides the packaged copy)."""
+    env = os.environ.get("SIT_CONFIG_DIR")
+    if env:
+        return Path(env)
+    return Path(str(resources.files("sit") / "configs"))
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry, with its family merged in."""
+
+    slug: str
+    id: str
+    roles: tuple[str, ...]
+    family: str
+    family_spec: dict
+    gated: bool = False
+    chat_template: str | None = None  # jinja source, or None for "use the tokenizer's own"
+    chat_template_name: str | None = None
+    prompt_format: str | None = None  # completion format for a base model, with {instruction}
+    pad_token: str | None = None
+    eot_token: str | None = None
+    lora_targets: tuple[str, ...] = ()
+    load: str = "fp16"
+    t4: dict = field(default_factory=dict)
+    arch: dict = field(default_factory=dict)
+    toy: dict = field(default_factory=dict)
+
+    @property
+    def architecture(self) -> str:
+        return self.family_spec["architecture"]
+
+    @property
+    def pre_query_template(self) -> str | None:
+        return self.family_spec.get("pre_query_template")
+
+
+class Registry:
+    def __init__(self, data: dict, source: str = "models.yaml"):
+        self.source = source
+        self.families: dict = data.get("families") or {}
+        self.chat_templates: dict = data.get("chat_templates") or {}
+        self.prompt_formats: dict = data.get("prompt_formats") or {}
+        self._models: dict[str, ModelSpec] = {}
+        for slug, entry in (data.get("models") or {}).items():
+            self._models[slug] = self._build(slug, entry)
+
+    def _build(self, slug: str, entry: dict) -> ModelSpec:
+        where = f"{self.source}: model '{slug}'"
+        for key in ("id", "roles", "family"):
+            if key not in entry:
+                raise ConfigError(f"{where}: missing field '{key}'")
+        family = entry["family"]
+        if family not in self.families:
+            raise ConfigError(f"{where}: unknown family '{family}' (known: {', '.join(self.families)})")
+        roles = tuple(entry["roles"])
+        bad = [r for r in roles if r not in ROLES]
+        if bad:
+            raise ConfigError(f"{where}: unknown role(s) {bad} (known: {', '.join(ROLES)})")
+        template_name = entry.get("chat_template")
+        template = None
+        if template_name and template_name != "native":
+            if template_name not in self.chat_templates:
+                raise ConfigError(
+                    f"{where}: unknown chat_template '{template_name}' "
+                    f"(known: native, {', '.join(self.chat_templates)})"
+                )
+            template = self.chat_templates[template_name]
+        fmt_name = entry.get("prompt_format")
+        fmt = None
+        if fmt_name:
+            if fmt_name not in self.prompt_formats:
+                raise ConfigError(
+                    f"{where}: unknown prompt_format '{fmt_name}' (known: {', '.join(self.prompt_formats)})"
+                )
+            fmt = self.prompt_formats[fmt_name]
+        return ModelSpec(
+            slug=slug,
+            id=entry["id"],
+            roles=roles,
+            family=family,
+            family_spec=dict(self.families[family]),
+            gated=bool(entry.get("gated", False)),
+            chat_template=template,
+            chat_template_name=template_name,
+            prompt_format=fmt,
+            pad_token=entry.get("pad_token"),
+            eot_token=entry.get("eot_token"),
+            lora_targets=tuple(entry.get("lora_targets") or ()),
+            load=entry.get("load", "fp16"),
+            t4=dict(entry.get("t4") or {}),
+            arch=dict(entry.get("arch") or {}),
+            toy=dict(entry.get("toy") or {}),
+        )
+
+    def __iter__(self):
+        return iter(self._models.values())
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    @property
+    def slugs(self) -> list[str]:
+        return list(self._models)
+
+    def get(self, name: str, role: str | None = None) -> ModelSpec:
+        """Look a model up by slug or hub id (case-insensitive); optionally require a role."""
+        if role is not None and role not in ROLES:
+            raise ConfigError(f"unknown role '{role}' (known: {', '.join(ROLES)})")
+        key = name.strip()
+        spec = self._models.get(key)
+        if spec is None:
+            lowered = key.lower()
+            for candidate in self._models.values():
+                if lowered in (candidate.id.lower(), candidate.slug.lower()):
+                    spec = candidate
+                    break
+        if spec is None:
+            known = ", ".join(f"{s.slug} ({s.id})" for s in self._models.values())
+            raise ConfigError(f"unknown model '{name}'. Registered models: {known}")
+        if role is not None and role not in spec.roles:
+            allowed = ", ".join(s.id for s in self.by_role(role))
+            raise ConfigError(f"model '{name}' is not registered as a {role} (registered {role}s: {allowed})")
+        return spec
+
+    def by_role(self, role: str) -> list[ModelSpec]:
+        if role not in ROLES:
+            raise ConfigError(f"unknown role '{role}' (known: {', '.join(ROLES)})")
+        return [s for s in self._models.values() if role in s.roles]
+
+
+def load_registry(path: str | Path | None = None) -> Registry:
+    path = Path(path) if path else config_dir() / "models.yaml"
+    return Registry(_read_yaml(path), source=str(path))
+
+
+# --------------------------------------------------------------------------- profiles
+
+AUTO = "auto"
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # torch missing or broken: no GPU to use
+        return False
+
+
+def resolve_profile_name(name: str | None) -> str:
+    """``auto``/None -> ``colab_t4`` with a CUDA GPU, else ``demo``."""
+    if name in (None, "", AUTO):
+        return "colab_t4" if _cuda_available() else "demo"
+    return name
+
+
+def _coerce(text: str) -> Any:
+    """CLI override values: YAML scalars (``4``, ``0.5``, ``true``, ``null``, ``[a, b]``)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(config: dict, overrides: dict | None, *, where: str = "overrides") -> dict:
+    """Return a copy of ``config`` with dotted-key overrides applied.
+
+    Unknown keys are an error (a typo must not be silently ignored)."""
+    result = copy.deepcopy(config)
+    for dotted, value in (overrides or {}).items():
+        parts = str(dotted).split(".")
+        node = result
+        for i, part in enumerate(parts):
+            if not isinstance(node, dict) or part not in node:
+                prefix = ".".join(parts[:i]) or "<top>"
+                known = ", ".join(sorted(node)) if isinstance(node, dict) else "(not a section)"
+                raise ConfigError(f"{where}: unknown setting '{dotted}' (under {prefix}: {known})")
+            if i == len(parts) - 1:
+                node[part] = _coerce(value) if isinstance(value, str) else value
+            else:
+                node = node[part]
+    return result
+
+
+def parse_set_args(items: list[str] | None) -> dict:
+    """``["generation.batch_size=4", ...]`` -> ``{"generation.batch_size": "4"}``."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE, got '{item}'")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value
+    return out
+
+
+def load_profiles(path: str | Path | None = None) -> dict:
+    path = Path(path) if path else config_dir() / "profiles.yaml"
+    return _read_yaml(path)
+
+
+def load_profile(name: str | None = AUTO, overrides: dict | None = None) -> dict:
+    """The effective profile: the named one (``auto`` resolved), with overrides; ``name`` key set."""
+    profiles = load_profiles()
+    resolved = resolve_profile_name(name)
+    if resolved not in profiles:
+        raise ConfigError(f"unknown profile '{name}'. Known profiles: {', '.join([AUTO, *profiles])}")
+    config = apply_overrides(profiles[resolved], overrides, where=f"profile '{resolved}'")
+    config["name"] = resolved
+    return config

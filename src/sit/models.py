@@ -1,0 +1,125 @@
+"""Loading models and tokenizers the way the registry says, for the hub world and the toy world alike.
+
+The toy world takes *this* code path too: only :func:`model_source` differs (a local folder built by
+``sit toy-world`` instead of a hub id). Never ``trust_remote_code``.
+"""
+
+from __future__ import annotations
+
+import gc
+
+from .config import ConfigError, ModelSpec
+
+
+def model_source(spec: ModelSpec, profile: dict) -> str:
+    """Hub id (``world: hub``) or the toy stand-in's folder (``world: toy``, built on first use)."""
+    world = profile.get("world")
+    if world == "hub":
+        return spec.id
+    if world == "toy":
+        from .toy import toy_model_path
+
+        return str(toy_model_path(spec.slug, seed=int(profile.get("seed", 42))))
+    raise ConfigError(f"profile '{profile.get('name')}': unknown world '{world}' (known: hub, toy)")
+
+
+def torch_dtype(profile: dict):
+    import torch
+
+    name = profile.get("dtype", "float32")
+    try:
+        return {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}[name]
+    except KeyError:
+        raise ConfigError(f"profile '{profile.get('name')}': unknown dtype '{name}' "
+                          "(known: float16, float32, bfloat16)") from None
+
+
+def load_tokenizer(spec: ModelSpec, profile: dict, *, padding_side: str = "left"):
+    """Tokenizer with the registry's chat template and a pad token distinct from eos."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_source(spec, profile))
+    if spec.chat_template:
+        tokenizer.chat_template = spec.chat_template
+    if spec.pad_token:
+        if spec.pad_token not in tokenizer.get_vocab():
+            raise ConfigError(f"model '{spec.id}': pad_token {spec.pad_token!r} is not in its vocabulary")
+        tokenizer.pad_token = spec.pad_token
+    elif tokenizer.pad_token is None:
+        raise ConfigError(f"model '{spec.id}': no pad_token registered and the tokenizer has none")
+    tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def stop_token_ids(spec: ModelSpec, tokenizer) -> list[int]:
+    """End-of-turn and end-of-text ids: generation stops at either."""
+    ids = []
+    for token in (spec.eot_token, tokenizer.eos_token):
+        if token is not None:
+            tid = tokenizer.convert_tokens_to_ids(token)
+            if tid is not None and tid != tokenizer.unk_token_id and tid not in ids:
+                ids.append(tid)
+    return ids
+
+
+def _load_kwargs(spec: ModelSpec, profile: dict) -> dict:
+    import torch
+
+    kwargs = {"dtype": torch_dtype(profile)}
+    if profile.get("attn_implementation"):
+        kwargs["attn_implementation"] = profile["attn_implementation"]
+    if profile.get("device") == "cuda":
+        kwargs["device_map"] = {"": 0}
+    if profile.get("quantize") and spec.load == "nf4":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=kwargs["dtype"],
+        )
+    return kwargs
+
+
+def load_causal_lm(spec: ModelSpec, profile: dict):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_source(spec, profile), **_load_kwargs(spec, profile))
+    model.eval()
+    return model
+
+
+def load_reward_model(spec: ModelSpec, profile: dict):
+    """A sequence classifier with exactly one logit (a scalar reward)."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    source = model_source(spec, profile)
+    config = AutoConfig.from_pretrained(source)
+    if getattr(config, "num_labels", None) != 1:
+        raise ConfigError(
+            f"reward model '{spec.id}' has {getattr(config, 'num_labels', '?')} output labels; "
+            "a reward model must be a sequence classifier with a single logit"
+        )
+    kwargs = _load_kwargs(spec, profile)
+    kwargs.pop("quantization_config", None)  # reward models are run in fp16/fp32
+    model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
+    model.eval()
+    return model
+
+
+def release_memory() -> dict:
+    """Collect garbage and empty the CUDA cache; returns allocated bytes before/after (CUDA only)."""
+    import sys
+
+    import torch
+
+    for attr in ("last_traceback", "last_value", "last_exc"):  # IPython keeps the last exception alive
+        if hasattr(sys, attr):
+            setattr(sys, attr, None)
+    before = torch.cuda.memory_allocated() if torch.cuda.is_available() else None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    after = torch.cuda.memory_allocated() if torch.cuda.is_available() else None
+    return {"cuda_allocated_before": before, "cuda_allocated_after": after}

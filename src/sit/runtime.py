@@ -1,0 +1,119 @@
+"""Where the code runs: Colab or not, Drive, the HF token, seeding, and a short environment summary.
+
+The only seam to Colab is :func:`colab_module` (``google.colab`` cannot exist off Colab); tests
+replace it. The token is never printed, logged or saved: it goes into ``os.environ["HF_TOKEN"]``,
+where ``huggingface_hub`` reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+from importlib import metadata
+
+TOKEN_HELP = (
+    "model '{model}' is gated on the Hugging Face hub and no HF_TOKEN was found. On Colab: open the "
+    "key icon (Secrets) in the left sidebar, add a secret named HF_TOKEN holding a token from "
+    "https://huggingface.co/settings/tokens, switch on 'Notebook access', accept the model's licence on "
+    "its hub page, then re-run the setup cell. Elsewhere: export HF_TOKEN=... before starting."
+)
+
+
+class MissingTokenError(RuntimeError):
+    pass
+
+
+def in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def colab_module(name: str):
+    """Import ``google.colab.<name>`` (the single place the project touches Colab's API)."""
+    import importlib
+
+    return importlib.import_module(f"google.colab.{name}")
+
+
+def mount_drive(mountpoint: str = "/content/drive") -> bool:
+    """Mount Google Drive on Colab; a no-op (returns False) elsewhere."""
+    if not in_colab():
+        return False
+    if os.path.isdir(os.path.join(mountpoint, "MyDrive")):
+        return True
+    colab_module("drive").mount(mountpoint)
+    return True
+
+
+def load_hf_token() -> bool:
+    """Find an HF token (Colab secret ``HF_TOKEN``, else the environment) and export it.
+
+    Returns whether a token is available; never returns or prints the token itself."""
+    if os.environ.get("HF_TOKEN"):
+        return True
+    if in_colab():
+        try:
+            token = colab_module("userdata").get("HF_TOKEN")
+        except Exception:  # secret missing or notebook access not granted
+            token = None
+        if token:
+            os.environ["HF_TOKEN"] = token
+            return True
+    return False
+
+
+def require_token(spec, world: str) -> None:
+    """A gated hub model needs a token; the toy world needs none."""
+    if world == "hub" and getattr(spec, "gated", False) and not os.environ.get("HF_TOKEN"):
+        raise MissingTokenError(TOKEN_HELP.format(model=spec.id))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+    except ImportError:
+        pass
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment_summary() -> dict:
+    summary = {
+        "python": platform.python_version(),
+        "platform": "colab" if in_colab() else platform.system().lower(),
+        "torch": _version("torch"),
+        "transformers": _version("transformers"),
+        "trl": _version("trl"),
+        "peft": _version("peft"),
+        "device": "cpu",
+        "hf_token": "set" if os.environ.get("HF_TOKEN") else "not set",
+    }
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            props = torch.cuda.get_device_properties(0)
+            summary["device"] = f"cuda: {props.name}, {props.total_memory / 2**30:.1f} GiB"
+        else:
+            summary["device"] = f"cpu ({os.cpu_count()} cores)"
+    except ImportError:
+        pass
+    return summary

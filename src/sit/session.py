@@ -1,0 +1,58 @@
+"""What a notebook's setup cell (and every CLI command) starts from: profile, workspace, registry, seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import ConfigError, ModelSpec, Registry, load_profile, load_registry
+from .manifest import now
+from .runtime import environment_summary, load_hf_token, mount_drive, require_token, seed_everything
+from .workspace import Workspace
+
+
+@dataclass
+class Session:
+    profile: dict
+    workspace: Workspace
+    registry: Registry
+    seed: int
+    started_at: str = field(default_factory=now)
+
+    @property
+    def profile_name(self) -> str:
+        return self.profile["name"]
+
+    @property
+    def world(self) -> str:
+        return self.profile["world"]
+
+    def model(self, name: str, role: str | None = None) -> ModelSpec:
+        """A registered model; under the hub world a gated one needs HF_TOKEN."""
+        spec = self.registry.get(name, role=role)
+        require_token(spec, self.world)
+        return spec
+
+    def section(self, name: str) -> dict:
+        if name not in self.profile:
+            raise ConfigError(f"profile '{self.profile_name}' has no section '{name}'")
+        return self.profile[name]
+
+
+def start(profile: str | None = "auto", workspace: str | None = None, seed: int | None = None,
+          overrides: dict | None = None, *, verbose: bool = True) -> Session:
+    """Resolve the profile, mount Drive on Colab, export HF_TOKEN if available, seed, summarize."""
+    config = load_profile(profile, overrides)
+    mount_drive()
+    load_hf_token()
+    seed = int(config.get("seed", 42) if seed is None else seed)
+    config["seed"] = seed
+    seed_everything(seed)
+    session = Session(profile=config, workspace=Workspace(workspace), registry=load_registry(), seed=seed)
+    if verbose:
+        summary = environment_summary()
+        summary.update(profile=f"{config['name']} ({config['world']} models)", workspace=str(session.workspace.root),
+                       seed=seed)
+        width = max(len(k) for k in summary)
+        for key, value in summary.items():
+            print(f"{key:<{width}}  {value}")
+    return session
