@@ -11,7 +11,9 @@ from .config import ConfigError, parse_set_args
 # Modules that contribute subcommands, in pipeline order.
 PHASE_CLIS = [
     "sit.toy.cli",
+    "sit.generation.cli",
     "sit.training.plan",
+    "sit.demo",
 ]
 
 

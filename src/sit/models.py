@@ -63,8 +63,6 @@ def stop_token_ids(spec: ModelSpec, tokenizer) -> list[int]:
 
 
 def _load_kwargs(spec: ModelSpec, profile: dict) -> dict:
-    import torch
-
     kwargs = {"dtype": torch_dtype(profile)}
     if profile.get("attn_implementation"):
         kwargs["attn_implementation"] = profile["attn_implementation"]

@@ -1,0 +1,48 @@
+# The two commands of the README:
+#   make demo   run the whole pipeline on the offline toy world (CPU, minutes)
+#   make test   lint, notebook hygiene, unit tests, and every notebook executed with nbval
+# Both create .venv and install what they need on first use; later runs reuse it.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The CPU build of torch (Colab brings its own CUDA build; requirements.txt never installs torch).
+TORCH  ?= torch==2.13.0
+
+.PHONY: setup toy-world demo test lint hygiene pytest plan clean-demo
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+
+toy-world: setup
+	$(BIN)/sit toy-world
+
+demo: toy-world
+	$(BIN)/python -m sit.demo
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks notebooks
+
+hygiene: setup
+	$(BIN)/python -m sit.hygiene
+
+# Notebooks run last, in order 01 -> 07, in a throw-away workspace (their defaults resolve to the
+# toy world on a machine without a GPU).
+pytest: setup
+	SIT_WORKSPACE="$$(mktemp -d)" $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+test: lint hygiene toy-world pytest
+
+plan: setup
+	$(BIN)/sit plan --profile colab_t4
+
+clean-demo:
+	rm -rf data/raw data/filtered data/preference models evaluation/* runs

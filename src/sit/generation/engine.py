@@ -1,0 +1,256 @@
+"""Batched text generation behind one interface: transformers (default) or vLLM.
+
+Reproducibility: every prompt carries its own seed. The transformers backend samples each row with
+its own ``torch.Generator`` (:class:`PerRowSampler`), so an item's text does not depend on which
+other prompts share its batch, how large the batch is, or where a resumed run restarted. vLLM takes
+the same per-request seed natively.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+
+
+def derive_seed(*parts) -> int:
+    """A stable 63-bit seed from any parts (run seed, item id, stage, ...)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How to decode. ``temperature == 0`` means greedy."""
+
+    max_new_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop_token_ids: tuple[int, ...] = ()
+    stop_strings: tuple[str, ...] = ()
+    forbid_first_token_prefixes: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.max_new_tokens <= 0:
+            raise ValueError(f"max_new_tokens must be > 0, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+    def to_record(self) -> dict:
+        """What is stored beside each generated item (JSON-friendly)."""
+        out = asdict(self)
+        for key in ("stop_token_ids", "stop_strings", "forbid_first_token_prefixes"):
+            out[key] = list(out[key])
+        return out
+
+
+@dataclass
+class Completion:
+    text: str
+    num_tokens: int
+    finish_reason: str  # "stop" (end token or stop string) | "length" (hit max_new_tokens)
+
+
+@dataclass
+class Prompt:
+    id: str
+    text: str
+    seed: int
+    meta: dict = field(default_factory=dict)
+
+
+def cut_at_stop_strings(text: str, stop_strings) -> tuple[str, bool]:
+    """Cut ``text`` at the first stop string (excluded, as vLLM does)."""
+    positions = [text.find(s) for s in stop_strings if s and s in text]
+    if not positions:
+        return text, False
+    return text[: min(positions)], True
+
+
+class PerRowSampler:
+    """A logits processor that picks each row's next token with that row's own generator.
+
+    It returns scores that are -inf everywhere except the chosen token, so ``generate`` run
+    greedily emits exactly the sampled token. Rows with temperature 0 take the argmax. At the
+    first step, tokens whose text starts with a forbidden prefix (a markdown heading) are masked."""
+
+    def __init__(self, seeds, temperature: float, top_p: float, prompt_length: int,
+                 forbidden_first_ids=None, device="cpu"):
+        import torch
+
+        self.temperature = temperature
+        self.top_p = top_p
+        self.prompt_length = prompt_length
+        self.forbidden = None
+        if forbidden_first_ids:
+            self.forbidden = torch.tensor(sorted(forbidden_first_ids), dtype=torch.long, device=device)
+        self.generators = []
+        for seed in seeds:
+            gen = torch.Generator(device=device)
+            gen.manual_seed(int(seed))
+            self.generators.append(gen)
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        scores = scores.float()
+        if self.forbidden is not None and input_ids.shape[1] == self.prompt_length:
+            scores = scores.clone()
+            scores[:, self.forbidden] = float("-inf")
+        if self.temperature == 0:
+            chosen = scores.argmax(dim=-1)
+        else:
+            probs = torch.softmax(scores / self.temperature, dim=-1)
+            if self.top_p < 1.0:
+                probs = _top_p_filter(probs, self.top_p)
+            chosen = torch.stack([
+                torch.multinomial(probs[i], 1, generator=self.generators[i])[0] for i in range(probs.shape[0])
+            ])
+        out = torch.full_like(scores, float("-inf"))
+        out.scatter_(1, chosen.unsqueeze(1), 0.0)
+        return out
+
+
+def _top_p_filter(probs, top_p: float):
+    import torch
+
+    sorted_probs, order = torch.sort(probs, descending=True, dim=-1)
+    cumulative = sorted_probs.cumsum(dim=-1)
+    remove = cumulative - sorted_probs > top_p  # keep the smallest set reaching top_p
+    sorted_probs = sorted_probs.masked_fill(remove, 0.0)
+    filtered = torch.zeros_like(probs).scatter(1, order, sorted_probs)
+    return filtered / filtered.sum(dim=-1, keepdim=True)
+
+
+def forbidden_first_token_ids(tokenizer, prefixes) -> list[int]:
+    """Ids of tokens whose text (leading space/▁ stripped) starts with one of ``prefixes``."""
+    if not prefixes:
+        return []
+    banned = []
+    for token, tid in tokenizer.get_vocab().items():
+        text = tokenizer.convert_tokens_to_string([token]).lstrip()
+        if text and any(text.startswith(p) for p in prefixes):
+            banned.append(tid)
+    return sorted(banned)
+
+
+def is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+class HFBackend:
+    """``model.generate`` on left-padded batches, one seed per row."""
+
+    name = "hf"
+
+    def __init__(self, model, tokenizer):
+        self.model = model
+        self.tokenizer = tokenizer
+        self._forbidden_cache: dict = {}
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _forbidden(self, prefixes) -> list[int]:
+        key = tuple(prefixes)
+        if key not in self._forbidden_cache:
+            self._forbidden_cache[key] = forbidden_first_token_ids(self.tokenizer, prefixes)
+        return self._forbidden_cache[key]
+
+    def generate(self, prompts: list[Prompt], settings: SamplingSettings) -> list[Completion]:
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        tok = self.tokenizer
+        batch = tok([p.text for p in prompts], return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = {k: v.to(self.model.device) for k, v in batch.items()}
+        prompt_length = batch["input_ids"].shape[1]
+        sampler = PerRowSampler(
+            [p.seed for p in prompts], settings.temperature, settings.top_p, prompt_length,
+            self._forbidden(settings.forbid_first_token_prefixes), device=self.model.device,
+        )
+        config = GenerationConfig(
+            max_new_tokens=settings.max_new_tokens, do_sample=False,
+            eos_token_id=list(settings.stop_token_ids) or None, pad_token_id=tok.pad_token_id,
+            stop_strings=list(settings.stop_strings) or None,
+        )
+        with torch.inference_mode():
+            output = self.model.generate(
+                **batch, generation_config=config, logits_processor=LogitsProcessorList([sampler]),
+                tokenizer=tok if settings.stop_strings else None,
+            )
+        return [self._completion(row[prompt_length:].tolist(), settings) for row in output]
+
+    def _completion(self, new_ids: list[int], settings: SamplingSettings) -> Completion:
+        stops = set(settings.stop_token_ids)
+        kept, stopped = [], False
+        for tid in new_ids:
+            if tid in stops:
+                stopped = True
+                break
+            kept.append(tid)
+        else:
+            # No stop token: trailing pads are padding only if a stop string ended the row.
+            while kept and kept[-1] == self.tokenizer.pad_token_id and self.tokenizer.pad_token_id not in stops:
+                kept.pop()
+        text = self.tokenizer.decode(kept, skip_special_tokens=True)
+        text, by_string = cut_at_stop_strings(text, settings.stop_strings)
+        # num_tokens counts what was generated (a stop string's own tokens included).
+        return Completion(text=text.strip(), num_tokens=len(kept),
+                          finish_reason="stop" if stopped or by_string else "length")
+
+
+def vllm_sampling_kwargs(settings: SamplingSettings, seed: int) -> dict:
+    """The ``vllm.SamplingParams`` arguments equivalent to ``settings`` for one request."""
+    return {
+        "n": 1,
+        "temperature": float(settings.temperature),
+        "top_p": float(settings.top_p),
+        "max_tokens": int(settings.max_new_tokens),
+        "stop": list(settings.stop_strings),
+        "stop_token_ids": list(settings.stop_token_ids),
+        "seed": int(seed),
+        "skip_special_tokens": True,
+        "repetition_penalty": 1.0,
+    }
+
+
+class VLLMBackend:
+    """vLLM behind the same interface (GPU only; 5-10x faster there). Import is lazy.
+
+    vLLM has no per-request first-token ban; the Magpie sanitizer strips a leading heading instead."""
+
+    name = "vllm"
+
+    def __init__(self, model_source: str, tokenizer, *, dtype: str = "float16", quantized: bool = False,
+                 max_model_len: int = 4096, seed: int = 0):
+        try:
+            from vllm import LLM
+        except ImportError as exc:
+            raise RuntimeError("backend 'vllm' needs vLLM: pip install vllm (on a CUDA runtime), "
+                               "or use the default backend 'hf'") from exc
+        self.tokenizer = tokenizer
+        kwargs = {"model": model_source, "dtype": dtype, "max_model_len": max_model_len, "seed": seed}
+        if quantized:
+            kwargs["quantization"] = "bitsandbytes"
+        self.llm = LLM(**kwargs)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def generate(self, prompts: list[Prompt], settings: SamplingSettings) -> list[Completion]:
+        from vllm import SamplingParams, TokensPrompt
+
+        requests = [TokensPrompt(prompt_token_ids=self.tokenizer(p.text, add_special_tokens=False)["input_ids"])
+                    for p in prompts]
+        params = [SamplingParams(**vllm_sampling_kwargs(settings, p.seed)) for p in prompts]
+        outputs = self.llm.generate(requests, params, use_tqdm=False)
+        return [completion_from_vllm(o.outputs[0]) for o in outputs]
+
+
+def completion_from_vllm(output) -> Completion:
+    reason = "length" if output.finish_reason == "length" else "stop"
+    return Completion(text=output.text.strip(), num_tokens=len(output.token_ids), finish_reason=reason)

@@ -1,0 +1,283 @@
+"""Magpie generation on the toy generator: prompts, sampling, batching, resuming, bad input."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from sit.config import ConfigError, load_registry
+from sit.generation.engine import (
+    HFBackend,
+    PerRowSampler,
+    Prompt,
+    SamplingSettings,
+    derive_seed,
+    vllm_sampling_kwargs,
+)
+from sit.generation.magpie import (
+    generate,
+    instruction_settings,
+    pre_query_prompt,
+    response_prompt,
+    sanitize_instruction,
+)
+from sit.generation.runner import plan_batches, run_stage
+from sit.models import load_causal_lm, load_tokenizer
+from sit.session import start
+from sit.store import JsonlStore
+
+GENERATOR = "meta-llama/Llama-3.1-8B-Instruct"
+SIT = str(Path(sys.executable).with_name("sit"))
+
+
+@pytest.fixture(scope="module")
+def generator(toy_world):
+    session = start("demo", verbose=False)
+    spec = session.registry.get(GENERATOR)
+    tokenizer = load_tokenizer(spec, session.profile)
+    model = load_causal_lm(spec, session.profile)
+    return spec, tokenizer, HFBackend(model, tokenizer), session.profile
+
+
+@pytest.mark.parametrize("raw, clean", [
+    ("Task: Write a haiku about rain.", "Write a haiku about rain."),
+    ("Q1. What is the capital of Peru?", "What is the capital of Peru?"),
+    ("1) List three fruits.", "List three fruits."),
+    ("Question: Task: Explain tides.", "Explain tides."),
+    ("What is 2+2? Answer: 4", "What is 2+2?"),
+    ("Solve x+1=3.\n## Step 1: subtract", "Solve x+1=3."),
+    ("Tell me about Q-learning.", "Tell me about Q-learning."),  # no label, nothing to strip
+    ("   ", ""),
+])
+def test_sanitize_instruction(raw, clean):
+    assert sanitize_instruction(raw) == clean
+
+
+def test_pre_query_template_is_the_chat_template_up_to_the_user_message(generator):
+    spec, tokenizer, _, _ = generator
+    assert pre_query_prompt(spec, tokenizer) == "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
+    # Rendering the template with an empty user slot gives the same prefix: the registry entry is consistent.
+    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "X"}], tokenize=False)
+    assert rendered.startswith(pre_query_prompt(spec, tokenizer) + "X")
+    with_system = pre_query_prompt(spec, tokenizer, "You write math problems.")
+    assert with_system.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou write math")
+    assert with_system.endswith("<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n")
+
+
+def test_model_without_pre_query_template_is_refused_with_how_to_register():
+    mistral = load_registry().get("mistralai/Mistral-7B-v0.1")
+    with pytest.raises(ConfigError, match="family 'mistral'.*pre_query_template.*families.mistral"):
+        pre_query_prompt(mistral, None)
+
+
+def test_instruction_settings_stop_on_every_special_token(generator):
+    spec, tokenizer, _, _ = generator
+    settings = instruction_settings(spec, tokenizer, start("demo", verbose=False).profile["generation"])
+    names = tokenizer.convert_ids_to_tokens(list(settings.stop_token_ids))
+    assert set(names) == {"<|eot_id|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>"}
+    assert settings.stop_strings == ("assistant",) and settings.forbid_first_token_prefixes == ("#",)
+    assert settings.temperature == 1.0 and settings.top_p == 1.0
+
+
+def test_toy_generator_writes_english_instructions_then_answers_them(generator):
+    spec, tokenizer, backend, profile = generator
+    settings = instruction_settings(spec, tokenizer, profile["generation"])
+    prompts = [Prompt(str(i), pre_query_prompt(spec, tokenizer), derive_seed(1, i)) for i in range(16)]
+    outs = backend.generate(prompts, settings)
+    stopped = [o for o in outs if o.finish_reason == "stop" and len(o.text.split()) >= 3]
+    assert len(stopped) >= 12, [o.text for o in outs]
+    assert len({o.text for o in outs}) >= 12  # sampling gives variety
+    answer = backend.generate([Prompt("a", response_prompt(tokenizer, stopped[0].text), 0)],
+                              SamplingSettings(max_new_tokens=192, stop_token_ids=(tokenizer.convert_tokens_to_ids("<|eot_id|>"),)))
+    assert answer[0].finish_reason == "stop" and len(answer[0].text.split()) >= 5
+
+
+def test_an_items_text_does_not_depend_on_its_batch(generator):
+    spec, tokenizer, backend, profile = generator
+    settings = instruction_settings(spec, tokenizer, profile["generation"])
+    template = pre_query_prompt(spec, tokenizer)
+    prompts = [Prompt(str(i), template, derive_seed(7, i)) for i in range(6)]
+    together = backend.generate(prompts, settings)
+    alone = backend.generate([prompts[4]], settings)
+    reordered = backend.generate([prompts[4], prompts[0]], settings)
+    assert together[4].text == alone[0].text == reordered[0].text
+    assert together[0].text == reordered[1].text
+
+
+def test_first_token_ban_and_sampling_are_per_row():
+    scores = torch.tensor([[0.0, 9.0, 1.0, 2.0], [0.0, 9.0, 1.0, 2.0]])
+    ids = torch.zeros((2, 5), dtype=torch.long)
+    greedy = PerRowSampler([1, 2], 0.0, 1.0, prompt_length=5, forbidden_first_ids=[1])
+    picked = greedy(ids, scores).argmax(-1).tolist()
+    assert picked == [3, 3]  # token 1 is the argmax but forbidden as the first token
+    later = PerRowSampler([1, 2], 0.0, 1.0, prompt_length=4, forbidden_first_ids=[1])
+    assert later(ids, scores).argmax(-1).tolist() == [1, 1]  # only the first step is restricted
+    flat = torch.zeros((2, 50))
+    a = PerRowSampler([11, 12], 1.0, 1.0, prompt_length=0)
+    b = PerRowSampler([11, 99], 1.0, 1.0, prompt_length=0)
+    draws_a = [a(ids, flat).argmax(-1).tolist() for _ in range(20)]
+    draws_b = [b(ids, flat).argmax(-1).tolist() for _ in range(20)]
+    assert [d[0] for d in draws_a] == [d[0] for d in draws_b]  # row 0 has the same seed in both
+    assert [d[1] for d in draws_a] != [d[1] for d in draws_b]
+
+
+def test_top_p_keeps_only_the_nucleus():
+    scores = torch.log(torch.tensor([[0.6, 0.3, 0.05, 0.05]]))
+    sampler = PerRowSampler([3], 1.0, 0.8, prompt_length=0)
+    seen = {sampler(torch.zeros((1, 1), dtype=torch.long), scores).argmax(-1).item() for _ in range(200)}
+    assert seen == {0, 1}
+
+
+def test_length_bucketing_reduces_padding():
+    random.seed(0)
+    lengths = [random.randint(5, 300) for _ in range(256)]
+    prompts = [Prompt(f"p{i}", "", 0) for i in range(256)]
+    index = {p.id: n for p, n in zip(prompts, lengths, strict=True)}
+
+    def padding(batches):
+        return sum(max(index[p.id] for p in b) * len(b) - sum(index[p.id] for p in b) for b in batches)
+
+    bucketed, plain = plan_batches(prompts, 16, lengths), plan_batches(prompts, 16)
+    assert sorted(p.id for b in bucketed for p in b) == sorted(p.id for p in prompts)
+    assert padding(bucketed) < padding(plain) / 5
+    with pytest.raises(ValueError, match="batch size must be > 0"):
+        plan_batches(prompts, 0)
+
+
+class OOMAbove:
+    """Wraps a real backend; raises CUDA's out-of-memory error for batches above a size (no GPU here)."""
+
+    def __init__(self, backend, limit):
+        self.backend, self.limit, self.sizes = backend, limit, []
+
+    def count_tokens(self, text):
+        return self.backend.count_tokens(text)
+
+    def generate(self, prompts, settings):
+        self.sizes.append(len(prompts))
+        if len(prompts) > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.backend.generate(prompts, settings)
+
+
+def test_out_of_memory_halves_the_batch_and_loses_nothing(generator, tmp_path):
+    spec, tokenizer, backend, profile = generator
+    settings = instruction_settings(spec, tokenizer, profile["generation"])
+    prompts = [Prompt(f"i{i}", pre_query_prompt(spec, tokenizer), derive_seed(3, i)) for i in range(8)]
+
+    def record(p, c):
+        return {"id": p.id, "text": c.text}
+
+    flaky = OOMAbove(backend, limit=2)
+    got, stats = run_stage(JsonlStore(tmp_path / "a.jsonl"), prompts, flaky, settings, make_record=record,
+                           batch_size=8, checkpoint_every=4, bucket=False, progress=False)
+    want, _ = run_stage(JsonlStore(tmp_path / "b.jsonl"), prompts, backend, settings, make_record=record,
+                        batch_size=8, checkpoint_every=4, bucket=False, progress=False)
+    assert got == want and len(got) == 8
+    assert flaky.sizes[:3] == [8, 4, 2] and stats.oom_splits == 3  # 8 -> 4+4 -> 2+2 (+ the second 4)
+    with pytest.raises(ValueError, match="other failure"):
+        run_stage(JsonlStore(tmp_path / "c.jsonl"), prompts, _Failing(), settings, make_record=record,
+                  batch_size=8, checkpoint_every=4, bucket=False, progress=False)
+
+
+class _Failing:
+    def count_tokens(self, text):
+        return 1
+
+    def generate(self, prompts, settings):
+        raise ValueError("other failure")  # not an OOM: must not be retried or swallowed
+
+
+def test_vllm_parameters_mirror_the_hf_settings():
+    settings = SamplingSettings(max_new_tokens=64, temperature=1.0, top_p=0.9, stop_token_ids=(5, 6),
+                                stop_strings=("assistant",), forbid_first_token_prefixes=("#",))
+    assert vllm_sampling_kwargs(settings, seed=123) == {
+        "n": 1, "temperature": 1.0, "top_p": 0.9, "max_tokens": 64, "stop": ["assistant"],
+        "stop_token_ids": [5, 6], "seed": 123, "skip_special_tokens": True, "repetition_penalty": 1.0}
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        from sit.generation.engine import VLLMBackend
+
+        with pytest.raises(RuntimeError, match="backend 'vllm' needs vLLM"):
+            VLLMBackend("x", None)
+
+
+def _magpie_session(tmp_path, seed=42):
+    return start("demo", str(tmp_path), seed, verbose=False)
+
+
+def test_generate_writes_n_records_resumes_as_a_no_op_and_refuses_to_mix(tmp_path, toy_world):
+    session = _magpie_session(tmp_path)
+    result = generate(session, num_instructions=24, batch_size=8, checkpoint_every=8, progress=False)
+    records = JsonlStore(result.path).read()
+    assert len(records) == 24 and len({r["id"] for r in records}) == 24
+    keys = {"id", "instruction", "raw_instruction", "response", "generator", "gen", "instruction_tokens",
+            "response_tokens", "finish_reason"}
+    assert all(keys <= r.keys() for r in records)
+    assert all(r["generator"] == GENERATOR and r["gen"]["instruction"]["temperature"] == 1.0 for r in records)
+    answered = [r for r in records if r["finish_reason"]["instruction"] == "stop"]
+    assert len(answered) >= 16 and sum(len(r["response"].split()) >= 20 for r in answered) >= len(answered) // 2
+    manifest = json.loads((tmp_path / "data/raw/manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["counts"]["records"] == 24 and manifest["seed"] == 42
+    before = result.path.read_bytes()
+    again = generate(session, num_instructions=24, progress=False)
+    assert again.instruction_stats is None and result.path.read_bytes() == before  # finished run: no-op
+    with pytest.raises(ConfigError, match=r"other settings \(seed: 42 -> 7\).*delete"):
+        generate(_magpie_session(tmp_path, seed=7), num_instructions=24, progress=False)
+    more = generate(session, num_instructions=32, batch_size=8, checkpoint_every=8, progress=False)
+    assert len(more.records) == 32 and more.records[:24] == result.records
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"num_instructions": 0}, "num_instructions must be a whole number > 0"),
+    ({"batch_size": -1}, "batch_size must be a whole number > 0"),
+    ({"temperature": 1}, "unknown generation setting"),
+])
+def test_bad_sizes_are_clear_errors(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        generate(_magpie_session(tmp_path), progress=False, **override)
+
+
+def _cli(workspace, n):
+    return [SIT, "generate", "--workspace", str(workspace), "--profile", "demo", "--quiet",
+            "--num-instructions", str(n), "--batch-size", "8", "--checkpoint-every", "8"]
+
+
+def test_generation_survives_repeated_sigkill(tmp_path, toy_world):
+    """Kill a real `sit generate` at random points; the result equals an uninterrupted run's."""
+    n = 48
+    reference = tmp_path / "reference"
+    subprocess.run(_cli(reference, n), check=True, timeout=600)
+    killed = tmp_path / "killed"
+    rng = random.Random(2024)
+    kills = 0
+    for _ in range(4):
+        proc = subprocess.Popen(_cli(killed, n))
+        target = killed / "data/raw" / rng.choice(["instructions.jsonl", "magpie.jsonl"])
+        size = target.stat().st_size if target.exists() else 0
+        deadline = time.time() + 120
+        while proc.poll() is None and time.time() < deadline:  # wait until this run has written something
+            if target.exists() and target.stat().st_size > size:
+                break
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.5))
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 2
+    subprocess.run(_cli(killed, n), check=True, timeout=600)
+    for name in ("instructions.jsonl", "magpie.jsonl"):
+        lines = (killed / "data/raw" / name).read_text().splitlines()
+        records = [json.loads(line) for line in lines]  # every line is valid JSON
+        assert len(records) == n and len({r["id"] for r in records}) == n
+        want = {r["id"]: r for r in JsonlStore(reference / "data/raw" / name).read()}
+        assert {r["id"]: r for r in records} == want
