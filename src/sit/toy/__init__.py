@@ -1,0 +1,130 @@
+"""The offline toy world: small trained stand-ins for every registry model, built from a seed.
+
+The world lives in ``<root>/<content-hash>/`` with one hub-style folder per registry slug
+(``config.json``, ``model.safetensors``, tokenizer files) and a ``manifest.json``. The hash covers
+the seed, the scale, the registry entries and families, the source of ``sit/toy`` and the versions
+of torch/transformers/tokenizers: a change rebuilds, an unchanged world is reused at once.
+
+A build happens in a temporary folder renamed into place when complete (a killed build never
+leaves a half world) under a file lock (two processes never build the same world together).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+
+from ..config import ConfigError, Registry, load_registry
+
+__all__ = ["default_root", "describe", "ensure_toy_world", "toy_model_path", "world_hash"]
+
+MANIFEST = "manifest.json"
+DEFAULT_SEED = 42
+
+
+def default_root() -> Path:
+    """``$SIT_TOY_DIR``, else ``<checkout>/.cache/toy-world``, else ``~/.cache/synthetic-instruction-tuner/toy-world``."""
+    env = os.environ.get("SIT_TOY_DIR")
+    if env:
+        return Path(env).expanduser()
+    from ..workspace import find_repo_root
+
+    repo = find_repo_root()
+    if repo is not None:
+        return repo / ".cache" / "toy-world"
+    return Path.home() / ".cache" / "synthetic-instruction-tuner" / "toy-world"
+
+
+def _registry_data(registry: Registry) -> dict:
+    """Everything in the registry that shapes the toy models."""
+    models = {
+        spec.slug: {"family": spec.family, "roles": list(spec.roles), "toy": spec.toy,
+                    "tie_embeddings": spec.arch.get("tie_embeddings"), "chat_template": spec.chat_template,
+                    "prompt_format": spec.prompt_format, "pad_token": spec.pad_token, "eot_token": spec.eot_token}
+        for spec in registry
+    }
+    families = {name: registry.families[name] for name in sorted({spec.family for spec in registry})}
+    return {"models": models, "families": families}
+
+
+def _source_digest() -> dict[str, str]:
+    here = Path(__file__).resolve().parent
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(here.glob("*.py"))}
+
+
+def _versions() -> dict[str, str]:
+    return {name: metadata.version(name) for name in ("torch", "transformers", "tokenizers")}
+
+
+def world_hash(seed: int = DEFAULT_SEED, scale: float = 1.0, registry: Registry | None = None) -> str:
+    """The content hash naming a world folder."""
+    payload = {"seed": int(seed), "scale": float(scale), "registry": _registry_data(registry or load_registry()),
+               "source": _source_digest(), "versions": _versions()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove(path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+
+
+def ensure_toy_world(seed: int = DEFAULT_SEED, root: str | Path | None = None, force: bool = False,
+                     *, scale: float = 1.0) -> Path:
+    """The world folder for ``seed``, built first if missing (or if ``force``).
+
+    ``scale`` < 1 shrinks corpus and training (a quick, lower-quality world for tests)."""
+    registry = load_registry()
+    root = Path(root).expanduser() if root else default_root()
+    digest = world_hash(seed, scale, registry)
+    world = root / digest
+    if not force and (world / MANIFEST).is_file():
+        return world
+    with _locked(root / f".{digest}.lock"):
+        if not force and (world / MANIFEST).is_file():
+            return world  # another process built it while we waited
+        for stale in root.glob(f".{digest}.tmp-*"):
+            _remove(stale)  # left by a killed build (we hold the lock, so nobody else is building)
+        tmp = root / f".{digest}.tmp-{os.getpid()}"
+        try:
+            from .build import build_world
+
+            build_world(tmp, registry, seed=seed, scale=scale, content_hash=digest)
+            if world.exists():
+                old = root / f".{digest}.tmp-old-{os.getpid()}"
+                world.rename(old)
+                _remove(old)
+            tmp.rename(world)
+        finally:
+            _remove(tmp)
+    return world
+
+
+def toy_model_path(slug: str, seed: int = DEFAULT_SEED) -> Path:
+    """``<world>/<slug>`` for a registry slug, building the world first if needed."""
+    registry = load_registry()
+    if slug not in registry.slugs:
+        raise ConfigError(f"no toy model '{slug}'. Known toy models: {', '.join(registry.slugs)}")
+    return ensure_toy_world(seed) / slug
+
+
+def describe(world: Path) -> dict:
+    """The manifest of a built world."""
+    return json.loads((world / MANIFEST).read_text(encoding="utf-8"))
+
