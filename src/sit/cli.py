@@ -12,6 +12,7 @@ from .config import ConfigError, parse_set_args
 PHASE_CLIS = [
     "sit.toy.cli",
     "sit.generation.cli",
+    "sit.filtering.cli",
     "sit.training.plan",
     "sit.demo",
 ]
