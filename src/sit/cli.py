@@ -13,6 +13,7 @@ PHASE_CLIS = [
     "sit.toy.cli",
     "sit.generation.cli",
     "sit.filtering.cli",
+    "sit.preference.cli",
     "sit.training.plan",
     "sit.demo",
 ]

@@ -101,6 +101,7 @@ def load_reward_model(spec: ModelSpec, profile: dict):
         )
     kwargs = _load_kwargs(spec, profile)
     kwargs.pop("quantization_config", None)  # reward models are run in fp16/fp32
+    kwargs.pop("attn_implementation", None)  # DeBERTa-v2 has no SDPA path; let transformers pick
     model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
     model.eval()
     return model

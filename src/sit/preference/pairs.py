@@ -1,0 +1,110 @@
+"""Chosen-vs-rejected pairs from scored candidates (pure logic, no models).
+
+For each instruction the highest-scored candidate is *chosen* and the lowest-scored one *rejected*
+(the Magpie-DPO recipe). An instruction is skipped, and the reason counted, when fewer than two
+non-empty candidates remain, when the two texts are the same after whitespace normalisation, when
+the scores tie, or when the margin is below ``min_margin``. The rest are ranked by margin and the
+best ``target_pairs`` are kept. Records are in the conversational format TRL's ``DPOTrainer`` reads.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+
+SKIP_REASONS = ("single_candidate", "empty_response", "identical_texts", "tie", "low_margin")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One scored answer to one instruction."""
+
+    model: str
+    response: str
+    score: float
+
+
+@dataclass
+class Selection:
+    """Kept pairs (best margin first), and what was left out and why."""
+
+    pairs: list[dict]
+    skipped: Counter = field(default_factory=Counter)
+    eligible: int = 0
+
+    @property
+    def beyond_target(self) -> int:
+        """Eligible pairs left out only because ``target_pairs`` were already kept."""
+        return self.eligible - len(self.pairs)
+
+
+def normalise(text: str) -> str:
+    """Whitespace-insensitive form used to compare two answers."""
+    return " ".join(text.split())
+
+
+def choose(candidates: list[Candidate], min_margin: float) -> tuple[Candidate, Candidate] | str:
+    """``(chosen, rejected)`` for one instruction, or the reason it yields no pair."""
+    non_empty = [c for c in candidates if normalise(c.response)]
+    if len(non_empty) < 2:
+        return "empty_response" if len(candidates) >= 2 else "single_candidate"
+    ranked = sorted(non_empty, key=lambda c: (-c.score, c.model))  # ties resolved by model name
+    chosen, rejected = ranked[0], ranked[-1]
+    if normalise(chosen.response) == normalise(rejected.response):
+        return "identical_texts"
+    margin = chosen.score - rejected.score
+    if margin == 0:
+        return "tie"
+    if margin < min_margin:
+        return "low_margin"
+    return chosen, rejected
+
+
+def pair_record(item_id: str, instruction: str, chosen: Candidate, rejected: Candidate, n_candidates: int) -> dict:
+    """A conversational DPO record (``prompt``/``chosen``/``rejected`` message lists) plus metadata."""
+    return {
+        "id": item_id,
+        "prompt": [{"role": "user", "content": instruction}],
+        "chosen": [{"role": "assistant", "content": chosen.response}],
+        "rejected": [{"role": "assistant", "content": rejected.response}],
+        "chosen_model": chosen.model,
+        "rejected_model": rejected.model,
+        "chosen_score": chosen.score,
+        "rejected_score": rejected.score,
+        "margin": chosen.score - rejected.score,
+        "n_candidates": n_candidates,
+    }
+
+
+def select_pairs(instructions: list[dict], candidates: dict[str, list[Candidate]], *, min_margin: float,
+                 target_pairs: int) -> Selection:
+    """Pairs for ``instructions`` (records with ``id`` and ``instruction``), best ``target_pairs`` by margin."""
+    if target_pairs <= 0:
+        raise ValueError(f"target_pairs must be > 0, got {target_pairs}")
+    eligible, skipped = [], Counter()
+    for item in instructions:
+        found = candidates.get(item["id"], [])
+        outcome = choose(found, min_margin)
+        if isinstance(outcome, str):
+            skipped[outcome] += 1
+            continue
+        eligible.append(pair_record(item["id"], item["instruction"], *outcome, n_candidates=len(found)))
+    eligible.sort(key=lambda p: (-p["margin"], p["id"]))
+    return Selection(pairs=eligible[:target_pairs], skipped=skipped, eligible=len(eligible))
+
+
+def margin_stats(pairs: list[dict]) -> dict:
+    """Min / mean / median / max margin of the kept pairs (None when there are none)."""
+    margins = [p["margin"] for p in pairs]
+    if not margins:
+        return {"min": None, "mean": None, "median": None, "max": None}
+    return {"min": min(margins), "mean": statistics.fmean(margins), "median": statistics.median(margins),
+            "max": max(margins)}
+
+
+def role_counts(pairs: list[dict], models: list[str]) -> dict:
+    """How often each model's answer was chosen and rejected among the kept pairs."""
+    chosen = Counter(p["chosen_model"] for p in pairs)
+    rejected = Counter(p["rejected_model"] for p in pairs)
+    return {"chosen": {m: chosen[m] for m in models}, "rejected": {m: rejected[m] for m in models}}
