@@ -10,7 +10,7 @@ ones to run, in order. The table and plot helpers load pandas / matplotlib when 
 from importlib import import_module
 
 from .config import DEFAULT_PIPELINE, default_config, filter_config
-from .pipeline import FilterResult, filter_file, read_records, run_filters
+from .pipeline import FilterResult, filter_file, filter_workspace, read_records, run_filters
 from .registry import FILTERS, Param, register_filter
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "default_config",
     "filter_config",
     "filter_file",
+    "filter_workspace",
     "plot_length_histograms",
     "plot_removals",
     "read_records",

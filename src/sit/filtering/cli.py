@@ -19,9 +19,8 @@ import yaml
 from ..cli import add_session_args, session_from_args
 from ..config import ConfigError, apply_overrides, load_profile, parse_set_args
 from .config import config_reference, filter_config
-from .pipeline import filter_file
+from .pipeline import RAW_FILE, filter_file
 
-RAW_FILE = "magpie.jsonl"
 SET_PREFIX = "filtering."
 DEFAULT_SEED = 42
 

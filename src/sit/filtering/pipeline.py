@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..generation.magpie import OUTPUT_FILE as RAW_FILE
 from ..manifest import now, write_manifest
 from ..store import ArtifactError, iter_jsonl, write_json_atomic, write_jsonl_atomic
 from .config import filter_config
@@ -174,3 +175,15 @@ def filter_file(input_path: str | Path, output_dir: str | Path, config: Mapping 
                    started_at=started_at, extra={"input_file": str(Path(input_path).resolve()),
                                                  "seconds_per_filter": result.timings})
     return result
+
+
+def filter_workspace(session, skip_invalid: bool = False, **overrides) -> FilterResult:
+    """Filter ``data/raw/magpie.jsonl`` into ``data/filtered/`` with the session profile's settings.
+
+    ``overrides`` are filtering keys (e.g. ``target=500``, ``jaccard_threshold=0.7``)."""
+    input_path = session.workspace.raw_dir / RAW_FILE
+    if not input_path.is_file():
+        raise FileNotFoundError(f"no raw data at {input_path}: run notebook 01 (Magpie generation) first")
+    config = filter_config(session.section("filtering"), {k: v for k, v in overrides.items() if v is not None})
+    return filter_file(input_path, session.workspace.filtered_dir, config, seed=session.seed,
+                       skip_invalid=skip_invalid, profile=session.profile_name)
