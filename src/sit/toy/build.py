@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import os
 import random
+import shutil
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -35,11 +39,12 @@ NATIVE_CHAT_TEMPLATES = {
     ),
 }
 # Training effort of the targets, in registry order: unequal on purpose so their answers differ in quality.
-TARGET_EFFORT = (1.0, 0.3, 0.6)
+TARGET_EFFORT = (1.0, 0.4, 0.6)
 DOCUMENT_SHARE = 0.35  # share of a target's training sequences that are plain documents
 EXTRA_BOS_SHARE = 0.15  # chat sequences that start with a doubled bos (what tokenizing a rendered template gives)
 MAX_TOKENS = 320
-REWARD_MAX_LENGTH = 256
+REWARD_MAX_LENGTH = 160
+STORAGE_DTYPE = "float16"  # weights are saved in half precision (a few MB for the whole world)
 TEMPLATE_TEXTS = ["### Instruction:\n", "### Response:\n", "user\n", "assistant\n", "system\n",
                   "You are a helpful assistant."]
 
@@ -62,9 +67,9 @@ class Sizes:
         def n(value: int, low: int) -> int:
             return max(low, round(value * scale))
 
-        return cls(corpus=n(4000, 200), vocab=1536 if scale >= 0.5 else 512, chat_steps=n(420, 2),
-                   judge_steps=n(200, 2), target_steps=n(260, 2), reward_steps=n(320, 2),
-                   reward_train=n(3000, 60), reward_heldout=n(600, 30))
+        return cls(corpus=n(4000, 200), vocab=3584 if scale >= 0.5 else 512, chat_steps=n(800, 2),
+                   judge_steps=n(450, 2), target_steps=n(600, 2), reward_steps=n(350, 2),
+                   reward_train=n(4800, 60), reward_heldout=n(600, 30))
 
 
 def _log(message: str) -> None:
@@ -153,42 +158,81 @@ def target_sequences(spec: ModelSpec, tokenizer, corpus: list[dict], rng: random
 # --------------------------------------------------------------------------- per-role builders
 
 
-def _train_lm(spec, tokenizer, sequences, steps, seed, eos_ids, pad_id):
-    model = _new_causal_lm(spec, tokenizer, eos_ids, pad_id)
-    losses = train_causal_lm(model, sequences, Schedule(steps=steps), pad_id=pad_id, seed=seed)
+@dataclass(frozen=True)
+class Job:
+    """One model to build: what it is, how long it trains, where its tokenizer is and where it goes."""
+
+    spec: ModelSpec
+    role: str  # chat | target | reward
+    schedule: Schedule
+    seed: int
+    tokenizer_dir: str
+    out_dir: str
+
+    def to_dict(self) -> dict:
+        return {"spec": asdict(self.spec), "role": self.role, "schedule": asdict(self.schedule), "seed": self.seed,
+                "tokenizer_dir": self.tokenizer_dir, "out_dir": self.out_dir}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Job:
+        spec = dict(data["spec"])
+        spec.update(roles=tuple(spec["roles"]), lora_targets=tuple(spec["lora_targets"]))
+        return cls(spec=ModelSpec(**spec), role=data["role"], schedule=Schedule(**data["schedule"]),
+                   seed=data["seed"], tokenizer_dir=data["tokenizer_dir"], out_dir=data["out_dir"])
+
+    @property
+    def cost(self) -> float:
+        """Rough relative training cost (for scheduling the longest jobs first)."""
+        pairs = 2 if self.role == "reward" else 1
+        return self.schedule.steps * self.schedule.batch_size * pairs * self.spec.toy["hidden"]
+
+
+def round_to_storage(model) -> None:
+    """Round the weights to the storage precision (kept in float32 for computing)."""
+    import torch
+
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(param.to(getattr(torch, STORAGE_DTYPE)).float())
+
+
+def _train_lm(job: Job, tokenizer, sequences: list[list[int]], eos_ids: list[int], pad_id: int):
+    model = _new_causal_lm(job.spec, tokenizer, eos_ids, pad_id)
+    losses = train_causal_lm(model, sequences, job.schedule, pad_id=pad_id, seed=job.seed)
+    round_to_storage(model)
     model.generation_config = _generation_config(tokenizer, eos_ids, pad_id)
-    return model, losses
+    return model, _lm_report(losses, sequences, job.schedule.steps)
 
 
-def build_chat_model(spec: ModelSpec, tokenizer, corpus: list[dict], steps: int, seed: int):
+def build_chat_model(job: Job, tokenizer, corpus: list[dict]):
     """Generator/judge: a chat model that continues the pre-query template and answers user turns."""
+    spec = job.spec
     template = spec.chat_template or NATIVE_CHAT_TEMPLATES.get(spec.family)
     if template is None:
         raise ValueError(f"model '{spec.slug}': no chat template for family '{spec.family}'")
     tokenizer.chat_template = template
-    sequences = chat_sequences(tokenizer, corpus, random.Random(seed))
+    sequences = chat_sequences(tokenizer, corpus, random.Random(job.seed))
     eos_ids = _ids(tokenizer, [spec.eot_token, tokenizer.eos_token])
-    pad_id = tokenizer.convert_tokens_to_ids(spec.pad_token)
-    model, losses = _train_lm(spec, tokenizer, sequences, steps, seed, eos_ids, pad_id)
-    return model, tokenizer, _lm_report(losses, sequences, steps)
+    model, report = _train_lm(job, tokenizer, sequences, eos_ids, tokenizer.convert_tokens_to_ids(spec.pad_token))
+    return model, tokenizer, report
 
 
-def build_target_model(spec: ModelSpec, tokenizer, corpus: list[dict], steps: int, seed: int):
+def build_target_model(job: Job, tokenizer, corpus: list[dict]):
     """Target: a base LM that can answer an instruction given in its ``prompt_format``."""
+    spec = job.spec
     if not spec.prompt_format:
         raise ValueError(f"target '{spec.slug}' has no prompt_format in the registry")
     # Real base checkpoints: Llama-3 and Mistral ship no usable chat template, Qwen2.5 ships ChatML.
     tokenizer.chat_template = spec.chat_template if spec.family == "qwen2" else None
-    sequences = target_sequences(spec, tokenizer, corpus, random.Random(seed))
+    sequences = target_sequences(spec, tokenizer, corpus, random.Random(job.seed))
     eos_ids = [tokenizer.eos_token_id]
-    pad_id = tokenizer.convert_tokens_to_ids(spec.pad_token)
-    model, losses = _train_lm(spec, tokenizer, sequences, steps, seed, eos_ids, pad_id)
-    return model, tokenizer, _lm_report(losses, sequences, steps)
+    model, report = _train_lm(job, tokenizer, sequences, eos_ids, tokenizer.convert_tokens_to_ids(spec.pad_token))
+    return model, tokenizer, report
 
 
-def _lm_report(losses: list[float], sequences: list[list[int]], steps: int) -> dict:
+def _lm_report(losses: list[float], examples: list, steps: int) -> dict:
     tail = losses[-max(1, len(losses) // 10):]
-    return {"steps": steps, "sequences": len(sequences), "first_loss": round(losses[0], 4),
+    return {"steps": steps, "examples": len(examples), "first_loss": round(losses[0], 4),
             "final_loss": round(sum(tail) / len(tail), 4)}
 
 
@@ -200,27 +244,30 @@ def _reward_config(spec: ModelSpec, tokenizer):
         vocab_size=len(tokenizer), hidden_size=toy["hidden"], num_hidden_layers=toy["layers"],
         num_attention_heads=toy["heads"], intermediate_size=toy["intermediate"],
         max_position_embeddings=toy["max_positions"], position_buckets=toy.get("position_buckets", 64),
-        relative_attention=True, pos_att_type=["c2p"], position_biased_input=False, norm_rel_ebd="layer_norm",
-        share_att_key=True, max_relative_positions=-1, type_vocab_size=0, num_labels=1,
-        pad_token_id=tokenizer.pad_token_id,
+        relative_attention=True, pos_att_type=["p2c", "c2p"], position_biased_input=False,
+        norm_rel_ebd="layer_norm", share_att_key=True, max_relative_positions=-1, type_vocab_size=0,
+        num_labels=1, pad_token_id=tokenizer.pad_token_id,
     )
 
 
-def build_reward_model(spec: ModelSpec, tokenizer, sizes: Sizes, steps: int, seed: int):
-    """Reward: DeBERTa-v2 with one logit, trained so a good answer outscores a flawed one."""
+def build_reward_model(job: Job, tokenizer, *, heldout_pairs: int, train_pairs: int):
+    """Reward: DeBERTa-v2 with one logit, trained so a good answer outscores a flawed one.
+
+    Held-out triples come from a different seed than the training ones."""
     from transformers import DebertaV2ForSequenceClassification
 
+    spec = job.spec
     if spec.architecture != "deberta-v2":
         raise ValueError(f"model '{spec.slug}': no toy reward model for architecture '{spec.architecture}'")
-    train = [t[:3] for t in labeled_triples(seed, sizes.reward_train)]
-    heldout = list(labeled_triples(seed + 1, sizes.reward_heldout))
+    train = [t[:3] for t in labeled_triples(job.seed, train_pairs)]
+    heldout = list(labeled_triples(job.seed + 1, heldout_pairs))
     model = DebertaV2ForSequenceClassification(_reward_config(spec, tokenizer))
-    losses = train_reward(model, tokenizer, train, Schedule(steps=steps, batch_size=16, lr=2e-3), seed=seed,
-                          max_length=REWARD_MAX_LENGTH)
+    losses = train_reward(model, tokenizer, train, job.schedule, seed=job.seed, max_length=REWARD_MAX_LENGTH)
+    round_to_storage(model)  # evaluate exactly the weights that are saved
     by_flaw = {flaw: round(pairwise_accuracy(model, tokenizer, [t[:3] for t in heldout if t[3] == flaw],
                                              max_length=REWARD_MAX_LENGTH), 4) for flaw in FLAWS}
     accuracy = pairwise_accuracy(model, tokenizer, [t[:3] for t in heldout], max_length=REWARD_MAX_LENGTH)
-    report = _lm_report(losses, train, steps)
+    report = _lm_report(losses, train, job.schedule.steps)
     report.update(heldout_pairs=len(heldout), heldout_accuracy=round(accuracy, 4), heldout_accuracy_by_flaw=by_flaw)
     return model, tokenizer, report
 
@@ -243,17 +290,106 @@ def _family_tokenizers(registry: Registry, corpus: list[dict], vocab: int, folde
     return paths
 
 
-def _build_one(spec: ModelSpec, registry: Registry, tokenizer, corpus: list[dict], sizes: Sizes, seed: int):
-    roles = set(spec.roles)
-    if "reward" in roles:
-        return build_reward_model(spec, tokenizer, sizes, sizes.reward_steps, seed)
-    if "generator" in roles:
-        return build_chat_model(spec, tokenizer, corpus, sizes.chat_steps, seed)
-    if "judge" in roles:
-        return build_chat_model(spec, tokenizer, corpus, sizes.judge_steps, seed)
-    target_index = [s.slug for s in registry.by_role("target")].index(spec.slug)
-    effort = TARGET_EFFORT[target_index % len(TARGET_EFFORT)]
-    return build_target_model(spec, tokenizer, corpus, max(2, round(sizes.target_steps * effort)), seed)
+def _learning_rate(spec: ModelSpec) -> float:
+    """Narrower models take larger steps."""
+    return 0.64 / spec.toy["hidden"]
+
+
+def plan_jobs(registry: Registry, sizes: Sizes, seed: int, tokenizers: dict[str, Path], folder: Path) -> list[Job]:
+    """One job per registry model; targets get unequal training (:data:`TARGET_EFFORT`)."""
+    targets = [s.slug for s in registry.by_role("target")]
+    jobs = []
+    for spec in registry:
+        roles = set(spec.roles)
+        if "reward" in roles:
+            role, schedule = "reward", Schedule(steps=sizes.reward_steps, batch_size=16, lr=3e-3)
+        elif roles & {"generator", "judge"}:
+            steps = sizes.chat_steps if "generator" in roles else sizes.judge_steps
+            role, schedule = "chat", Schedule(steps=steps, batch_size=8, lr=_learning_rate(spec), warmup=30)
+        else:
+            effort = TARGET_EFFORT[targets.index(spec.slug) % len(TARGET_EFFORT)]
+            steps = max(2, round(sizes.target_steps * effort))
+            role, schedule = "target", Schedule(steps=steps, batch_size=8, lr=_learning_rate(spec), warmup=30)
+        jobs.append(Job(spec=spec, role=role, schedule=schedule, seed=model_seed(seed, spec.slug),
+                        tokenizer_dir=str(tokenizers[spec.family]), out_dir=str(folder / spec.slug)))
+    return jobs
+
+
+def run_job(job: Job, corpus: list[dict], sizes: Sizes) -> tuple[str, dict]:
+    """Train and save one model (single-threaded, so the result does not depend on the worker)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    began = time.perf_counter()
+    with _quiet_transformers(), deterministic(job.seed):
+        tokenizer = AutoTokenizer.from_pretrained(job.tokenizer_dir)
+        if job.role == "reward":
+            model, tokenizer, report = build_reward_model(job, tokenizer, train_pairs=sizes.reward_train,
+                                                          heldout_pairs=sizes.reward_heldout)
+        elif job.role == "chat":
+            model, tokenizer, report = build_chat_model(job, tokenizer, corpus)
+        else:
+            model, tokenizer, report = build_target_model(job, tokenizer, corpus)
+        model.to(getattr(torch, STORAGE_DTYPE)).save_pretrained(job.out_dir)
+        tokenizer.save_pretrained(job.out_dir)
+    spec = job.spec
+    report.update(roles=list(spec.roles), family=spec.family, architecture=type(model).__name__,
+                  parameters=sum(p.numel() for p in model.parameters()), vocab_size=len(tokenizer),
+                  batch_size=job.schedule.batch_size, learning_rate=job.schedule.lr)
+    _log(f"toy world: {spec.slug} trained in {time.perf_counter() - began:.1f}s "
+         f"({report['parameters']:,} params, final loss {report['final_loss']:.3f})")
+    return spec.slug, report
+
+
+def assign(jobs: list[Job], workers: int) -> list[list[Job]]:
+    """Longest job first to the least loaded worker (a fixed assignment, so runs are reproducible)."""
+    queues: list[list[Job]] = [[] for _ in range(workers)]
+    loads = [0.0] * workers
+    for job in sorted(jobs, key=lambda j: (-j.cost, j.spec.slug)):
+        least = loads.index(min(loads))
+        queues[least].append(job)
+        loads[least] += job.cost
+    return [q for q in queues if q]
+
+
+def worker_count(jobs: int) -> int:
+    """One single-threaded worker per available core (at most four, at most one per job)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, 4, jobs))
+
+
+def _worker_env() -> dict[str, str]:
+    package_root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": str(BUILD_THREADS),
+            "MKL_NUM_THREADS": str(BUILD_THREADS), "TOKENIZERS_PARALLELISM": "false"}
+
+
+def run_jobs(jobs: list[Job], *, seed: int, sizes: Sizes, folder: Path) -> dict[str, dict]:
+    """Run the jobs in fresh worker processes (``python -m sit.toy.worker``), one per core.
+
+    Each model trains single-threaded in its own process, so its weights do not depend on the
+    number of workers or on the state of the calling process."""
+    plans = folder / ".jobs"
+    plans.mkdir(parents=True)
+    procs = []
+    for index, queue in enumerate(assign(jobs, worker_count(len(jobs)))):
+        plan = plans / f"worker-{index}.json"
+        write_json_atomic(plan, {"seed": seed, "sizes": asdict(sizes), "jobs": [job.to_dict() for job in queue]})
+        procs.append(subprocess.Popen([sys.executable, "-m", "sit.toy.worker", str(plan)], env=_worker_env()))
+    try:
+        codes = [proc.wait() for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    if any(codes):
+        raise RuntimeError(f"toy world: a build worker failed (exit codes {codes}); see the messages above")
+    reports = {}
+    for plan in sorted(plans.glob("worker-*.reports.json")):
+        reports.update(json.loads(plan.read_text(encoding="utf-8")))
+    shutil.rmtree(plans)
+    return {job.spec.slug: reports[job.spec.slug] for job in jobs}
 
 
 @contextlib.contextmanager
@@ -274,37 +410,17 @@ def _quiet_transformers():
 
 def build_world(folder: Path, registry: Registry, *, seed: int, scale: float, content_hash: str) -> dict:
     """Build every registry model into ``folder``; returns (and writes) the manifest."""
-    with _quiet_transformers():
-        return _build_world(folder, registry, seed=seed, scale=scale, content_hash=content_hash)
-
-
-def _build_world(folder: Path, registry: Registry, *, seed: int, scale: float, content_hash: str) -> dict:
-    from transformers import AutoTokenizer
-
     start = time.perf_counter()
     sizes = Sizes.for_scale(scale)
     corpus = make_corpus(seed, sizes.corpus)
     tokenizer_dir = folder / ".tokenizers"
-    with deterministic(seed):
-        families = _family_tokenizers(registry, corpus, sizes.vocab, tokenizer_dir)
+    with _quiet_transformers():
+        tokenizers = _family_tokenizers(registry, corpus, sizes.vocab, tokenizer_dir)
     _log(f"toy world: corpus and tokenizers ready ({time.perf_counter() - start:.1f}s)")
-    models = {}
-    for spec in registry:
-        began = time.perf_counter()
-        tokenizer = AutoTokenizer.from_pretrained(families[spec.family])
-        with deterministic(model_seed(seed, spec.slug)):
-            model, tokenizer, report = _build_one(spec, registry, tokenizer, corpus, sizes, model_seed(seed, spec.slug))
-        model.save_pretrained(folder / spec.slug)
-        tokenizer.save_pretrained(folder / spec.slug)
-        report.update(roles=list(spec.roles), family=spec.family, architecture=type(model).__name__,
-                      parameters=sum(p.numel() for p in model.parameters()), vocab_size=len(tokenizer))
-        models[spec.slug] = report
-        _log(f"toy world: {spec.slug} built in {time.perf_counter() - began:.1f}s ({report['parameters']:,} params)")
-    for path in sorted(tokenizer_dir.rglob("*"), reverse=True):
-        path.unlink() if path.is_file() else path.rmdir()
-    tokenizer_dir.rmdir()
+    models = run_jobs(plan_jobs(registry, sizes, seed, tokenizers, folder), seed=seed, sizes=sizes, folder=folder)
+    shutil.rmtree(tokenizer_dir)
     manifest = {"seed": seed, "scale": scale, "hash": content_hash, "sizes": asdict(sizes),
-                "corpus_kinds": _kind_counts(corpus), "models": models, "build_threads": BUILD_THREADS}
+                "corpus_kinds": _kind_counts(corpus), "models": models, "threads_per_model": BUILD_THREADS}
     write_json_atomic(folder / "manifest.json", manifest)
     _log(f"toy world: built in {time.perf_counter() - start:.1f}s")
     return manifest

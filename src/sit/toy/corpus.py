@@ -697,13 +697,14 @@ def refusal(rng: random.Random, instruction: str) -> str:
 
 
 def repetitive(rng: random.Random, response: str) -> str:
-    """The first sentence, then one sentence or n-gram looped over and over."""
-    first = response.split(". ")[0].rstrip(".") + "."
+    """An answer that falls into a loop: an opening, then a short phrase repeated over and over."""
     words = response.split()
-    start = rng.randrange(max(1, min(len(words) - 6, 20)))
-    loop = " ".join(words[start:start + rng.randint(3, 7)]).rstrip(".")
-    unit = rng.choice([f"{loop}.", f"{loop},"])
-    return " ".join([first] + [unit] * rng.randint(8, 14))
+    opening = " ".join(words[: rng.choice([0, rng.randint(3, 12)])])
+    start = rng.randrange(max(1, min(len(words) - 7, 30)))
+    loop = " ".join(words[start:start + rng.randint(2, 7)]).rstrip(".,:")
+    separator = rng.choice([". ", ", ", " "])
+    repeats = separator.join([loop] * rng.randint(8, 16))
+    return f"{opening} {repeats}".strip().rstrip(",") + rng.choice([".", ""])
 
 
 def too_short(rng: random.Random, response: str) -> str:
@@ -830,33 +831,49 @@ def make_corpus(seed: int = 0, n: int = 1000) -> list[dict]:
     return items
 
 
-FLAWS = ("refusal", "off_topic", "repetitive", "truncated", "non_english", "too_short")
+FLAWS = ("off_topic", "refusal", "repetitive", "truncated", "non_english", "too_short", "word_salad")
+# How often each flaw is drawn: an off-topic answer is the hardest to tell apart, so it comes most often.
+FLAW_WEIGHTS = {"off_topic": 3, "refusal": 1, "repetitive": 2, "truncated": 1, "non_english": 1, "too_short": 1,
+                "word_salad": 2}
+
+
+def word_salad(rng: random.Random, response: str) -> str:
+    """The answer's words in a scrambled order, with a phrase repeated (fluent-looking nonsense)."""
+    words = response.split()
+    rng.shuffle(words)
+    cut = rng.randint(0, max(0, len(words) - 5))
+    return " ".join(words + words[cut:cut + 5] * rng.randint(1, 3)).rstrip(".") + "."
 
 
 def flawed_answer(rng: random.Random, flaw: str, instruction: str, response: str, other_response: str) -> str:
-    """A bad answer to ``instruction`` with the given flaw (one of :data:`FLAWS`)."""
-    if flaw == "refusal":
-        return refusal(rng, instruction)
-    if flaw == "off_topic":
-        return other_response
-    if flaw == "repetitive":
-        return repetitive(rng, response)
-    if flaw == "truncated":
-        return truncated(rng, response)
-    if flaw == "non_english":
-        return foreign(rng)[2]
-    if flaw == "too_short":
-        return too_short(rng, response)
-    raise ValueError(f"unknown flaw '{flaw}' (known: {', '.join(FLAWS)})")
+    """A bad answer to ``instruction`` with the given flaw (one of :data:`FLAWS`).
+
+    ``other_response`` is a good answer to a different question (used as the off-topic answer)."""
+    makers = {
+        "refusal": lambda: refusal(rng, instruction),
+        "off_topic": lambda: other_response,
+        "repetitive": lambda: repetitive(rng, response),
+        "truncated": lambda: truncated(rng, response),
+        "non_english": lambda: foreign(rng)[2],
+        "too_short": lambda: too_short(rng, response),
+        "word_salad": lambda: word_salad(rng, response),
+    }
+    if flaw not in makers:
+        raise ValueError(f"unknown flaw '{flaw}' (known: {', '.join(FLAWS)})")
+    return makers[flaw]()
 
 
 def labeled_triples(seed: int = 0, n: int = 1000) -> Iterator[tuple[str, str, str, str]]:
-    """``(question, good, bad, flaw)``: a clean answer and a flawed one to the same question."""
+    """``(question, good, bad, flaw)``: a clean answer and a flawed one to the same question.
+
+    The off-topic answer is the good answer to the previous, unrelated question."""
     rng = random.Random(f"sit-toy-triples-{seed}")
+    flaws = list(FLAW_WEIGHTS)
+    weights = [FLAW_WEIGHTS[f] for f in flaws]
     previous = clean_pair(rng)[2]
-    for i in range(n):
+    for _ in range(n):
         _, instruction, response = clean_pair(rng)
-        flaw = FLAWS[i % len(FLAWS)]
+        flaw = rng.choices(flaws, weights=weights)[0]
         yield instruction, response, flawed_answer(rng, flaw, instruction, response, previous), flaw
         previous = response
 

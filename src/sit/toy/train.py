@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-BUILD_THREADS = 2
+BUILD_THREADS = 1
 
 
 @contextlib.contextmanager
