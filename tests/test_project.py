@@ -93,7 +93,7 @@ def test_demo_runs_a_model_notebook_once_per_target(tmp_path):
     import nbformat
 
     for name, params in (("01_a.ipynb", "PROFILE = 'auto'"), ("03_b.ipynb", "MODEL_NAME = 'x'\nPROFILE = 'auto'")):
-        nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+        nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
         cell = nbformat.v4.new_code_cell(params)
         cell.metadata["tags"] = ["parameters"]
         nb.cells = [cell]
