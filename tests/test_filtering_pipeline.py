@@ -309,7 +309,7 @@ def test_report_table_and_examples():
     assert table["removed"].sum() == result.report["input"] - result.report["output"]
     assert table.loc[table["step"] == "length", "alone"].item() == 2
     examples = rejected_examples(result.rejected, per_filter=1)
-    assert list(examples["filter"]) == ["incomplete", "length", "repetition", "refusal", "language",
+    assert list(examples["filter"]) == ["incomplete", "refusal", "repetition", "language", "length",
                                         "near_duplicate", "selection"]
     assert examples.loc[examples["filter"] == "near_duplicate", "reason"].item().startswith("near-duplicate of ok0")
     assert len(rejected_examples(result.rejected, per_filter=5).query("filter == 'incomplete'")) == 2

@@ -1,16 +1,14 @@
 """Magpie generation on the toy generator: prompts, sampling, batching, resuming, bad input."""
 
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
+from killing import kill_while_writing
 
 from sit.config import ConfigError, load_registry
 from sit.generation.engine import (
@@ -257,22 +255,8 @@ def test_generation_survives_repeated_sigkill(tmp_path, toy_world):
     reference = tmp_path / "reference"
     subprocess.run(_cli(reference, n), check=True, timeout=600)
     killed = tmp_path / "killed"
-    rng = random.Random(2024)
-    kills = 0
-    for _ in range(4):
-        proc = subprocess.Popen(_cli(killed, n))
-        target = killed / "data/raw" / rng.choice(["instructions.jsonl", "magpie.jsonl"])
-        size = target.stat().st_size if target.exists() else 0
-        deadline = time.time() + 120
-        while proc.poll() is None and time.time() < deadline:  # wait until this run has written something
-            if target.exists() and target.stat().st_size > size:
-                break
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.5))
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            kills += 1
-        proc.wait()
+    watched = [killed / "data/raw/instructions.jsonl", killed / "data/raw/magpie.jsonl"]
+    kills = kill_while_writing(_cli(killed, n), watched, rounds=4, max_delay=0.5, rng=random.Random(2024))
     assert kills >= 2
     subprocess.run(_cli(killed, n), check=True, timeout=600)
     for name in ("instructions.jsonl", "magpie.jsonl"):

@@ -2,17 +2,15 @@
 
 import json
 import math
-import os
 import random
-import signal
 import subprocess
 import sys
-import time
 import weakref
 from pathlib import Path
 
 import pytest
 import torch
+from killing import kill_while_writing
 
 import sit.preference.responses as responses_module
 import sit.preference.scoring as scoring_module
@@ -257,21 +255,7 @@ def test_response_stage_survives_sigkill(tmp_path, toy_world):
         write_filtered(workspace, 24)
     subprocess.run(_respond_cli(reference), check=True, timeout=600)
     target = killed / "data/preference/responses/llama-3.2-3b.jsonl"
-    rng = random.Random(7)
-    kills = 0
-    for _ in range(3):
-        proc = subprocess.Popen(_respond_cli(killed))
-        size = target.stat().st_size if target.exists() else 0
-        deadline = time.time() + 120
-        while proc.poll() is None and time.time() < deadline:  # until this run has answered something
-            if target.exists() and target.stat().st_size > size:
-                break
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.4))
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            kills += 1
-        proc.wait()
+    kills = kill_while_writing(_respond_cli(killed), [target], rounds=3, max_delay=0.4, rng=random.Random(7))
     assert kills >= 2
     subprocess.run(_respond_cli(killed), check=True, timeout=600)
     lines = target.read_text().splitlines()

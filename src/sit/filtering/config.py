@@ -17,7 +17,9 @@ from .registry import FILTERS, Param
 
 BUILTIN_FILTER_MODULES = (rules, language, dedup)  # importing them registers the built-in filters
 
-DEFAULT_PIPELINE = ("incomplete", "length", "repetition", "refusal", "language", "near_duplicate")
+# The most specific reason first ("I'm sorry, but I can't" is reported as a refusal, not as too short);
+# near-duplicates last, so a cluster keeps a member that passed every other rule.
+DEFAULT_PIPELINE = ("incomplete", "refusal", "repetition", "language", "length", "near_duplicate")
 SELECTION_MODES = ("longest", "random", "all")
 
 GENERAL_PARAMS: dict[str, Param] = {
