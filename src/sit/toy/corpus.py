@@ -697,9 +697,10 @@ def refusal(rng: random.Random, instruction: str) -> str:
 
 
 def repetitive(rng: random.Random, response: str) -> str:
-    """An answer that falls into a loop: an opening, then a short phrase repeated over and over."""
+    """An answer that falls into a loop: an opening (none, some words or the whole answer), then a short
+    phrase repeated over and over."""
     words = response.split()
-    opening = " ".join(words[: rng.choice([0, rng.randint(3, 12)])])
+    opening = " ".join(words[: rng.choice([0, rng.randint(3, 40), len(words)])])
     start = rng.randrange(max(1, min(len(words) - 7, 30)))
     loop = " ".join(words[start:start + rng.randint(2, 7)]).rstrip(".,:")
     separator = rng.choice([". ", ", ", " "])

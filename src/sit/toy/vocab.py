@@ -79,7 +79,7 @@ def llama3_tokenizer(texts: list[str], family: dict, vocab_size: int):
                                       special_tokens=[(bos, backend.token_to_id(bos))]),
     ])
     return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=bos, eos_token=family["eos_token"],
-                                   clean_up_tokenization_spaces=True, model_max_length=131072,
+                                   clean_up_tokenization_spaces=False, model_max_length=131072,
                                    model_input_names=["input_ids", "attention_mask"])
 
 
