@@ -148,9 +148,6 @@ class JsonlStore:
     def ids(self) -> set:
         return {r[self.id_field] for r in self.read()}
 
-    def __len__(self) -> int:
-        return len(self.read())
-
     def _repair_tail(self) -> None:
         """Cut a torn last line off before appending, so new records start on a fresh line."""
         if not self.path.exists():
