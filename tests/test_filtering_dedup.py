@@ -5,11 +5,24 @@ from __future__ import annotations
 import itertools
 import random
 
+import numpy as np
 import pytest
 
 from sit.config import ConfigError
+from sit.filtering import dedup as dedup_module
 from sit.filtering import filter_config
-from sit.filtering.dedup import DuplicateGraph, keep_order, shingle_hashes
+from sit.filtering.dedup import (
+    DuplicateGraph,
+    Shingles,
+    candidate_pairs,
+    keep_order,
+    lsh_bands,
+    normalise,
+    normalise_all,
+    shingle_hashes,
+    signatures,
+    sketch,
+)
 from sit.filtering.registry import FILTERS
 
 BASE = "Write a short story about a lighthouse keeper who finds a message in a bottle on a stormy night."
@@ -131,6 +144,90 @@ def test_shingle_hashes_match_python_sets():
     assert len(shingle_hashes("abc")) == 1  # shorter than one shingle: the whole text
     words = "a b a b c"
     assert len(shingle_hashes(words, "word", 2)) == 3  # "a b", "b a", "b c"
+
+
+def test_batched_shingles_match_each_text_alone():
+    """One pass over all texts gives each text exactly its own shingles: no window crosses into the
+    next text, short and empty texts get one shingle, and code points beyond ASCII count once."""
+    texts = ["write a short story about a dragon", "", "abc", "abcde", "café 🙂 naïve crème brûlée",
+             "x", "the same text", "the same text", "zz top"]
+    batch = Shingles.of(texts)
+    assert list(batch.owners) == sorted(batch.owners) and set(batch.owners) == set(range(len(texts)))
+    for i, text in enumerate(texts):
+        alone = Shingles.of([text]).distinct(0)
+        assert np.array_equal(batch.distinct(i), alone), text
+        assert len(alone) == len(reference_shingles(text) if text else {""})
+    assert np.array_equal(batch.distinct(6), batch.distinct(7))
+    assert not set(batch.distinct(2)) & set(batch.distinct(3))  # "abc" is not a window of "abcde"
+    words = Shingles.of(["a b a b c", "b c", "c"], "word", 2)
+    assert [len(words.distinct(i)) for i in range(3)] == [3, 1, 1]
+    assert set(words.distinct(1)) <= set(words.distinct(0))
+
+
+def test_normalise_fast_path_is_the_full_rule():
+    rng = random.Random(3)
+    alphabet = ["a", "B", "É", "Σ", " ", "  ", "\t", "\n", "\x1c", "\u00a0", "\u2028", ".", "\x00", "z", "Q"]
+    texts = ["Hello World", " Hello", "Hello ", "Hello  World", "HELLO\tWORLD", "ΟΔΟΣ", "plain lower",
+             *("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(2000))]
+    assert normalise_all(texts) == [" ".join(t.lower().split()) for t in texts]
+    assert normalise("  Many   SPACES\n") == "many spaces"
+
+
+def jaccard_pairs(rng: np.random.Generator, size: int, shared: int, count: int) -> Shingles:
+    """``count`` pairs of random hash sets of ``size`` elements with ``shared`` in common."""
+    hashes, owners = [], []
+    for k in range(count):
+        values = rng.integers(0, 2**63, size=2 * size - shared, dtype=np.uint64)
+        hashes += [values[:size], values[size - shared:]]
+        owners += [np.full(size, 2 * k), np.full(size, 2 * k + 1)]
+    return Shingles(np.concatenate(hashes), np.concatenate(owners), 2 * count)
+
+
+@pytest.mark.parametrize("size, shared", [(100, 33), (100, 67), (100, 89), (6, 4), (3, 2)])
+def test_signature_entries_agree_as_often_as_the_jaccard_similarity(size, shared):
+    """The MinHash property, also for texts with far fewer shingles than signature entries (most
+    entries borrowed from another bin)."""
+    jaccard = shared / (2 * size - shared)
+    signature = signatures(jaccard_pairs(np.random.default_rng(size + shared), size, shared, 400), 128)
+    agreement = (signature[0::2] == signature[1::2]).mean()
+    assert agreement == pytest.approx(jaccard, abs=0.02)
+    disjoint = signatures(jaccard_pairs(np.random.default_rng(1), size, 0, 200), 128)
+    assert (disjoint[0::2] == disjoint[1::2]).mean() < 0.01
+
+
+def test_sketching_in_chunks_on_threads_gives_the_one_piece_result(monkeypatch):
+    rng = random.Random(5)
+    texts = [" ".join(rng.choice(["red", "green", "blue", "lamp", "sofa", "tree"]) for _ in range(rng.randint(1, 9)))
+             for _ in range(300)]
+    config = filter_config()
+    whole_shingles, whole = sketch(texts, config)
+    monkeypatch.setattr(dedup_module, "SKETCH_CHUNK", 7)
+    parts_shingles, parts = sketch(texts, config)
+    assert np.array_equal(whole, parts)
+    assert np.array_equal(whole_shingles.hashes, parts_shingles.hashes)
+    assert np.array_equal(whole_shingles.owners, parts_shingles.owners)
+
+
+def test_candidate_pairs_are_texts_that_agree_on_a_whole_band():
+    rng = np.random.default_rng(0)
+    signature = rng.integers(0, 2**32, size=(6, 12), dtype=np.uint32)  # 3 bands of 4 rows: band m = m, m+3, ...
+    signature[1] = signature[2] = signature[0]  # one bucket of three
+    signature[4, 1::3] = signature[3, 1::3]  # texts 3 and 4 agree on band 1 only
+    signature[5, 0:3] = signature[3, 0:3]  # text 5 agrees with 3 on one row of each band: never a candidate
+    left, right = candidate_pairs(signature, bands=3, rows=4)
+    assert list(zip(left.tolist(), right.tolist(), strict=True)) == [(0, 1), (0, 2), (1, 2), (3, 4)]
+
+
+@pytest.mark.parametrize("threshold, num_perm", [(0.6, 128), (0.6, 64), (0.8, 128), (0.5, 256)])
+def test_lsh_bands_put_the_threshold_on_the_steep_part_of_the_s_curve(threshold, num_perm):
+    bands, rows = lsh_bands(threshold, num_perm)
+    assert bands * rows <= num_perm
+
+    def candidate(jaccard):
+        return 1 - (1 - jaccard ** rows) ** bands
+
+    assert candidate(min(1.0, threshold + 0.2)) > 0.95 and candidate(max(0.0, threshold - 0.3)) < 0.1
+    assert 0.2 < candidate(threshold) < 0.8
 
 
 def test_recall_against_all_pairs_on_a_planted_corpus():

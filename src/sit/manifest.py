@@ -10,7 +10,7 @@ from pathlib import Path
 from .store import read_json, write_json_atomic
 
 PACKAGES = ("synthetic-instruction-tuner", "torch", "transformers", "tokenizers", "trl", "peft",
-            "accelerate", "datasets", "bitsandbytes", "lm_eval", "datasketch", "py3langid")
+            "accelerate", "datasets", "bitsandbytes", "lm_eval", "py3langid")
 
 
 def now() -> str:

@@ -1,10 +1,13 @@
 """The near-duplicate filter: no two kept instructions with Jaccard similarity >= ``jaccard_threshold``.
 
 Instructions are normalised (lowercase, whitespace runs collapsed) and cut into shingles. Exact
-duplicates (same normalised text) are grouped first. Each distinct text gets a datasketch MinHash;
-a datasketch MinHashLSH index proposes candidate pairs; candidates whose MinHash estimate is far
+duplicates (same normalised text) are grouped first. Each distinct text gets a MinHash signature
+(one-permutation hashing, :func:`signatures`); texts whose signatures agree on a whole band are
+candidate pairs (LSH banding, :func:`candidate_pairs`); candidates whose MinHash estimate is far
 below the threshold are dropped, and every remaining one is verified with the exact Jaccard
-similarity of the two shingle sets. Only verified pairs lead to a removal.
+similarity of the two shingle sets. Only verified pairs lead to a removal. Shingling, signatures,
+banding and the checks are numpy over all texts at once (no Python loop per shingle or per pair);
+signatures are computed in chunks on every core.
 
 Shingles: character 5-grams by default. Instructions are short (often under 15 words); a 7-word
 instruction has only 6 word bigrams, so changing one word moves its word-bigram Jaccard from 1 to
@@ -18,16 +21,18 @@ the longest response, or the highest value of a numeric field, first otherwise).
 removed when it is similar enough to one already kept, and its rejection names that record's id.
 Comparing only with kept records means a chain A~B~C with A !~ C keeps A and C.
 
-The LSH index is tuned below ``jaccard_threshold`` (``lsh_threshold``) so that pairs just above the
+The LSH bands are tuned below ``jaccard_threshold`` (``lsh_threshold``) so that pairs just above the
 threshold are found with high probability; the checks discard the extra candidates.
 Shingle sets are compared as sets of 64-bit hashes, exact up to a hash collision (~1e-15 per pair).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -35,16 +40,18 @@ from ..config import ConfigError
 from .registry import Param, Verdict, check_ordered, register_filter
 from .rules import word_count
 
-if TYPE_CHECKING:  # datasketch and scipy load on first use: `sit --help` should not wait for them
-    from datasketch import MinHash, MinHashLSH
-
 MINHASH_SEED = 1
 KEEP_FIRST, KEEP_LONGEST = "first", "longest_response"
 FIELD_PREFIX = "field:"
 POLY = np.uint64(0x100000001B3)  # odd multiplier of the rolling polynomial hash (mod 2^64)
 MASK32 = np.uint64(0xFFFFFFFF)
+BORROW_MARK = np.uint32(0x9E3779B1)  # odd: added once per bin an empty signature entry borrows over
+SKETCH_CHUNK = 4096  # texts sketched per step (cache-sized arrays; one step per thread)
+MAX_THREADS = 4
 PAIR_BLOCK = 200_000  # candidate pairs compared per vectorised step (bounds memory)
-ESTIMATE_STANDARD_ERRORS = 4.5  # a true pair is dropped by the estimate pre-check with p < 1e-5
+# A true pair is dropped by the estimate pre-check with p < 1e-4 (the spread of densified estimates is
+# ~1.2x that of independent permutations, so this is ~3.8 of their standard errors).
+ESTIMATE_STANDARD_ERRORS = 4.5
 
 
 def _check_dedup_config(config: dict) -> None:
@@ -66,7 +73,7 @@ def _check_dedup_config(config: dict) -> None:
                                    help="remove an instruction this similar (Jaccard) to a kept one"),
         "shingle": Param("char", str, choices=("char", "word"), help="character or word n-gram shingles"),
         "shingle_size": Param(5, int, minimum=1, help="n of the shingle n-grams"),
-        "minhash_num_perm": Param(64, int, minimum=4, maximum=1024, help="MinHash permutations"),
+        "minhash_num_perm": Param(128, int, minimum=4, maximum=1024, help="MinHash signature entries"),
         "lsh_threshold": Param(0.6, float, minimum=0.0, maximum=1.0, nullable=True,
                                help="similarity the LSH index is tuned for (null: jaccard_threshold)"),
         "dedup_keep": Param(KEEP_FIRST, str,
@@ -104,23 +111,20 @@ def _numeric_field(record: dict, name: str) -> float:
 
 def normalise(text: str) -> str:
     """Lowercase with whitespace runs collapsed: what shingles and exact matches are taken from."""
-    return " ".join(text.lower().split())
+    return normalise_all([text])[0]
+
+
+def normalise_all(texts: Sequence[str]) -> list[str]:
+    """:func:`normalise` of each text. A printable ASCII text whose only whitespace is single inner
+    spaces (most instructions) has nothing to collapse and is only lowercased."""
+    return [t.lower() if t.isascii() and t.isprintable() and "  " not in t and t[:1] != " " and t[-1:] != " "
+            else " ".join(t.lower().split()) for t in texts]
 
 
 def shingle_hashes(text: str, kind: str = "char", size: int = 5) -> np.ndarray:
     """The sorted distinct 64-bit hashes of a normalised text's shingles (a text shorter than one
     shingle is a single shingle)."""
-    if kind == "char":
-        units = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
-    else:
-        units = np.array([_word_hash(w) for w in text.split()], dtype=np.uint64)
-    width = min(size, len(units))
-    count = len(units) - width + 1
-    hashes = np.zeros(max(count, 1), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for offset in range(width):
-            hashes = hashes * POLY + units[offset:offset + count]
-    return sorted_distinct(hashes)
+    return Shingles.of([text], kind, size).distinct(0)
 
 
 def sorted_distinct(values: np.ndarray) -> np.ndarray:
@@ -133,12 +137,163 @@ def _word_hash(word: str) -> int:
     return int.from_bytes(hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
 
 
-def minhashes(shingle_sets: Sequence[np.ndarray], num_perm: int) -> list[MinHash]:
-    """datasketch MinHashes of shingle-hash sets (64-bit hashes folded to the 32 bits it expects)."""
-    from datasketch import MinHash
+def _rolling(units: np.ndarray, width: int) -> np.ndarray:
+    """Polynomial hash of every window of ``width`` consecutive units (``len(units) - width + 1`` of them)."""
+    count = len(units) - width + 1
+    if count <= 0:
+        return np.zeros(0, dtype=np.uint64)
+    hashes = units[:count].copy()
+    with np.errstate(over="ignore"):
+        for offset in range(1, width):
+            np.multiply(hashes, POLY, out=hashes)
+            np.add(hashes, units[offset:offset + count], out=hashes)
+    return hashes
 
-    folded = ((s ^ (s >> np.uint64(32))) & MASK32 for s in shingle_sets)
-    return MinHash.bulk((f.tolist() for f in folded), num_perm=num_perm, seed=MINHASH_SEED, hashfunc=int)
+
+class Shingles:
+    """The shingle hashes of many texts in one flat array, text after text: ``hashes[k]`` belongs
+    to text ``owners[k]`` (ascending; repeats included).
+
+    All texts are hashed in one pass over their concatenated units (code points, or word hashes);
+    the windows that would cross from one text into the next are dropped, and a text shorter than
+    one shingle gets one shingle of its whole length."""
+
+    def __init__(self, hashes: np.ndarray, owners: np.ndarray, count: int):
+        self.hashes, self.owners, self.count = hashes, owners, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    @classmethod
+    def of(cls, texts: Sequence[str], kind: str = "char", size: int = 5) -> Shingles:
+        if kind == "char":
+            units = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+            lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        else:
+            words = [t.split() for t in texts]
+            units = np.fromiter((_word_hash(w) for ws in words for w in ws), dtype=np.uint64)
+            lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(texts))
+        units = units.astype(np.uint64)
+        ends = np.cumsum(lengths)
+        windows = _rolling(units, size)
+        valid = np.ones(len(windows), dtype=bool)
+        crossing = (ends[:, None] - np.arange(1, size)[None, :]).ravel()  # the last size-1 starts of a text
+        valid[crossing[(crossing >= 0) & (crossing < len(windows))]] = False
+        hashes = windows[valid]
+        counts = np.maximum(lengths - size + 1, 0)
+        short = np.flatnonzero(lengths < size)
+        if len(short):  # one shingle of the whole text, in its place
+            whole = [_rolling(units[e - n:e], int(n))[0] if n else np.uint64(0)
+                     for e, n in zip(ends[short], lengths[short], strict=True)]
+            hashes = np.insert(hashes, np.cumsum(counts)[short], np.array(whole, dtype=np.uint64))
+            counts[short] = 1
+        return cls(hashes, np.repeat(np.arange(len(texts)), counts), len(texts))
+
+    def distinct(self, i: int) -> np.ndarray:
+        """Text ``i``'s shingle set: sorted distinct hashes."""
+        start, end = np.searchsorted(self.owners, [i, i + 1])
+        return sorted_distinct(self.hashes[start:end])
+
+
+def mix64(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """A bijective 64-bit finaliser (splitmix64): every output bit depends on every input bit.
+    Works in place on ``out`` (which may be ``values``) with one temporary."""
+    out = values.copy() if out is None else out
+    if out is not values:
+        out[...] = values
+    shifted = np.empty_like(out)
+    with np.errstate(over="ignore"):
+        for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB), (31, None)):
+            np.right_shift(out, np.uint64(shift), out=shifted)
+            out ^= shifted
+            if multiplier:
+                out *= np.uint64(multiplier)
+    return out
+
+
+def signatures(shingles: Shingles, num_perm: int, seed: int = MINHASH_SEED) -> np.ndarray:
+    """MinHash signatures, ``(texts, num_perm)`` uint32, by one-permutation hashing with densification
+    by rotation (Li, Owen & Zhang 2012; Shrivastava & Li 2014).
+
+    Each shingle is hashed once: the hash picks one of ``num_perm`` bins, and the smallest value of
+    the rest of the hash in a bin is that bin's entry. A bin no shingle of the text fell into takes
+    the entry of the next non-empty bin after it (wrapping around), marked with the distance it was
+    borrowed over. For two texts, an entry agrees with probability equal to their Jaccard
+    similarity, as with ``num_perm`` independent permutations, at the cost of one hash per shingle
+    instead of ``num_perm``."""
+    count, bins_ = len(shingles), num_perm
+    hashed = shingles.hashes ^ mix64(np.array([seed], dtype=np.uint64))
+    mix64(hashed, out=hashed)
+    flat = hashed >> np.uint64(32)
+    with np.errstate(over="ignore"):
+        flat *= np.uint64(bins_)
+    flat >>= np.uint64(32)
+    bins = flat.astype(np.int16)  # num_perm <= 1024 fits in int16
+    flat = flat.view(np.int64)
+    flat += shingles.owners * bins_  # the flat index of (text, bin)
+    native = np.full(count * bins_, np.iinfo(np.uint32).max, dtype=np.uint32)
+    np.minimum.at(native, flat, hashed.astype(np.uint32))  # the low 32 bits
+    source = np.full(count * bins_, 2 * bins_, dtype=np.int16)
+    source[flat] = bins  # a non-empty bin is its own source
+    source = source.reshape(count, bins_)
+    source = np.minimum.accumulate(source[:, ::-1], axis=1)[:, ::-1]  # the next non-empty bin at or after
+    np.minimum(source, source[:, :1] + np.int16(bins_), out=source)  # none after: the first, wrapping around
+    distance = (source - np.arange(bins_, dtype=np.int16)).astype(np.uint32)
+    index = source.astype(np.int32)
+    np.subtract(index, bins_, out=index, where=index >= bins_)
+    index += (np.arange(count, dtype=np.int32) * bins_)[:, None]
+    entries = native[index]
+    with np.errstate(over="ignore"):
+        distance *= BORROW_MARK
+    entries += distance  # entries borrowed over different distances never agree
+    return entries
+
+
+@functools.lru_cache(maxsize=64)
+def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """``(bands, rows)`` with ``bands * rows <= num_perm`` minimising the sum of the false-positive area
+    (pairs below ``threshold`` that become candidates) and the false-negative area (pairs above it that
+    do not), the rule datasketch's MinHashLSH uses."""
+    grid = np.linspace(0.0, 1.0, 1001)[:, None]
+    shapes = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)])
+    candidate = 1 - (1 - grid ** shapes[:, 1]) ** shapes[:, 0]  # P(pair becomes a candidate | Jaccard)
+    below, above = grid[:, 0] <= threshold, grid[:, 0] >= threshold
+    false_positive = np.trapezoid(candidate[below], grid[below, 0], axis=0) if below.sum() > 1 else 0.0
+    false_negative = np.trapezoid(1 - candidate[above], grid[above, 0], axis=0) if above.sum() > 1 else 0.0
+    bands, rows = shapes[int(np.argmin(false_positive + false_negative))]
+    return int(bands), int(rows)
+
+
+def candidate_pairs(signature: np.ndarray, bands: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct ``(i, j)``, i < j, whose signatures agree on all ``rows`` entries of at least one band.
+
+    Band ``m`` takes entries ``m, m + bands, m + 2 * bands, ...``: neighbouring entries may have been
+    borrowed from the same bin, so a band of spread-out entries agrees more independently."""
+    count = len(signature)
+    bits = max(1, (count - 1).bit_length())
+    keys = signature[:, :bands].astype(np.uint64)  # (texts, bands)
+    with np.errstate(over="ignore"):
+        for r in range(1, rows):
+            keys *= POLY
+            keys += signature[:, r * bands:(r + 1) * bands]
+    keys ^= mix64(np.arange(1, bands + 1, dtype=np.uint64))  # one key space per band
+    mix64(keys, out=keys)
+    # the low bits of a key carry the text's index, so sorting the keys also groups the texts
+    keys >>= np.uint64(bits)
+    keys <<= np.uint64(bits)
+    keys |= np.arange(count, dtype=np.uint64)[:, None]
+    packed = np.sort(keys.ravel())
+    members = (packed & np.uint64((1 << bits) - 1)).astype(np.int64)
+    high = packed >> np.uint64(bits)
+    run_starts = np.flatnonzero(np.concatenate(([True], high[1:] != high[:-1])))
+    run_sizes = np.diff(np.concatenate((run_starts, [len(high)])))
+    codes = [np.zeros(0, dtype=np.int64)]
+    for size in np.unique(run_sizes[run_sizes > 1]):
+        group = members[run_starts[run_sizes == size][:, None] + np.arange(size)]  # ascending within a run
+        left, right = np.triu_indices(size, 1)
+        codes.append((group[:, left] * count + group[:, right]).ravel())
+    codes = sorted_distinct(np.concatenate(codes))
+    return codes // count, codes % count
 
 
 class DuplicateGraph:
@@ -155,11 +310,10 @@ class DuplicateGraph:
     @classmethod
     def build(cls, texts: Sequence[str], config: dict) -> DuplicateGraph:
         groups: dict[str, int] = {}
-        group_of = [groups.setdefault(normalise(t), len(groups)) for t in texts]
+        group_of = [groups.setdefault(t, len(groups)) for t in normalise_all(texts)]
         neighbours: list[dict[int, float]] = [{} for _ in groups]
         if config["jaccard_threshold"] < 1.0 and len(groups) > 1:
-            shingles = [shingle_hashes(t, config["shingle"], config["shingle_size"]) for t in groups]
-            for g, h, similarity in similar_pairs(shingles, config):
+            for g, h, similarity in similar_pairs(list(groups), config):
                 neighbours[g][h] = neighbours[h][g] = similarity
         return cls(group_of, neighbours)
 
@@ -204,27 +358,43 @@ def estimate_margin(threshold: float, num_perm: int) -> float:
     return ESTIMATE_STANDARD_ERRORS * (variance / num_perm) ** 0.5
 
 
-def similar_pairs(shingles: Sequence[np.ndarray], config: dict) -> list[tuple[int, int, float]]:
-    """``(i, j, Jaccard)`` for i < j whose exact Jaccard is >= the threshold.
+def sketch(texts: Sequence[str], config: dict) -> tuple[Shingles, np.ndarray]:
+    """The shingles and MinHash signatures of normalised ``texts``. Texts are independent, so they are
+    sketched in chunks, on as many threads as there are cores (numpy releases the GIL): the result
+    is the same as in one piece."""
+    def one(chunk: Sequence[str]) -> tuple[Shingles, np.ndarray]:
+        shingles = Shingles.of(chunk, config["shingle"], config["shingle_size"])
+        return shingles, signatures(shingles, config["minhash_num_perm"])
 
-    Every text's MinHash goes into a datasketch MinHashLSH index; texts sharing a bucket in any
-    band are candidates. Candidates whose MinHash estimate is far below the threshold
-    (:func:`estimate_margin`) are dropped, the rest get the exact Jaccard of their shingle sets."""
-    from datasketch import MinHashLSH
+    chunks = [texts[i:i + SKETCH_CHUNK] for i in range(0, len(texts), SKETCH_CHUNK)]
+    if len(chunks) == 1:
+        return one(texts)
+    with ThreadPoolExecutor(max_workers=min(len(chunks), os.cpu_count() or 1, MAX_THREADS)) as pool:
+        parts = list(pool.map(one, chunks))
+    starts = np.cumsum([0] + [len(c) for c in chunks[:-1]])
+    shingles = Shingles(np.concatenate([p.hashes for p, _ in parts]),
+                        np.concatenate([p.owners + start for (p, _), start in zip(parts, starts, strict=True)]),
+                        len(texts))
+    return shingles, np.concatenate([signature for _, signature in parts])
 
+
+def similar_pairs(texts: Sequence[str], config: dict) -> list[tuple[int, int, float]]:
+    """``(i, j, Jaccard)`` for i < j whose exact Jaccard is >= the threshold, among distinct normalised
+    ``texts``.
+
+    Texts whose MinHash signatures agree on a whole band (:func:`candidate_pairs`, bands from
+    :func:`lsh_bands` for ``lsh_threshold``) are candidates. Candidates whose MinHash estimate is far
+    below the threshold (:func:`estimate_margin`) are dropped, the rest get the exact Jaccard of their
+    shingle sets."""
     num_perm = config["minhash_num_perm"]
-    sketches = minhashes(shingles, num_perm)
+    shingles, signature = sketch(texts, config)
     lsh_threshold = config["lsh_threshold"] if config["lsh_threshold"] is not None else config["jaccard_threshold"]
-    index = MinHashLSH(threshold=lsh_threshold, num_perm=num_perm)
-    for i, sketch in enumerate(sketches):
-        index.insert(i, sketch, check_duplication=False)
-    left, right = candidate_pairs(index, len(sketches))
-    signatures = np.stack([s.hashvalues for s in sketches])
+    left, right = candidate_pairs(signature, *lsh_bands(lsh_threshold, num_perm))
     threshold = config["jaccard_threshold"]
     plausible = np.zeros(len(left), dtype=bool)
     for start in range(0, len(left), PAIR_BLOCK):
         block = slice(start, start + PAIR_BLOCK)
-        estimate = (signatures[left[block]] == signatures[right[block]]).mean(axis=1)
+        estimate = (signature[left[block]] == signature[right[block]]).mean(axis=1)
         plausible[block] = estimate >= threshold - estimate_margin(threshold, num_perm)
     left, right = left[plausible], right[plausible]
     similarity = exact_jaccard(shingles, left, right)
@@ -232,41 +402,24 @@ def similar_pairs(shingles: Sequence[np.ndarray], config: dict) -> list[tuple[in
     return list(zip(left[hits].tolist(), right[hits].tolist(), similarity[hits].tolist(), strict=True))
 
 
-def candidate_pairs(index: MinHashLSH, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct ``(i, j)``, i < j, that share a bucket of ``index`` in at least one band."""
-    pair_codes = [np.zeros(0, dtype=np.int64)]
-    twos = []
-    for table in index.hashtables:
-        for key in table.keys():
-            members = table.get(key)
-            if len(members) == 2:
-                low, high = sorted(members)
-                twos.append(low * count + high)
-            elif len(members) > 2:
-                ordered = np.sort(np.fromiter(members, dtype=np.int64, count=len(members)))
-                rows, columns = np.triu_indices(len(ordered), 1)
-                pair_codes.append(ordered[rows] * count + ordered[columns])
-    codes = sorted_distinct(np.concatenate([np.array(twos, dtype=np.int64), *pair_codes]))
-    return codes // count, codes % count
-
-
-def exact_jaccard(shingles: Sequence[np.ndarray], left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def exact_jaccard(shingles: Shingles, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Jaccard similarity of the shingle sets of each pair ``(left[k], right[k])``, vectorised with
-    a sparse 0/1 matrix (one row per text, one column per distinct shingle)."""
+    a sparse 0/1 matrix (one row per text involved, one column per shingle hash)."""
     import scipy.sparse as sp
 
     if len(left) == 0:
         return np.zeros(0)
     involved = sorted_distinct(np.concatenate([left, right]))
-    rows = np.searchsorted(involved, np.concatenate([left, right]))
-    rows_left, rows_right = rows[: len(left)], rows[len(left):]
-    sets = [shingles[i] for i in involved]
-    sizes = np.array([len(s) for s in sets])
-    flat = np.concatenate(sets)
-    columns = np.searchsorted(sorted_distinct(flat), flat)
-    row_starts = np.concatenate(([0], np.cumsum(sizes)))
+    starts, ends = np.searchsorted(shingles.owners, involved), np.searchsorted(shingles.owners, involved + 1)
+    row_starts = np.concatenate(([0], np.cumsum(ends - starts)))
+    positions = np.arange(row_starts[-1]) + np.repeat(starts - row_starts[:-1], ends - starts)
+    columns = (mix64(shingles.hashes[positions]) >> np.uint64(2)).astype(np.int64)  # 62 well-mixed bits: a column each
     matrix = sp.csr_matrix((np.ones(len(columns), dtype=np.int32), columns, row_starts),
-                           shape=(len(sets), int(columns.max()) + 1))
+                           shape=(len(involved), 1 << 62))
+    matrix.sum_duplicates()
+    matrix.data[:] = 1  # a set: repeated shingles count once
+    sizes = np.diff(matrix.indptr)
+    rows_left, rows_right = np.searchsorted(involved, left), np.searchsorted(involved, right)
     common = np.zeros(len(left))
     for start in range(0, len(left), PAIR_BLOCK):
         block = slice(start, start + PAIR_BLOCK)
