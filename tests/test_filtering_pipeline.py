@@ -325,3 +325,21 @@ def test_plots():
         step["removed"] for step in result.report["filters"]]
     fig = plot_length_histograms(mixed(), result.kept)
     assert [a.get_xlabel() for a in fig.axes] == ["instruction length (words)", "response length (words)"]
+
+
+def test_every_filter_has_work_on_the_toy_worlds_raw_set(toy_world, tmp_path):
+    """What notebook 02 shows in the demo: the toy generator's raw set (demo profile, its default size)
+    gives every filter something to remove, and enough passes for the profile's target."""
+    from sit.filtering import filter_workspace
+    from sit.generation.magpie import generate
+    from sit.session import start
+
+    session = start("demo", str(tmp_path), verbose=False)
+    generate(session, progress=False)
+    report = filter_workspace(session).report
+    removed = {step["filter"]: step["removed"] for step in report["filters"]}
+    assert all(count > 0 for count in removed.values()), removed
+    assert report["selection"]["shortfall"] == 0
+    duplicates = [json.loads(line) for line in (session.workspace.filtered_dir / "rejected.jsonl").open()
+                  if json.loads(line)["rejection"]["filter"] == "near_duplicate"]
+    assert any(r["rejection"]["jaccard"] < 1.0 for r in duplicates)  # near, not only exact, copies

@@ -395,7 +395,12 @@ COLON_LEADS = [
 
 NEAR_DUP_EDITS = [("prefix", "Please "), ("suffix", " Thanks!"), ("prefix", "Hi! "), ("suffix", " Thank you.")]
 
-# Share of each deliberately bad kind; the rest is clean.
+# An aligned model asked for "any instruction" returns to a few favourite ones again and again (Magpie's
+# raw sets are full of repeats). The toy generator learns this from a handful of stock questions that
+# make up ``BAD_KIND_RATES["popular"]`` of its corpus, asked verbatim or with a small edit.
+POPULAR_STOCK = 6
+
+# Share of each deliberately planted kind; the rest is clean.
 BAD_KIND_RATES = {
     "refusal": 0.06,
     "non_english": 0.06,
@@ -405,6 +410,7 @@ BAD_KIND_RATES = {
     "colon_lead_in": 0.06,
     "duplicate": 0.06,
     "near_duplicate": 0.06,
+    "popular": 0.08,
 }
 KINDS = ("clean", *BAD_KIND_RATES)
 
@@ -757,8 +763,26 @@ def _near_duplicate(rng: random.Random, instruction: str) -> str:
 # --------------------------------------------------------------------------- the corpus
 
 
-def _bad_item(kind: str, rng: random.Random, earlier: list[dict]) -> dict | None:
+def popular_pairs(seed: int) -> list[tuple[str, str, str]]:
+    """The stock ``(task, instruction, response)`` triples a corpus of ``seed`` keeps coming back to:
+    complete questions of at least 5 words (no lead-in colon)."""
+    rng = random.Random(f"sit-toy-popular-{seed}")
+    stock: list[tuple[str, str, str]] = []
+    while len(stock) < POPULAR_STOCK:
+        task, instruction, response = clean_pair(rng)
+        if word_count(instruction) >= 5 and not instruction.endswith(":") and instruction not in {s[1] for s in stock}:
+            stock.append((task, instruction, response))
+    return stock
+
+
+def _bad_item(kind: str, rng: random.Random, earlier: list[dict],
+              popular: list[tuple[str, str, str]] = ()) -> dict | None:
     """One deliberately bad item of ``kind`` (None when it needs an earlier clean item that is missing)."""
+    if kind == "popular" and popular:
+        task, instruction, response = rng.choice(popular)
+        if rng.random() < 0.5:
+            instruction = _near_duplicate(rng, instruction)
+        return {"instruction": instruction, "response": response, "kind": kind, "task": task}
     if kind in ("duplicate", "near_duplicate"):
         clean = [e for e in earlier if e["kind"] == "clean" and word_count(e["instruction"]) >= 5]
         if not clean:
@@ -819,15 +843,16 @@ def make_corpus(seed: int = 0, n: int = 1000) -> list[dict]:
     """``n`` items ``{"instruction", "response", "kind", "task"}``, deterministic in ``seed``.
 
     Clean instructions are kept below a word-Jaccard of 0.8 from each other (up to a few retries),
-    so near duplicates come from the ``duplicate``/``near_duplicate`` kinds."""
+    so near duplicates come from the ``duplicate``/``near_duplicate``/``popular`` kinds."""
     rng = random.Random(f"sit-toy-corpus-{seed}")
     kinds = list(BAD_KIND_RATES)
     weights = [BAD_KIND_RATES[k] for k in kinds] + [1.0 - sum(BAD_KIND_RATES.values())]
     index = _NoveltyIndex()
+    popular = popular_pairs(seed)
     items: list[dict] = []
     while len(items) < n:
         kind = rng.choices([*kinds, "clean"], weights=weights)[0]
-        item = None if kind == "clean" else _bad_item(kind, rng, items)
+        item = None if kind == "clean" else _bad_item(kind, rng, items, popular)
         items.append(item or _novel_clean_item(rng, index))
     return items
 
