@@ -212,7 +212,7 @@ def _magpie_session(tmp_path, seed=42):
     return start("demo", str(tmp_path), seed, verbose=False)
 
 
-def test_generate_writes_n_records_resumes_as_a_no_op_and_refuses_to_mix(tmp_path, toy_world):
+def test_generate_writes_n_records_resumes_as_a_no_op_and_refuses_to_mix(tmp_path, toy_world, monkeypatch):
     session = _magpie_session(tmp_path)
     result = generate(session, num_instructions=24, batch_size=8, checkpoint_every=8, progress=False)
     records = JsonlStore(result.path).read()
@@ -228,8 +228,12 @@ def test_generate_writes_n_records_resumes_as_a_no_op_and_refuses_to_mix(tmp_pat
     before = result.path.read_bytes()
     again = generate(session, num_instructions=24, progress=False)
     assert again.instruction_stats is None and result.path.read_bytes() == before  # finished run: no-op
-    with pytest.raises(ConfigError, match=r"other settings \(seed: 42 -> 7\).*delete"):
+    with pytest.raises(ConfigError, match=r"other settings \(.*seed: 42 -> 7\).*delete"):
         generate(_magpie_session(tmp_path, seed=7), num_instructions=24, progress=False)
+    with monkeypatch.context() as patched:  # the toy world was rebuilt (its code changed): same names, new weights
+        patched.setattr("sit.toy.world_hash", lambda *args, **kwargs: "rebuilt")
+        with pytest.raises(ConfigError, match=r"other settings \(world: 'toy:[0-9a-f]{16}' -> 'toy:rebuilt'\)"):
+            generate(session, num_instructions=32, progress=False)
     more = generate(session, num_instructions=32, batch_size=8, checkpoint_every=8, progress=False)
     assert len(more.records) == 32 and more.records[:24] == result.records
 

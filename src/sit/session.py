@@ -26,6 +26,16 @@ class Session:
     def world(self) -> str:
         return self.profile["world"]
 
+    @property
+    def world_id(self) -> str:
+        """Which weights the model names stand for, as artifacts record it: ``hub``, or
+        ``toy:<content hash>`` (a rebuilt toy world is another world: its outputs do not mix)."""
+        if self.world != "toy":
+            return self.world
+        from .toy import world_hash
+
+        return f"toy:{world_hash(int(self.profile.get('seed', 42)), registry=self.registry)}"
+
     def model(self, name: str, role: str | None = None) -> ModelSpec:
         """A registered model; under the hub world a gated one needs HF_TOKEN."""
         spec = self.registry.get(name, role=role)

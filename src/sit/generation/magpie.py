@@ -138,7 +138,7 @@ def _fingerprint(spec: ModelSpec, session, cfg: dict, backend: str) -> dict:
     """What decides the content: a resumed run must match it exactly."""
     keys = ("instruction_temperature", "instruction_top_p", "max_new_tokens_instruction",
             "response_temperature", "response_top_p", "max_new_tokens_response", "system_prompt")
-    return {"generator": spec.id, "world": session.world, "seed": session.seed, "backend": backend,
+    return {"generator": spec.id, "world": session.world_id, "seed": session.seed, "backend": backend,
             **{k: cfg[k] for k in keys}}
 
 

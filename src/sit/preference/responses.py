@@ -60,7 +60,7 @@ def stop_strings(template: str) -> tuple[str, ...]:
 def fingerprint(spec: ModelSpec, session, cfg: dict) -> dict:
     """What decides the answers; stored in every record as ``gen`` and compared on resume."""
     template = require_prompt_format(spec)
-    return {"model": spec.id, "world": session.world, "seed": session.seed, "backend": "hf",
+    return {"model": spec.id, "world": session.world_id, "seed": session.seed, "backend": "hf",
             "prompt_format": template, "stop_strings": list(stop_strings(template)),
             "max_new_tokens": cfg["max_new_tokens_response"], "temperature": float(cfg["response_temperature"]),
             "top_p": 1.0}

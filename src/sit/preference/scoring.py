@@ -39,7 +39,7 @@ def reward_spec(session):
 
 def reward_fingerprint(session, cfg: dict) -> dict:
     """What decides a score; a record scored with other settings is scored again."""
-    return {"model": reward_spec(session).id, "world": session.world, "seed": session.seed,
+    return {"model": reward_spec(session).id, "world": session.world_id, "seed": session.seed,
             "max_length": cfg["reward_max_length"]}
 
 
