@@ -45,8 +45,8 @@ KEEP_FIRST, KEEP_LONGEST = "first", "longest_response"
 FIELD_PREFIX = "field:"
 POLY = np.uint64(0x100000001B3)  # odd multiplier of the rolling polynomial hash (mod 2^64)
 MASK32 = np.uint64(0xFFFFFFFF)
-BORROW_MARK = np.uint32(0x9E3779B1)  # odd: added once per bin an empty signature entry borrows over
-SKETCH_CHUNK = 4096  # texts sketched per step (cache-sized arrays; one step per thread)
+BORROW_MARK = np.uint16(0x9E37)  # odd: added once per bin an empty signature entry borrows over
+SKETCH_CHUNK = 2048  # texts sketched per step (cache-sized arrays; one step per thread)
 MAX_THREADS = 4
 PAIR_BLOCK = 200_000  # candidate pairs compared per vectorised step (bounds memory)
 # A true pair is dropped by the estimate pre-check with p < 1e-4 (the spread of densified estimates is
@@ -189,10 +189,39 @@ class Shingles:
             counts[short] = 1
         return cls(hashes, np.repeat(np.arange(len(texts)), counts), len(texts))
 
+    def rows(self, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The hashes of the given texts (ascending indices), one after the other, and how many each has."""
+        starts, ends = np.searchsorted(self.owners, texts), np.searchsorted(self.owners, texts + 1)
+        lengths = ends - starts
+        positions = np.arange(int(lengths.sum())) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        return self.hashes[positions], lengths
+
     def distinct(self, i: int) -> np.ndarray:
         """Text ``i``'s shingle set: sorted distinct hashes."""
-        start, end = np.searchsorted(self.owners, [i, i + 1])
-        return sorted_distinct(self.hashes[start:end])
+        return sorted_distinct(self.rows(np.array([i]))[0])
+
+
+class ShingleChunks:
+    """Shingles of consecutive runs of texts, used as one :class:`Shingles` (without copying them
+    into one array)."""
+
+    def __init__(self, parts: Sequence[Shingles]):
+        self.parts = list(parts)
+        self.starts = np.cumsum([0] + [len(p) for p in self.parts])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def rows(self, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        bounds = np.searchsorted(texts, self.starts)
+        pieces = [part.rows(texts[bounds[c]:bounds[c + 1]] - self.starts[c])
+                  for c, part in enumerate(self.parts) if bounds[c + 1] > bounds[c]]
+        if not pieces:
+            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+        return np.concatenate([h for h, _ in pieces]), np.concatenate([n for _, n in pieces])
+
+    def distinct(self, i: int) -> np.ndarray:
+        return sorted_distinct(self.rows(np.array([i]))[0])
 
 
 def mix64(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -212,37 +241,35 @@ def mix64(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def signatures(shingles: Shingles, num_perm: int, seed: int = MINHASH_SEED) -> np.ndarray:
-    """MinHash signatures, ``(texts, num_perm)`` uint32, by one-permutation hashing with densification
+    """MinHash signatures, ``(texts, num_perm)`` uint16, by one-permutation hashing with densification
     by rotation (Li, Owen & Zhang 2012; Shrivastava & Li 2014).
 
     Each shingle is hashed once: the hash picks one of ``num_perm`` bins, and the smallest value of
-    the rest of the hash in a bin is that bin's entry. A bin no shingle of the text fell into takes
-    the entry of the next non-empty bin after it (wrapping around), marked with the distance it was
-    borrowed over. For two texts, an entry agrees with probability equal to their Jaccard
+    16 other bits of the hash in a bin is that bin's entry. A bin no shingle of the text fell into
+    takes the entry of the next non-empty bin after it (wrapping around), marked with the distance it
+    was borrowed over. For two texts, an entry agrees with probability equal to their Jaccard
     similarity, as with ``num_perm`` independent permutations, at the cost of one hash per shingle
-    instead of ``num_perm``."""
+    instead of ``num_perm``. (Two different minima agree by chance with probability 2^-16, which the
+    estimates and the bands can ignore; the exact check decides anyway.)"""
     count, bins_ = len(shingles), num_perm
     hashed = shingles.hashes ^ mix64(np.array([seed], dtype=np.uint64))
     mix64(hashed, out=hashed)
-    flat = hashed >> np.uint64(32)
+    bins = hashed >> np.uint64(32)
     with np.errstate(over="ignore"):
-        flat *= np.uint64(bins_)
-    flat >>= np.uint64(32)
-    bins = flat.astype(np.int16)  # num_perm <= 1024 fits in int16
-    flat = flat.view(np.int64)
+        bins *= np.uint64(bins_)
+    bins >>= np.uint64(32)
+    # an entry as one number, bin << 16 | value: the minimum over a bin is the minimum value, and the
+    # minimum over "this bin and all after it" is the nearest non-empty bin's entry
+    keyed = (bins << np.uint64(16) | (hashed & np.uint64(0xFFFF))).astype(np.uint32)
+    flat = bins.view(np.int64)
     flat += shingles.owners * bins_  # the flat index of (text, bin)
-    native = np.full(count * bins_, np.iinfo(np.uint32).max, dtype=np.uint32)
-    np.minimum.at(native, flat, hashed.astype(np.uint32))  # the low 32 bits
-    source = np.full(count * bins_, 2 * bins_, dtype=np.int16)
-    source[flat] = bins  # a non-empty bin is its own source
-    source = source.reshape(count, bins_)
-    source = np.minimum.accumulate(source[:, ::-1], axis=1)[:, ::-1]  # the next non-empty bin at or after
-    np.minimum(source, source[:, :1] + np.int16(bins_), out=source)  # none after: the first, wrapping around
-    distance = (source - np.arange(bins_, dtype=np.int16)).astype(np.uint32)
-    index = source.astype(np.int32)
-    np.subtract(index, bins_, out=index, where=index >= bins_)
-    index += (np.arange(count, dtype=np.int32) * bins_)[:, None]
-    entries = native[index]
+    keys = np.full(count * bins_, np.iinfo(np.uint32).max, dtype=np.uint32)
+    np.minimum.at(keys, flat, keyed)
+    keys = keys.reshape(count, bins_)
+    keys = np.minimum.accumulate(keys[:, ::-1], axis=1)[:, ::-1]  # empty bins take the next entry after them
+    np.minimum(keys, keys[:, :1] + np.uint32(bins_ << 16), out=keys)  # none after: the first, wrapping around
+    distance = ((keys >> np.uint32(16)).astype(np.int32) - np.arange(bins_, dtype=np.int32)).astype(np.uint16)
+    entries = keys.astype(np.uint16)  # the low 16 bits: the value
     with np.errstate(over="ignore"):
         distance *= BORROW_MARK
     entries += distance  # entries borrowed over different distances never agree
@@ -331,7 +358,7 @@ class DuplicateGraph:
                 j = kept_in_group[group]
                 verdict_of[i] = {"reason": f"exact duplicate of {ids[j]}", "duplicate_of": ids[j], "jaccard": 1.0}
                 continue
-            match = self._best_kept(group, kept_in_group)
+            match = self._best_kept(group, kept_in_group) if self.neighbours[group] else None
             if match is None:
                 kept_in_group[group] = i
             else:
@@ -358,7 +385,7 @@ def estimate_margin(threshold: float, num_perm: int) -> float:
     return ESTIMATE_STANDARD_ERRORS * (variance / num_perm) ** 0.5
 
 
-def sketch(texts: Sequence[str], config: dict) -> tuple[Shingles, np.ndarray]:
+def sketch(texts: Sequence[str], config: dict) -> tuple[Shingles | ShingleChunks, np.ndarray]:
     """The shingles and MinHash signatures of normalised ``texts``. Texts are independent, so they are
     sketched in chunks, on as many threads as there are cores (numpy releases the GIL): the result
     is the same as in one piece."""
@@ -371,11 +398,7 @@ def sketch(texts: Sequence[str], config: dict) -> tuple[Shingles, np.ndarray]:
         return one(texts)
     with ThreadPoolExecutor(max_workers=min(len(chunks), os.cpu_count() or 1, MAX_THREADS)) as pool:
         parts = list(pool.map(one, chunks))
-    starts = np.cumsum([0] + [len(c) for c in chunks[:-1]])
-    shingles = Shingles(np.concatenate([p.hashes for p, _ in parts]),
-                        np.concatenate([p.owners + start for (p, _), start in zip(parts, starts, strict=True)]),
-                        len(texts))
-    return shingles, np.concatenate([signature for _, signature in parts])
+    return ShingleChunks([p for p, _ in parts]), np.concatenate([signature for _, signature in parts])
 
 
 def similar_pairs(texts: Sequence[str], config: dict) -> list[tuple[int, int, float]]:
@@ -402,7 +425,7 @@ def similar_pairs(texts: Sequence[str], config: dict) -> list[tuple[int, int, fl
     return list(zip(left[hits].tolist(), right[hits].tolist(), similarity[hits].tolist(), strict=True))
 
 
-def exact_jaccard(shingles: Shingles, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def exact_jaccard(shingles: Shingles | ShingleChunks, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Jaccard similarity of the shingle sets of each pair ``(left[k], right[k])``, vectorised with
     a sparse 0/1 matrix (one row per text involved, one column per shingle hash)."""
     import scipy.sparse as sp
@@ -410,10 +433,9 @@ def exact_jaccard(shingles: Shingles, left: np.ndarray, right: np.ndarray) -> np
     if len(left) == 0:
         return np.zeros(0)
     involved = sorted_distinct(np.concatenate([left, right]))
-    starts, ends = np.searchsorted(shingles.owners, involved), np.searchsorted(shingles.owners, involved + 1)
-    row_starts = np.concatenate(([0], np.cumsum(ends - starts)))
-    positions = np.arange(row_starts[-1]) + np.repeat(starts - row_starts[:-1], ends - starts)
-    columns = (mix64(shingles.hashes[positions]) >> np.uint64(2)).astype(np.int64)  # 62 well-mixed bits: a column each
+    hashes, lengths = shingles.rows(involved)
+    row_starts = np.concatenate(([0], np.cumsum(lengths)))
+    columns = (mix64(hashes) >> np.uint64(2)).astype(np.int64)  # 62 well-mixed bits: a column each
     matrix = sp.csr_matrix((np.ones(len(columns), dtype=np.int32), columns, row_starts),
                            shape=(len(involved), 1 << 62))
     matrix.sum_duplicates()
