@@ -276,6 +276,12 @@ def signatures(shingles: Shingles, num_perm: int, seed: int = MINHASH_SEED) -> n
     return entries
 
 
+def ragged_arange(lengths: np.ndarray) -> np.ndarray:
+    """``0..n-1`` for each ``n`` of ``lengths``, one after the other."""
+    total = int(lengths.sum())
+    return np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
 @functools.lru_cache(maxsize=64)
 def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     """``(bands, rows)`` with ``bands * rows <= num_perm`` minimising the sum of the false-positive area
@@ -313,13 +319,12 @@ def candidate_pairs(signature: np.ndarray, bands: int, rows: int) -> tuple[np.nd
     members = (packed & np.uint64((1 << bits) - 1)).astype(np.int64)
     high = packed >> np.uint64(bits)
     run_starts = np.flatnonzero(np.concatenate(([True], high[1:] != high[:-1])))
-    run_sizes = np.diff(np.concatenate((run_starts, [len(high)])))
-    codes = [np.zeros(0, dtype=np.int64)]
-    for size in np.unique(run_sizes[run_sizes > 1]):
-        group = members[run_starts[run_sizes == size][:, None] + np.arange(size)]  # ascending within a run
-        left, right = np.triu_indices(size, 1)
-        codes.append((group[:, left] * count + group[:, right]).ravel())
-    codes = sorted_distinct(np.concatenate(codes))
+    run_ends = np.concatenate((run_starts[1:], [len(high)]))
+    # every position pairs with each later position of its run (members ascend within a run)
+    later = np.repeat(run_ends, np.diff(np.concatenate((run_starts, [len(high)])))) - np.arange(len(high)) - 1
+    first = np.repeat(np.arange(len(high)), later)
+    second = first + 1 + ragged_arange(later)
+    codes = sorted_distinct(members[first] * count + members[second])
     return codes // count, codes % count
 
 
@@ -434,13 +439,19 @@ def exact_jaccard(shingles: Shingles | ShingleChunks, left: np.ndarray, right: n
         return np.zeros(0)
     involved = sorted_distinct(np.concatenate([left, right]))
     hashes, lengths = shingles.rows(involved)
-    row_starts = np.concatenate(([0], np.cumsum(lengths)))
-    columns = (mix64(hashes) >> np.uint64(2)).astype(np.int64)  # 62 well-mixed bits: a column each
-    matrix = sp.csr_matrix((np.ones(len(columns), dtype=np.int32), columns, row_starts),
-                           shape=(len(involved), 1 << 62))
-    matrix.sum_duplicates()
-    matrix.data[:] = 1  # a set: repeated shingles count once
-    sizes = np.diff(matrix.indptr)
+    # one sort of (row, shingle) numbers gives every row's distinct shingles in order; a column is
+    # 44-62 bits of the mixed shingle hash (two shingles of a pair collide with p ~ 1e-9 or less)
+    row_bits = max(1, int(len(involved) - 1).bit_length())
+    column_bits = min(62, 64 - row_bits)
+    column_mask = np.uint64((1 << column_bits) - 1)
+    packed = mix64(hashes)
+    packed &= column_mask
+    packed |= np.repeat(np.arange(len(involved), dtype=np.uint64) << np.uint64(64 - row_bits), lengths)
+    packed = sorted_distinct(packed)
+    sizes = np.bincount((packed >> np.uint64(64 - row_bits)).astype(np.int64), minlength=len(involved))
+    matrix = sp.csr_matrix((np.ones(len(packed), dtype=np.int32), (packed & column_mask).astype(np.int64),
+                            np.concatenate(([0], np.cumsum(sizes)))), shape=(len(involved), 1 << column_bits))
+    matrix.has_canonical_format = True  # sorted, distinct columns in every row, by construction
     rows_left, rows_right = np.searchsorted(involved, left), np.searchsorted(involved, right)
     common = np.zeros(len(left))
     for start in range(0, len(left), PAIR_BLOCK):
