@@ -44,7 +44,6 @@ MINHASH_SEED = 1
 KEEP_FIRST, KEEP_LONGEST = "first", "longest_response"
 FIELD_PREFIX = "field:"
 POLY = np.uint64(0x100000001B3)  # odd multiplier of the rolling polynomial hash (mod 2^64)
-MASK32 = np.uint64(0xFFFFFFFF)
 BORROW_MARK = np.uint16(0x9E37)  # odd: added once per bin an empty signature entry borrows over
 SKETCH_CHUNK = 2048  # texts sketched per step (cache-sized arrays; one step per thread)
 MAX_THREADS = 4
@@ -150,7 +149,18 @@ def _rolling(units: np.ndarray, width: int) -> np.ndarray:
     return hashes
 
 
-class Shingles:
+class ShingleSets:
+    """Shingle hashes by text: ``rows`` gives the hashes of some texts."""
+
+    def rows(self, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def distinct(self, i: int) -> np.ndarray:
+        """Text ``i``'s shingle set: sorted distinct hashes."""
+        return sorted_distinct(self.rows(np.array([i]))[0])
+
+
+class Shingles(ShingleSets):
     """The shingle hashes of many texts in one flat array, text after text: ``hashes[k]`` belongs
     to text ``owners[k]`` (ascending; repeats included).
 
@@ -193,15 +203,11 @@ class Shingles:
         """The hashes of the given texts (ascending indices), one after the other, and how many each has."""
         starts, ends = np.searchsorted(self.owners, texts), np.searchsorted(self.owners, texts + 1)
         lengths = ends - starts
-        positions = np.arange(int(lengths.sum())) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        positions = np.repeat(starts, lengths) + ragged_arange(lengths)
         return self.hashes[positions], lengths
 
-    def distinct(self, i: int) -> np.ndarray:
-        """Text ``i``'s shingle set: sorted distinct hashes."""
-        return sorted_distinct(self.rows(np.array([i]))[0])
 
-
-class ShingleChunks:
+class ShingleChunks(ShingleSets):
     """Shingles of consecutive runs of texts, used as one :class:`Shingles` (without copying them
     into one array)."""
 
@@ -219,9 +225,6 @@ class ShingleChunks:
         if not pieces:
             return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
         return np.concatenate([h for h, _ in pieces]), np.concatenate([n for _, n in pieces])
-
-    def distinct(self, i: int) -> np.ndarray:
-        return sorted_distinct(self.rows(np.array([i]))[0])
 
 
 def mix64(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -390,7 +393,7 @@ def estimate_margin(threshold: float, num_perm: int) -> float:
     return ESTIMATE_STANDARD_ERRORS * (variance / num_perm) ** 0.5
 
 
-def sketch(texts: Sequence[str], config: dict) -> tuple[Shingles | ShingleChunks, np.ndarray]:
+def sketch(texts: Sequence[str], config: dict) -> tuple[ShingleSets, np.ndarray]:
     """The shingles and MinHash signatures of normalised ``texts``. Texts are independent, so they are
     sketched in chunks, on as many threads as there are cores (numpy releases the GIL): the result
     is the same as in one piece."""
@@ -399,7 +402,7 @@ def sketch(texts: Sequence[str], config: dict) -> tuple[Shingles | ShingleChunks
         return shingles, signatures(shingles, config["minhash_num_perm"])
 
     chunks = [texts[i:i + SKETCH_CHUNK] for i in range(0, len(texts), SKETCH_CHUNK)]
-    if len(chunks) == 1:
+    if len(chunks) <= 1:
         return one(texts)
     with ThreadPoolExecutor(max_workers=min(len(chunks), os.cpu_count() or 1, MAX_THREADS)) as pool:
         parts = list(pool.map(one, chunks))
@@ -430,7 +433,7 @@ def similar_pairs(texts: Sequence[str], config: dict) -> list[tuple[int, int, fl
     return list(zip(left[hits].tolist(), right[hits].tolist(), similarity[hits].tolist(), strict=True))
 
 
-def exact_jaccard(shingles: Shingles | ShingleChunks, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def exact_jaccard(shingles: ShingleSets, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Jaccard similarity of the shingle sets of each pair ``(left[k], right[k])``, vectorised with
     a sparse 0/1 matrix (one row per text involved, one column per shingle hash)."""
     import scipy.sparse as sp

@@ -777,7 +777,7 @@ def popular_pairs(seed: int) -> list[tuple[str, str, str]]:
 
 def _bad_item(kind: str, rng: random.Random, earlier: list[dict],
               popular: list[tuple[str, str, str]] = ()) -> dict | None:
-    """One deliberately bad item of ``kind`` (None when it needs an earlier clean item that is missing)."""
+    """One deliberately planted item of ``kind`` (None when it needs an earlier clean item that is missing)."""
     if kind == "popular" and popular:
         task, instruction, response = rng.choice(popular)
         if rng.random() < 0.5:
