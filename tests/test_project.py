@@ -106,6 +106,22 @@ def test_demo_runs_a_model_notebook_once_per_target(tmp_path):
     ]
 
 
+def test_demo_refuses_a_workspace_from_another_toy_world_before_running_anything(tmp_path):
+    """After the toy world's code changes, `make demo` in an old workspace stops at once, saying how to
+    start fresh, instead of failing inside notebook 01; nothing in the workspace is touched."""
+    sit = str(Path(sys.executable).with_name("sit"))
+    raw = tmp_path / "data/raw"
+    raw.mkdir(parents=True)
+    manifest = {"phase": "magpie", "fingerprint": {"generator": "x", "world": "toy:0123456789abcdef", "seed": 42}}
+    (raw / "manifest.json").write_text(json.dumps(manifest))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    done = subprocess.run([sit, "demo", "--workspace", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert re.search(r"another world \('toy:0123456789abcdef', now 'toy:[0-9a-f]{16}'\).*Start fresh with deleting "
+                     + re.escape(str(tmp_path / "data")), done.stderr)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before and "running" not in done.stdout
+
+
 def test_cli_lists_every_phase_and_reports_errors_in_one_line(tmp_path):
     sit = str(Path(sys.executable).with_name("sit"))
     out = subprocess.run([sit, "--help"], capture_output=True, text=True, check=True).stdout

@@ -12,7 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from .config import load_registry
+from .config import ConfigError, load_profile, load_registry
+from .manifest import read_manifest
+from .session import world_id
 from .workspace import Workspace, find_repo_root
 
 
@@ -37,6 +39,7 @@ def run_demo(workspace: str | None = None, profile: str = "demo", only: str | No
     if root is None:
         raise RuntimeError("run the demo from a checkout of the repository (notebooks/ not found)")
     ws = Workspace(workspace)
+    check_world(ws, profile)
     targets = [s.id for s in load_registry().by_role("target")]
     steps = [s for s in demo_steps(root / "notebooks", targets) if only is None or only in s[0].name]
     print(f"demo: {len(steps)} notebook runs, profile '{profile}', workspace {ws.root}")
@@ -52,6 +55,19 @@ def run_demo(workspace: str | None = None, profile: str = "demo", only: str | No
     print(f"\nArtifacts: {ws.root / 'data'}, {ws.root / 'models'}, {ws.root / 'evaluation'}")
     print(f"Executed notebooks (with outputs, tables and charts): {ws.runs_dir}")
     return ws.runs_dir
+
+
+def check_world(ws: Workspace, profile: str) -> None:
+    """Refuse, before any notebook runs, a workspace whose raw data another world made (e.g. a toy world
+    built by older code): the notebooks would refuse to add to it one by one."""
+    manifest = read_manifest(ws.raw_dir) or {}
+    made_with = (manifest.get("fingerprint") or {}).get("world")
+    current = world_id(load_profile(profile))
+    if made_with is not None and made_with != current:
+        fresh = "`make clean-demo`" if ws.root == find_repo_root() else f"deleting {ws.root / 'data'}"
+        raise ConfigError(f"{ws.root} holds artifacts made with another world ({made_with!r}, now {current!r}); "
+                          f"the notebooks will not mix them with new ones. Start fresh with {fresh}, "
+                          f"or pass --workspace DIR.")
 
 
 def register(subparsers) -> None:
@@ -70,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sit.demo", description=__doc__.splitlines()[0])
     _add_args(parser)
     args = parser.parse_args(argv)
-    run_demo(args.workspace, args.profile, args.only)
+    try:
+        run_demo(args.workspace, args.profile, args.only)
+    except ConfigError as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

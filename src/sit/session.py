@@ -28,13 +28,7 @@ class Session:
 
     @property
     def world_id(self) -> str:
-        """Which weights the model names stand for, as artifacts record it: ``hub``, or
-        ``toy:<content hash>`` (a rebuilt toy world is another world: its outputs do not mix)."""
-        if self.world != "toy":
-            return self.world
-        from .toy import world_hash
-
-        return f"toy:{world_hash(int(self.profile.get('seed', 42)), registry=self.registry)}"
+        return world_id(self.profile, self.registry)
 
     def model(self, name: str, role: str | None = None) -> ModelSpec:
         """A registered model; under the hub world a gated one needs HF_TOKEN."""
@@ -46,6 +40,16 @@ class Session:
         if name not in self.profile:
             raise ConfigError(f"profile '{self.profile_name}' has no section '{name}'")
         return self.profile[name]
+
+
+def world_id(profile: dict, registry: Registry | None = None) -> str:
+    """Which weights the model names stand for, as artifacts record it: ``hub``, or
+    ``toy:<content hash>`` (a rebuilt toy world is another world: its outputs do not mix)."""
+    if profile["world"] != "toy":
+        return profile["world"]
+    from .toy import world_hash
+
+    return f"toy:{world_hash(int(profile.get('seed', 42)), registry=registry or load_registry())}"
 
 
 def start(profile: str | None = "auto", workspace: str | None = None, seed: int | None = None,
