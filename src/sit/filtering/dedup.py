@@ -230,8 +230,9 @@ class ShingleChunks(ShingleSets):
 def mix64(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """A bijective 64-bit finaliser (splitmix64): every output bit depends on every input bit.
     Works in place on ``out`` (which may be ``values``) with one temporary."""
-    out = values.copy() if out is None else out
-    if out is not values:
+    if out is None:
+        out = values.copy()
+    elif out is not values:
         out[...] = values
     shifted = np.empty_like(out)
     with np.errstate(over="ignore"):
