@@ -20,7 +20,7 @@ from sit.filtering import (
     report_table,
     run_filters,
 )
-from sit.store import ArtifactError, TornLineWarning
+from sit.store import ArtifactError, TornLineWarning, read_jsonl
 
 matplotlib.use("Agg")
 
@@ -340,6 +340,6 @@ def test_every_filter_has_work_on_the_toy_worlds_raw_set(toy_world, tmp_path):
     removed = {step["filter"]: step["removed"] for step in report["filters"]}
     assert all(count > 0 for count in removed.values()), removed
     assert report["selection"]["shortfall"] == 0
-    duplicates = [json.loads(line) for line in (session.workspace.filtered_dir / "rejected.jsonl").open()
-                  if json.loads(line)["rejection"]["filter"] == "near_duplicate"]
+    duplicates = [r for r in read_jsonl(session.workspace.filtered_dir / "rejected.jsonl")
+                  if r["rejection"]["filter"] == "near_duplicate"]
     assert any(r["rejection"]["jaccard"] < 1.0 for r in duplicates)  # near, not only exact, copies

@@ -215,9 +215,6 @@ class ShingleChunks(ShingleSets):
         self.parts = list(parts)
         self.starts = np.cumsum([0] + [len(p) for p in self.parts])
 
-    def __len__(self) -> int:
-        return int(self.starts[-1])
-
     def rows(self, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         bounds = np.searchsorted(texts, self.starts)
         pieces = [part.rows(texts[bounds[c]:bounds[c + 1]] - self.starts[c])
@@ -325,7 +322,7 @@ def candidate_pairs(signature: np.ndarray, bands: int, rows: int) -> tuple[np.nd
     run_starts = np.flatnonzero(np.concatenate(([True], high[1:] != high[:-1])))
     run_ends = np.concatenate((run_starts[1:], [len(high)]))
     # every position pairs with each later position of its run (members ascend within a run)
-    later = np.repeat(run_ends, np.diff(np.concatenate((run_starts, [len(high)])))) - np.arange(len(high)) - 1
+    later = np.repeat(run_ends, run_ends - run_starts) - np.arange(len(high)) - 1
     first = np.repeat(np.arange(len(high)), later)
     second = first + 1 + ragged_arange(later)
     codes = sorted_distinct(members[first] * count + members[second])
