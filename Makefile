@@ -14,11 +14,15 @@ TORCH  ?= torch==2.13.0
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt requirements-reference.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
+	for pin in $$(grep -v '^#' requirements-reference.txt); do \
+	  $(BIN)/python -m pip install -q --no-deps --upgrade --target "$(VENV)/reference/$${pin%%==*}" "$$pin" || exit 1; \
+	done
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $(STAMP)
 
@@ -26,7 +30,9 @@ toy-world: setup
 	$(BIN)/sit toy-world
 
 demo: toy-world
-	$(BIN)/python -m sit.demo
+	$(BIN)/sit run-all --profile demo
+	$(BIN)/sit report --profile demo
+	$(BIN)/sit publish --profile demo --dry-run
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks notebooks

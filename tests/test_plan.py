@@ -8,6 +8,7 @@ dropout keeps an fp32 mask (CUDA: bool) and the CPU 4-bit matmul never materiali
 weight.
 """
 
+import re
 import subprocess
 import sys
 
@@ -19,16 +20,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from sit.config import ConfigError, ModelSpec, load_profile, load_registry
-from sit.training import memory as mem
-from sit.training.plan import (
-    Settings,
-    estimate,
-    phase_sizes,
-    phases_of,
-    plan,
-    plan_dataframe,
-    plan_table,
-)
+from sit.planning import memory as mem
+from sit.planning.plan import Settings, estimate, plan
+from sit.planning.report import plan_dataframe, plan_table
+from sit.planning.workload import phase_sizes, phases_of
 
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 CAUSAL = dict(layers=3, hidden=128, heads=4, kv_heads=2, intermediate=352, vocab=128, tie_embeddings=False)
@@ -374,8 +369,9 @@ def test_plan_has_one_row_per_model_and_phase_and_flags_oversized_steps():
     registry = load_registry()
     estimates = plan(registry, load_profile("colab_t4"))
     assert [(e.model, e.phase) for e in estimates] == [(s.slug, p) for s in registry for p in phases_of(s)]
-    assert all(e.total == sum(getattr(e, c) for c in ("weights", "lora", "optimizer", "gradients", "activations",
-                                                      "kv_cache", "logits", "overhead")) for e in estimates)
+    assert all(e.total == sum(getattr(e, c) for c in ("weights", "lora", "embeddings", "optimizer", "gradients",
+                                                      "activations", "kv_cache", "logits", "overhead"))
+               for e in estimates)
     big = plan(registry, load_profile("colab_t4", {"generation.batch_size": 512}))
     generate = next(e for e in big if e.phase == "generate")
     assert not generate.fits and "✗" in plan_table(big)
@@ -392,7 +388,7 @@ def test_full_logits_cost_more_than_the_fused_head_for_large_vocabularies():
 
 def _sit_plan(*args):
     """`sit plan` through sit.cli.main, in a fresh interpreter, with only this phase's commands."""
-    code = ("import sys, sit.cli as cli; cli.PHASE_CLIS = ['sit.training.plan']; "
+    code = ("import sys, sit.cli as cli; cli.PHASE_CLIS = ['sit.planning.cli']; "
             "sys.exit(cli.main(['plan', *sys.argv[1:]]))")
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
 
@@ -417,3 +413,211 @@ def test_command_names_the_known_profiles_for_an_unknown_one():
     done = _sit_plan("--profile", "nope")
     assert done.returncode == 2
     assert done.stderr.strip() == "sit plan: error: unknown profile 'nope'. Known profiles: auto, colab_t4, demo"
+
+
+# --------------------------------------------------------------------------- the profile's training section
+
+
+def _training_profile(**common):
+    return {"training": {"gradient_checkpointing": True, "optim": "adamw_torch", **common,
+                         "sft": {"batch_size": 2, "max_length": 16, "lora_r": 8, "lora_dropout": 0.0,
+                                 "lora_targets": ["q_proj", "k_proj", "v_proj", "o_proj"]},
+                         "dpo": {"batch_size": 2, "max_length": 16}}}
+
+
+@pytest.mark.parametrize("stage", ["sft", "dpo"])
+def test_adapter_comes_from_the_profile_and_dpo_continues_the_sft_adapter(stage):
+    import peft
+
+    arch = {**CAUSAL, "tie_embeddings": True}
+    model = mem.build_model("qwen2", arch, "cpu")
+    model = peft.get_peft_model(model, peft.LoraConfig(r=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                                                       task_type="CAUSAL_LM"))
+    trainable, _ = model.get_nb_trainable_parameters()
+    e = estimate(spec_for("qwen2", arch, load="nf4"), stage, Settings(profile=_training_profile()))
+    assert e.lora == 4 * trainable and e.embeddings == 0
+
+
+@pytest.mark.parametrize(("architecture", "tied"), [("qwen2", True), ("llama", False)])
+def test_trained_chat_token_rows_cost_full_fp32_matrices_with_gradients_and_adam_state(architecture, tied):
+    """The special tokens' rows train through fp32 copies of the embedding (and, untied, the LM head)
+    with gradients masked to those rows: the gradient and AdamW state are still whole matrices."""
+    import peft
+
+    arch = {**TINY[architecture], "tie_embeddings": tied}
+    model = mem.build_model(architecture, arch, "cpu").half()
+    model = peft.get_peft_model(model, peft.LoraConfig(r=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                                                       task_type="CAUSAL_LM"))
+    base = model.get_base_model()
+    matrices = {id(m.weight): m.weight for m in (base.get_input_embeddings(), base.get_output_embeddings())}
+    rows = torch.zeros(arch["vocab"], 1)
+    rows[[3, 5, 7]] = 1.0  # the chat template's special tokens
+    for weight in matrices.values():
+        weight.data = weight.data.float()
+        weight.requires_grad_(True)
+        weight.register_hook(lambda grad: grad * rows)
+    for param in model.parameters():
+        if param.requires_grad:
+            param.data = param.data.float()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable)
+    ids = torch.randint(0, arch["vocab"], (2, 16))
+    with torch.autocast("cpu", dtype=torch.float16):
+        loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    optimizer.step()
+    e = estimate(spec_for(architecture, arch, load="nf4"), "sft",
+                 Settings(profile=_training_profile(train_chat_tokens=True)))
+    assert len(matrices) == (1 if tied else 2)
+    assert e.embeddings == sum(w.nbytes for w in matrices.values())
+    assert e.gradients == sum(p.grad.nbytes for p in trainable)
+    assert e.optimizer == sum(s[k].nbytes for s in optimizer.state.values() for k in ("exp_avg", "exp_avg_sq"))
+
+
+def test_paged_8bit_adamw_state_equals_bitsandbytes():
+    import bitsandbytes as bnb
+
+    shapes = [(8, 128), (128, 8), (8, 64), (3, 5), (4000, 64)]  # LoRA A/B, one tiny, one embedding-sized
+    params = [torch.nn.Parameter(torch.randn(*shape)) for shape in shapes]
+    optimizer = bnb.optim.AdamW8bit(params)
+    sum(p.sum() for p in params).backward()
+    optimizer.step()
+    storages = {t.untyped_storage().data_ptr(): t.nbytes for s in optimizer.state.values() for t in s.values()
+                if torch.is_tensor(t) and t.dim() > 0}
+    assert mem.optimizer_bytes([p.numel() for p in params], "paged_adamw_8bit") == sum(storages.values())
+
+
+def test_training_without_checkpointing_keeps_every_layers_activations(tmp_path):
+    """The demo profile trains without gradient checkpointing: the peak holds every layer's saved tensors."""
+    arch = {**CAUSAL, "vocab": 128}
+    model = _qlora(load_nf4(tmp_path, arch=arch), dropout=0.0, fused=False)
+    model.gradient_checkpointing_disable()
+    ids, mask = _batch(128, 2, 96, False)
+    measured = _measure_step(model, _sft_step(model, ids, mask, False), [ids, mask])
+    profile = {"training": {"gradient_checkpointing": False, "sft": {"batch_size": 2, "max_length": 96,
+                                                                   "lora_r": 16, "lora_dropout": 0.0}}}
+    spec = spec_for("llama", arch, load="nf4")
+    e = estimate(spec, "sft", Settings(profile=profile, fused_lm_head=False, padded=False))
+    with_checkpoints = estimate(spec, "sft", Settings(profile={"training": {**profile["training"],
+                                                                          "gradient_checkpointing": True}},
+                                                      fused_lm_head=False, padded=False))
+    estimated = e.activations + e.logits - mem.dequant_bytes(mem.meta_inventory("llama", arch), "nf4")
+    assert e.activations > with_checkpoints.activations
+    assert close(measured, estimated, 0.1), (measured, estimated)
+
+
+# --------------------------------------------------------------------------- wall time and the session plan
+
+
+def test_training_estimate_lands_within_hf_vs_unsloth_of_both_public_t4_anchors():
+    """The T4 throughput is calibrated on the SFT anchor; the DPO anchor (another model, another stage,
+    the reference forward) is an independent check of the same number."""
+    from sit.planning.gpus import GPUS
+    from sit.planning.timing import HF_VS_UNSLOTH, anchor_checks
+
+    checks = anchor_checks(load_registry(), GPUS["t4"])
+    assert len(checks) == 2
+    for check in checks:
+        assert HF_VS_UNSLOTH[0] <= check.ratio <= HF_VS_UNSLOTH[1], check
+
+
+def _times(profile_name="colab_t4", gpu="t4", overrides=None, **kwargs):
+    from sit.planning.gpus import GPUS
+    from sit.planning.timing import Timer, notebook_times
+
+    timer = Timer(load_registry(), load_profile(profile_name, overrides), GPUS[gpu], **kwargs)
+    return {(t.notebook, t.model): t for t in notebook_times(timer)}
+
+
+def test_every_notebook_run_is_timed_and_the_knobs_move_the_right_steps():
+    base = _times()
+    targets = [s.slug for s in load_registry().by_role("target")]
+    assert set(base) == {("01", None), ("02", None)} | {(n, t) for n in ("03", "04", "05", "06", "07") for t in targets}
+    longer = _times(overrides={"generation.max_new_tokens_response": 2048})
+    assert longer["01", None].parts["responses"] > 1.9 * base["01", None].parts["responses"]
+    assert longer["03", "llama-3.2-3b"].seconds == base["03", "llama-3.2-3b"].seconds
+    fewer = _times(overrides={"training.sft.epochs": 1})
+    assert fewer["04", "qwen2.5-3b"].parts["train"] == pytest.approx(base["04", "qwen2.5-3b"].parts["train"] / 3, 0.01)
+    two = _times(num_gpus=2)
+    assert two["04", "qwen2.5-3b"].parts["train"] == pytest.approx(base["04", "qwen2.5-3b"].parts["train"] / 1.8,
+                                                                   0.02)
+    plain = _times(overrides={"training.gradient_checkpointing": False, "training.train_chat_tokens": False})
+    no_rows = _times(overrides={"training.train_chat_tokens": False})
+    assert plain["04", "mistral-7b-v0.1"].parts["train"] == pytest.approx(
+        no_rows["04", "mistral-7b-v0.1"].parts["train"] * 4 / 6, 0.02)
+
+
+def test_the_toy_run_is_planned_on_the_cpu_with_the_toy_models():
+    demo = _times("demo", "cpu")
+    hub = _times()
+    assert sum(t.seconds for t in demo.values()) < 3600 < sum(t.seconds for t in hub.values())
+    assert all(t.parts["start"] == 12 for t in demo.values())
+
+
+def test_session_plan_keeps_order_fits_sessions_and_flags_a_step_longer_than_a_session():
+    from sit.planning.schedule import oversized, pack, session_table
+    from sit.planning.timing import StepTime
+
+    steps = [StepTime("01", None, {"work": 5 * 3600}), StepTime("02", None, {"work": 6 * 3600}),
+             StepTime("03", "m", {"work": 2 * 3600}), StepTime("04", "m", {"work": 15 * 3600}, knob="training.x"),
+             StepTime("05", "m", {"work": 3600})]
+    sessions = pack(steps, 12)
+    assert [[s.notebook for s in session.steps] for session in sessions] == [["01", "02"], ["03"], ["04"], ["05"]]
+    assert [s.number for s in sessions] == [1, 2, 3, 5]  # 04 needs two sessions
+    assert all(session.seconds <= 12 * 3600 for session in sessions if len(session.steps) > 1)
+    assert oversized(steps, 12) == [steps[3]]
+    assert "✗ over 12 h: lower training.x" in session_table(steps, 12)
+
+
+def test_vllm_layout_prefers_replicas_and_splits_only_what_does_not_fit():
+    from sit.planning.parallel import Parallelism, lm_eval_model_args, vllm_engine_kwargs, vllm_parallelism
+
+    gib = 1024**3
+    assert vllm_parallelism(16 * gib, 80 * gib, 8, heads=32, kv_heads=8) == Parallelism(1, 8)
+    assert vllm_parallelism(140 * gib, 80 * gib, 8, heads=64, kv_heads=8) == Parallelism(4, 2)
+    assert vllm_parallelism(140 * gib, 80 * gib, 6, heads=64, kv_heads=8) == Parallelism(4, 1)
+    # 28 heads do not split 8 ways: the next degree that fits and divides them is taken, or none
+    with pytest.raises(ConfigError, match="do not fit 8 device"):
+        vllm_parallelism(200 * gib, 40 * gib, 8, heads=28, kv_heads=4)
+    with pytest.raises(ConfigError, match="do not fit 1 device"):
+        vllm_parallelism(16 * gib, 15 * gib, 1, heads=32, kv_heads=8)
+    assert vllm_engine_kwargs(Parallelism(2, 1)) == {"tensor_parallel_size": 2}
+    assert vllm_engine_kwargs(Parallelism(1, 4)) == {"tensor_parallel_size": 1, "data_parallel_size": 4}
+    assert lm_eval_model_args("org/m", Parallelism(2, 4), lora_local_path="/a") == (
+        "pretrained=org/m,tensor_parallel_size=2,data_parallel_size=4,dtype=bfloat16,enable_lora=True,"
+        "lora_local_path=/a")
+
+
+def test_vllm_backend_hands_the_parallel_sizes_to_the_engine(monkeypatch):
+    """vLLM cannot be installed here (CUDA only): a stand-in module records what the backend asks for."""
+    import types
+
+    from sit.generation.engine import VLLMBackend
+
+    seen = {}
+    fake = types.ModuleType("vllm")
+    fake.LLM = lambda **kwargs: seen.update(kwargs)
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    VLLMBackend("org/m", None, tensor_parallel_size=2, data_parallel_size=4)
+    assert seen["tensor_parallel_size"] == 2 and seen["data_parallel_size"] == 4 and seen["model"] == "org/m"
+    seen.clear()
+    VLLMBackend("org/m", None)
+    assert seen["tensor_parallel_size"] == 1 and "data_parallel_size" not in seen
+
+
+@pytest.mark.slow
+def test_command_prints_times_calibration_and_a_session_plan_for_colab_and_a_multi_gpu_node():
+    done = _sit_plan("--profile", "colab_t4")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Wall time per notebook run" in out and "Session plan (12 h sessions)" in out
+    assert re.search(r"Unsloth 7\.4 min, this estimate \d+\.\d min \(1\.\d\dx\) ok", out)
+    assert re.search(r"^Session 1 \(\d+\.\d h\):$", out, re.M) and "checkpoint every" in out
+    node = _sit_plan("--profile", "colab_t4", "--gpu", "a100-80gb", "--num-gpus", "8", "--backend", "vllm")
+    assert node.returncode == 0, node.stderr
+    assert "8 x NVIDIA A100 80 GB" in node.stdout and "Budget 78.0 GiB" in node.stdout
+    assert re.search(r"llama-3\.1-8b-instruct\s+tensor_parallel_size=1\s+data_parallel_size=8", node.stdout)
+    assert "not calibrated here" in node.stdout
+    colab = re.search(r"^Total (\d+\.\d) h in (\d+) session", out, re.M)
+    assert colab and float(colab[1]) > 12 and int(colab[2]) >= 2
+    assert re.search(r"^Total \d+ min in 1 session", node.stdout, re.M)

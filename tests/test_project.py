@@ -12,7 +12,6 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from sit.demo import demo_steps
 from sit.hygiene import check, check_notebook
 from sit.project import colab_url, repository_url
 
@@ -89,43 +88,10 @@ def test_hygiene_catches_each_broken_rule(tmp_path):
     assert "name must look like" in check_notebook(_notebook(tmp_path, "Magpie.ipynb", good), tmp_path)[0]
 
 
-def test_demo_runs_a_model_notebook_once_per_target(tmp_path):
-    import nbformat
-
-    for name, params in (("01_a.ipynb", "PROFILE = 'auto'"), ("03_b.ipynb", "MODEL_NAME = 'x'\nPROFILE = 'auto'")):
-        nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-        cell = nbformat.v4.new_code_cell(params)
-        cell.metadata["tags"] = ["parameters"]
-        nb.cells = [cell]
-        nbformat.write(nb, tmp_path / name)
-    steps = demo_steps(tmp_path, ["org/A-1", "org/B-2"])
-    assert [(s[0].name, s[1], s[2]) for s in steps] == [
-        ("01_a.ipynb", {}, "01_a.ipynb"),
-        ("03_b.ipynb", {"MODEL_NAME": "org/A-1"}, "03_b-A-1.ipynb"),
-        ("03_b.ipynb", {"MODEL_NAME": "org/B-2"}, "03_b-B-2.ipynb"),
-    ]
-
-
-def test_demo_refuses_a_workspace_from_another_toy_world_before_running_anything(tmp_path):
-    """After the toy world's code changes, `make demo` in an old workspace stops at once, saying how to
-    start fresh, instead of failing inside notebook 01; nothing in the workspace is touched."""
-    sit = str(Path(sys.executable).with_name("sit"))
-    raw = tmp_path / "data/raw"
-    raw.mkdir(parents=True)
-    manifest = {"phase": "magpie", "fingerprint": {"generator": "x", "world": "toy:0123456789abcdef", "seed": 42}}
-    (raw / "manifest.json").write_text(json.dumps(manifest))
-    before = sorted(p.name for p in tmp_path.rglob("*"))
-    done = subprocess.run([sit, "demo", "--workspace", str(tmp_path)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
-    assert re.search(r"another world \('toy:0123456789abcdef', now 'toy:[0-9a-f]{16}'\).*Start fresh with deleting "
-                     + re.escape(str(tmp_path / "data")), done.stderr)
-    assert sorted(p.name for p in tmp_path.rglob("*")) == before and "running" not in done.stdout
-
-
 def test_cli_lists_every_phase_and_reports_errors_in_one_line(tmp_path):
     sit = str(Path(sys.executable).with_name("sit"))
     out = subprocess.run([sit, "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("toy-world", "generate", "plan", "demo"):
+    for command in ("toy-world", "generate", "plan", "run-all"):
         assert re.search(rf"\b{command}\b", out), command
     bad = subprocess.run([sit, "generate", "--profile", "nope", "--workspace", str(tmp_path)],
                          capture_output=True, text=True)

@@ -14,8 +14,13 @@ PHASE_CLIS = [
     "sit.generation.cli",
     "sit.filtering.cli",
     "sit.preference.cli",
-    "sit.training.plan",
-    "sit.demo",
+    "sit.training.cli",
+    "sit.planning.cli",
+    "sit.evaluation.cli",
+    "sit.agent.cli",
+    "sit.report.cli",
+    "sit.publish.cli",
+    "sit.pipeline.cli",
 ]
 
 

@@ -61,6 +61,7 @@ class ModelSpec:
     prompt_format: str | None = None  # completion format for a base model, with {instruction}
     pad_token: str | None = None
     eot_token: str | None = None
+    untrained_tokens: tuple[str, ...] = ()
     lora_targets: tuple[str, ...] = ()
     load: str = "fp16"
     t4: dict = field(default_factory=dict)
@@ -127,6 +128,7 @@ class Registry:
             prompt_format=fmt,
             pad_token=entry.get("pad_token"),
             eot_token=entry.get("eot_token"),
+            untrained_tokens=tuple(entry.get("untrained_tokens") or ()),
             lora_targets=tuple(entry.get("lora_targets") or ()),
             load=entry.get("load", "fp16"),
             t4=dict(entry.get("t4") or {}),

@@ -50,6 +50,7 @@ class Completion:
     text: str
     num_tokens: int
     finish_reason: str  # "stop" (end token or stop string) | "length" (hit max_new_tokens)
+    stop_token_id: int | None = None  # the stop token that ended it, if one did
 
 
 @dataclass
@@ -186,10 +187,10 @@ class HFBackend:
 
     def _completion(self, new_ids: list[int], settings: SamplingSettings) -> Completion:
         stops = set(settings.stop_token_ids)
-        kept, stopped = [], False
+        kept, stopped = [], None
         for tid in new_ids:
             if tid in stops:
-                stopped = True
+                stopped = tid
                 break
             kept.append(tid)
         else:
@@ -199,8 +200,8 @@ class HFBackend:
         text = self.tokenizer.decode(kept, skip_special_tokens=True)
         text, by_string = cut_at_stop_strings(text, settings.stop_strings)
         # num_tokens counts what was generated (a stop string's own tokens included).
-        return Completion(text=text.strip(), num_tokens=len(kept),
-                          finish_reason="stop" if stopped or by_string else "length")
+        return Completion(text=text.strip(), num_tokens=len(kept), stop_token_id=stopped,
+                          finish_reason="stop" if stopped is not None or by_string else "length")
 
 
 def vllm_sampling_kwargs(settings: SamplingSettings, seed: int) -> dict:
@@ -226,14 +227,18 @@ class VLLMBackend:
     name = "vllm"
 
     def __init__(self, model_source: str, tokenizer, *, dtype: str = "float16", quantized: bool = False,
-                 max_model_len: int = 4096, seed: int = 0):
+                 max_model_len: int = 4096, seed: int = 0, tensor_parallel_size: int = 1,
+                 data_parallel_size: int = 1):
         try:
             from vllm import LLM
         except ImportError as exc:
             raise RuntimeError("backend 'vllm' needs vLLM: pip install vllm (on a CUDA runtime), "
                                "or use the default backend 'hf'") from exc
+        from ..planning.parallel import Parallelism, vllm_engine_kwargs
+
         self.tokenizer = tokenizer
-        kwargs = {"model": model_source, "dtype": dtype, "max_model_len": max_model_len, "seed": seed}
+        kwargs = {"model": model_source, "dtype": dtype, "max_model_len": max_model_len, "seed": seed,
+                  **vllm_engine_kwargs(Parallelism(tensor_parallel_size, data_parallel_size))}
         if quantized:
             kwargs["quantization"] = "bitsandbytes"
         self.llm = LLM(**kwargs)

@@ -54,8 +54,12 @@ def _registry_data(registry: Registry) -> dict:
 
 
 def _source_digest() -> dict[str, str]:
+    from .skills import source_files
+
     here = Path(__file__).resolve().parent
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(here.glob("*.py"))}
+    files = {p.name: p for p in sorted(here.glob("*.py"))}
+    files.update({f"{p.parent.name}/{p.name}": p for p in source_files()})
+    return {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()}
 
 
 def _versions() -> dict[str, str]:

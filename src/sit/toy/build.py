@@ -26,6 +26,7 @@ from pathlib import Path
 from ..config import ModelSpec, Registry
 from ..store import write_json_atomic
 from .corpus import FLAWS, labeled_triples, make_corpus
+from .skills import skill_conversations
 from .train import BUILD_THREADS, Schedule, deterministic, pairwise_accuracy, train_causal_lm, train_reward
 from .vocab import build_tokenizer
 
@@ -39,10 +40,11 @@ NATIVE_CHAT_TEMPLATES = {
     ),
 }
 # Training effort of the targets, in registry order: unequal on purpose so their answers differ in quality.
-TARGET_EFFORT = (1.0, 0.4, 0.6)
+TARGET_EFFORT = (1.0, 0.7, 0.85)
 DOCUMENT_SHARE = 0.35  # share of a target's training sequences that are plain documents
 EXTRA_BOS_SHARE = 0.15  # chat sequences that start with a doubled bos (what tokenizing a rendered template gives)
 MAX_TOKENS = 320
+SKILL_TEXT_SHARE = 0.1  # skill messages in the tokenizer's training text, relative to the corpus
 REWARD_MAX_LENGTH = 160
 STORAGE_DTYPE = "float16"  # weights are saved in half precision (a few MB for the whole world)
 TEMPLATE_TEXTS = ["### Instruction:\n", "### Response:\n", "user\n", "assistant\n", "system\n",
@@ -122,18 +124,21 @@ def _ids(tokenizer, tokens: list[str]) -> list[int]:
 # --------------------------------------------------------------------------- training data
 
 
-def chat_sequences(tokenizer, corpus: list[dict], rng: random.Random) -> list[list[int]]:
-    """Conversations (user = instruction, assistant = response) rendered with the tokenizer's chat template."""
+def chat_sequences(tokenizer, corpus: list[dict], rng: random.Random,
+                   extra: list[list[dict]] = (), extra_max_tokens: int = MAX_TOKENS) -> list[list[int]]:
+    """Conversations (user = instruction, assistant = response) rendered with the tokenizer's chat
+    template; ``extra`` message lists (a role's skills) may be as long as ``extra_max_tokens``."""
     bos = tokenizer.bos_token_id
     sequences = []
-    for item in corpus:
-        messages = [{"role": "user", "content": item["instruction"]},
-                    {"role": "assistant", "content": item["response"]}]
+    conversations = [[{"role": "user", "content": item["instruction"]},
+                      {"role": "assistant", "content": item["response"]}] for item in corpus]
+    for index, messages in enumerate([*conversations, *extra]):
+        limit = MAX_TOKENS if index < len(conversations) else extra_max_tokens
         text = tokenizer.apply_chat_template(messages, tokenize=False)
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         if bos is not None and rng.random() < EXTRA_BOS_SHARE:
             ids = [bos, *ids]
-        if len(ids) <= MAX_TOKENS:
+        if len(ids) <= limit:
             sequences.append(ids)
     return sequences
 
@@ -211,7 +216,8 @@ def build_chat_model(job: Job, tokenizer, corpus: list[dict]):
     if template is None:
         raise ValueError(f"model '{spec.slug}': no chat template for family '{spec.family}'")
     tokenizer.chat_template = template
-    sequences = chat_sequences(tokenizer, corpus, random.Random(job.seed))
+    extra = skill_conversations(spec.roles, job.seed)
+    sequences = chat_sequences(tokenizer, corpus, random.Random(job.seed), extra, spec.toy["max_positions"])
     eos_ids = _ids(tokenizer, [spec.eot_token, tokenizer.eos_token])
     model, report = _train_lm(job, tokenizer, sequences, eos_ids, tokenizer.convert_tokens_to_ids(spec.pad_token))
     return model, tokenizer, report
@@ -275,13 +281,28 @@ def build_reward_model(job: Job, tokenizer, *, heldout_pairs: int, train_pairs: 
 # --------------------------------------------------------------------------- the world
 
 
-def _tokenizer_texts(corpus: list[dict]) -> list[str]:
-    return [x["instruction"] for x in corpus] + [x["response"] for x in corpus] + TEMPLATE_TEXTS
+def _tokenizer_texts(corpus: list[dict], skills: list[list[list[dict]]] = ()) -> list[str]:
+    """The corpus, the template texts and each skill's messages (shop pages, judge prompts), so that the
+    skills' words are tokens too."""
+    texts = [x["instruction"] for x in corpus] + [x["response"] for x in corpus] + TEMPLATE_TEXTS
+    # Each distinct message once, and all skills together at most SKILL_TEXT_SHARE of the corpus's size:
+    # repeated prompt boilerplate would otherwise spend the small vocabulary on itself.
+    share = SKILL_TEXT_SHARE * sum(len(t) for t in texts) / max(1, len(skills))
+    for conversations in skills:
+        budget = share
+        for text in dict.fromkeys(m["content"] for messages in conversations for m in messages):
+            budget -= len(text)
+            if budget < 0:
+                break
+            texts.append(text)
+    return texts
 
 
-def _family_tokenizers(registry: Registry, corpus: list[dict], vocab: int, folder: Path) -> dict[str, Path]:
+def _family_tokenizers(registry: Registry, corpus: list[dict], vocab: int, folder: Path,
+                       seed: int) -> dict[str, Path]:
     """Train one tokenizer per family used by the registry; saved under ``folder``."""
-    texts = _tokenizer_texts(corpus)
+    roles = sorted({role for spec in registry for role in spec.roles})
+    texts = _tokenizer_texts(corpus, [skill_conversations([role], seed) for role in roles])
     paths = {}
     for family in dict.fromkeys(spec.family for spec in registry):
         path = folder / family
@@ -415,7 +436,7 @@ def build_world(folder: Path, registry: Registry, *, seed: int, scale: float, co
     corpus = make_corpus(seed, sizes.corpus)
     tokenizer_dir = folder / ".tokenizers"
     with _quiet_transformers():
-        tokenizers = _family_tokenizers(registry, corpus, sizes.vocab, tokenizer_dir)
+        tokenizers = _family_tokenizers(registry, corpus, sizes.vocab, tokenizer_dir, seed)
     _log(f"toy world: corpus and tokenizers ready ({time.perf_counter() - start:.1f}s)")
     models = run_jobs(plan_jobs(registry, sizes, seed, tokenizers, folder), seed=seed, sizes=sizes, folder=folder)
     shutil.rmtree(tokenizer_dir)

@@ -85,6 +85,7 @@ class Inventory:
     head_dim: int
     intermediate: int
     vocab: int
+    tied: bool = False  # input embedding and LM head share one matrix
 
     @property
     def quantizable(self) -> int:
@@ -125,6 +126,7 @@ def inventory(model) -> Inventory:
         layers=cfg.num_hidden_layers, hidden=cfg.hidden_size, heads=heads,
         kv_heads=getattr(cfg, "num_key_value_heads", None) or heads, head_dim=head_dim,
         intermediate=cfg.intermediate_size, vocab=cfg.vocab_size,
+        tied=bool(getattr(cfg, "tie_word_embeddings", False)),
     )
 
 
@@ -174,7 +176,49 @@ def lora_modules(inv: Inventory, targets) -> list[tuple[str, int, int]]:
 
 def lora_params(inv: Inventory, targets, r: int) -> int:
     """Trainable parameters of rank-``r`` adapters: A (r x in) and B (out x r) per adapted Linear."""
-    return sum(r * (i + o) for _, i, o in lora_modules(inv, targets))
+    return sum(lora_tensors(inv, targets, r))
+
+
+def lora_tensors(inv: Inventory, targets, r: int) -> list[int]:
+    """Element counts of every adapter tensor (A, then B, per adapted Linear)."""
+    return [n for _, i, o in lora_modules(inv, targets) for n in (r * i, o * r)]
+
+
+def chat_token_tensors(inv: Inventory) -> list[int]:
+    """Element counts of the matrices made trainable so the chat template's special tokens learn: the
+    shared embedding/LM-head matrix of a tied model; else the input embedding and the LM head (both
+    rows of an untrained special token need training). Trained in fp32 with gradients masked to those
+    rows, so each matrix costs a full fp32 copy, a full gradient and full optimizer state."""
+    return [inv.vocab * inv.hidden] * (1 if inv.tied else 2)
+
+
+# bitsandbytes' 8-bit optimizers: one byte per state element and an fp32 absmax per block of 256;
+# tensors under 4096 elements keep fp32 state (``min_8bit_size``); the two 256-entry fp32 quantization
+# maps are shared by every parameter.
+BNB_BLOCK = 256
+BNB_MIN_8BIT = 4096
+BNB_QMAPS = 2 * 256 * FP32
+OPTIMIZERS = {  # name (as in transformers' `optim`) -> (states per element, 8-bit)
+    "adamw_torch": (2, False), "adamw_torch_fused": (2, False), "adamw_hf": (2, False),
+    "paged_adamw_32bit": (2, False), "adamw_8bit": (2, True), "adamw_bnb_8bit": (2, True),
+    "paged_adamw_8bit": (2, True), "adafactor": (1, False), "sgd": (0, False),
+}
+
+
+def optimizer_bytes(tensors, optim: str) -> int:
+    """Optimizer state of trainable tensors with these element counts (``adafactor``: an upper bound)."""
+    if optim not in OPTIMIZERS:
+        raise ValueError(f"no memory model for optimizer '{optim}' (known: {', '.join(OPTIMIZERS)})")
+    states, eight_bit = OPTIMIZERS[optim]
+    total = 0
+    for numel in tensors:
+        if eight_bit and numel >= BNB_MIN_8BIT:
+            total += states * (numel + FP32 * math.ceil(numel / BNB_BLOCK))
+        else:
+            total += states * FP32 * numel
+    if eight_bit and any(numel >= BNB_MIN_8BIT for numel in tensors):
+        total += BNB_QMAPS
+    return total
 
 
 # --------------------------------------------------------------------------- causal LM: caches and inference
@@ -239,7 +283,14 @@ def lora_saved_bytes(inv: Inventory, targets, r: int, tokens: int, mask_bytes: i
 def training_layer_bytes(inv: Inventory, targets, r: int, batch: int, seq: int, *, padded: bool,
                          mask_bytes: int) -> int:
     """Peak of backpropagating through one checkpointed layer: the recomputed forward's saved tensors
-    and the transients at its end, when the last adapted projection runs.
+    and the transients at its end, when the last adapted projection runs."""
+    saved, transient = training_layer_parts(inv, targets, r, batch, seq, padded=padded, mask_bytes=mask_bytes)
+    return saved + transient
+
+
+def training_layer_parts(inv: Inventory, targets, r: int, batch: int, seq: int, *, padded: bool,
+                         mask_bytes: int) -> tuple[int, int]:
+    """(saved, transient) bytes of one decoder layer's training forward, at the end of the layer.
 
     Saved: two RMSNorms; the adapters' inputs; attention's query, keys and values (repeated to every
     head when a padding mask is present), output, fp32 log-sum-exp and the output's transposed copy;
@@ -253,7 +304,7 @@ def training_layer_bytes(inv: Inventory, targets, r: int, batch: int, seq: int, 
     adapter_input = FP32 * i * (2 if mask_bytes else 1)  # fp32 cast, plus the dropout output
     transient = n * (c * i + adapter_input + 2 * c * h)
     bias = attention_mask_bytes(batch, seq, converted=True) - attention_mask_bytes(batch, seq, converted=False)
-    return saved + transient + (bias if padded else 0)
+    return saved, transient + (bias if padded else 0)
 
 
 def fused_head_bytes(inv: Inventory, tokens: int) -> int:

@@ -1,0 +1,110 @@
+"""The LLM agent: a model stage (or the reference generator) answering every live episode in one batch.
+
+Stages come from the training phase (``sit.training.stages.load_stage``); without it, only ``base``
+is available, loaded from the registry. The registry's generator is the reference
+agent (an instruct model). Decoding is greedy; the conversation is rendered with the tokenizer's chat
+template and trimmed to the context window minus the reply length (:func:`sit.agent.prompting.fit`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ..config import ConfigError
+from ..generation.engine import HFBackend, Prompt, SamplingSettings, derive_seed
+from ..generation.runner import generate_with_retry
+from ..models import load_causal_lm, load_tokenizer, stop_token_ids
+from .prompting import fit
+
+STAGES = ("base", "sft", "dpo")
+REFERENCE = "reference"
+
+
+def stage_of(session, model_name: str, stage: str) -> tuple[object, str]:
+    """(registry spec, stage label); the generator is always the ``reference`` stage."""
+    spec = session.registry.get(model_name)
+    if "generator" in spec.roles:
+        return session.model(model_name, role="generator"), REFERENCE
+    if "target" not in spec.roles:
+        raise ConfigError(f"model '{model_name}' is neither a target nor the generator; agents are "
+                          f"{', '.join(s.id for s in session.registry.by_role('target'))} or the generator")
+    if stage not in STAGES:
+        raise ConfigError(f"unknown stage '{stage}' (known: {', '.join(STAGES)})")
+    return session.model(model_name, role="target"), stage
+
+
+def adapter_identity(session, model_name: str, stage: str) -> str | None:
+    """A hash of the stage's adapter weights (another training run is another agent), None for base."""
+    if stage in ("base", REFERENCE):
+        return None
+    folder = _require_stage(session, model_name, stage)
+    weights = Path(folder) / "adapter_model.safetensors"
+    digest = hashlib.sha256()
+    with open(weights, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _require_stage(session, model_name: str, stage: str):
+    try:
+        from ..training.stages import require_stage
+    except ImportError:
+        raise ConfigError(f"stage '{stage}' needs the adapters of notebooks 04 (SFT) and 05 (DPO), and this "
+                          "installation has no training phase yet; use stage 'base'") from None
+    try:
+        return require_stage(session, model_name, stage)
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def load_agent_model(session, model_name: str, stage: str):
+    """(model, tokenizer) in eval mode with left padding and the chat template installed."""
+    spec, stage = stage_of(session, model_name, stage)
+    if stage in ("sft", "dpo"):
+        _require_stage(session, model_name, stage)
+    if stage != REFERENCE and _has_stages():
+        from ..training.stages import load_stage
+
+        return load_stage(session, model_name, stage)
+    return load_causal_lm(spec, session.profile), load_tokenizer(spec, session.profile)
+
+
+def _has_stages() -> bool:
+    try:
+        import sit.training.stages  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class LLMAgent:
+    def __init__(self, model, tokenizer, spec, *, mode: str, context_window: int | None, max_new_tokens: int,
+                 seed: int):
+        self.name = "llm"
+        self.tokenizer = tokenizer
+        self.backend = HFBackend(model, tokenizer)
+        self.mode = mode
+        window = context_window or int(getattr(model.config, "max_position_embeddings", 4096))
+        self.budget = window - max_new_tokens
+        if self.budget <= 0:
+            raise ConfigError(f"agent.context_window {window} leaves no room for max_new_tokens {max_new_tokens}")
+        self.settings = SamplingSettings(max_new_tokens=max_new_tokens, temperature=0.0,
+                                         stop_token_ids=tuple(stop_token_ids(spec, tokenizer)))
+        self.seed = seed
+
+    def _render(self, messages: list[dict]) -> str:
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def _count(self, messages: list[dict]) -> int:
+        return self.backend.count_tokens(self._render(messages))
+
+    def prompt_text(self, state) -> str:
+        messages = fit(self.mode, state.turns, state.observation, state.available, self._count, self.budget)
+        return self._render(messages)
+
+    def replies(self, states) -> list[str]:
+        prompts = [Prompt(id=f"{s.goal['id']}-{len(s.turns)}", text=self.prompt_text(s),
+                          seed=derive_seed(self.seed, "agent", s.goal["id"], len(s.turns))) for s in states]
+        return [c.text for c in generate_with_retry(self.backend, prompts, self.settings)]

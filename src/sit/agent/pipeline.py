@@ -1,0 +1,180 @@
+"""Phase 7 for one agent: episodes on a split of the shop, metrics, and rows for the evaluation table.
+
+``evaluate(session, "llm", model, stage)`` runs an LLM agent (a target model's stage, or the generator
+as the reference agent); ``evaluate(session, "rule")`` / ``"random"`` run the baselines. Episodes are
+kept in ``<workspace>/evaluation/agent/episodes/<agent>-<split>.jsonl`` and reused: a finished run with
+the same fingerprint costs nothing, so the baselines and the reference agent run once per workspace
+however many times notebook 07 runs. Metrics go to ``evaluation/agent/results.csv`` (columns of the
+shared evaluation table; the evaluation phase merges it into ``evaluation/results.csv``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from ..config import ConfigError
+from ..manifest import models_done, now, read_manifest, write_manifest
+from ..store import write_text_atomic
+from .baselines import RandomAgent, RuleAgent
+from .catalog import build_catalog
+from .env import Shop
+from .episodes import run_episodes
+from .metrics import METRICS, summarize
+from .schema import Catalog, load_catalog_file
+
+AGENTS = ("llm", "rule", "random")
+BENCHMARK = "webshop"
+COLUMNS = ("model", "stage", "benchmark", "metric", "value", "stderr", "n", "world", "judge", "note",
+           "ci_low", "ci_high")
+LABEL = "WebShop-style (AgentBench protocol), bundled catalog — not comparable with published AgentBench scores"
+SETTINGS = ("catalog", "split", "goals", "max_rounds", "results_per_page", "prompt", "context_window",
+            "max_new_tokens", "batch_size", "bootstrap")
+
+
+@dataclass
+class AgentRun:
+    """One agent's episodes on one split and their metrics."""
+
+    model: str  # model id, or "rule baseline" / "random baseline"
+    stage: str  # base | sft | dpo | reference | "-"
+    agent: str
+    split: str
+    records: list[dict]
+    summary: dict
+    path: Path
+
+
+def agent_settings(session, overrides: dict | None = None) -> dict:
+    cfg = dict(session.section("agent"))
+    for key, value in (overrides or {}).items():
+        if key not in SETTINGS:
+            raise ConfigError(f"unknown agent setting '{key}' (known: {', '.join(SETTINGS)})")
+        if value is not None:
+            cfg[key] = value
+    return cfg
+
+
+@lru_cache(maxsize=4)
+def _bundled(seed: int) -> Catalog:
+    return build_catalog(seed)
+
+
+def load_catalog(session, cfg: dict) -> Catalog:
+    """The bundled catalog (from the session seed) or a catalog file in the documented schema."""
+    if cfg["catalog"] in (None, "bundled"):
+        return _bundled(session.seed)
+    return load_catalog_file(cfg["catalog"])
+
+
+def catalog_label(catalog: Catalog, split: str) -> str:
+    where = "bundled catalog" if catalog.source.startswith("bundled") else f"catalog {catalog.source}"
+    return f"{LABEL.replace('bundled catalog', where)}; {split} split"
+
+
+def episodes_path(session, key: str, split: str) -> Path:
+    folder = session.workspace.evaluation_dir / "agent" / "episodes"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{key}-{split}.jsonl"
+
+
+def evaluate(session, agent: str = "llm", model: str | None = None, stage: str = "dpo", *, progress: bool = True,
+             **overrides) -> AgentRun:
+    """Play the split's first ``goals`` goals with one agent (resuming), summarize, update results.csv."""
+    if agent not in AGENTS:
+        raise ConfigError(f"unknown agent '{agent}' (known: {', '.join(AGENTS)})")
+    started = now()
+    cfg = agent_settings(session, overrides)
+    catalog = load_catalog(session, cfg)
+    goals = catalog.split(cfg["split"], cfg["goals"])
+    shop = Shop(catalog, results_per_page=int(cfg["results_per_page"]))
+    run = {"agent": agent, "catalog": catalog.digest(), "split": cfg["split"], "max_rounds": cfg["max_rounds"],
+           "results_per_page": cfg["results_per_page"]}
+    play = {"max_rounds": int(cfg["max_rounds"]), "batch_size": int(cfg["batch_size"]), "progress": progress}
+    if agent == "llm":
+        if not model:
+            raise ConfigError("the llm agent needs a model (a target model, or the generator as reference agent)")
+        from .llm import adapter_identity, stage_of
+
+        spec, stage = stage_of(session, model, stage)
+        run.update(model=spec.id, stage=stage, adapter=adapter_identity(session, model, stage),
+                   world=session.world_id, seed=session.seed, prompt=cfg["prompt"],
+                   context_window=cfg["context_window"], max_new_tokens=cfg["max_new_tokens"])
+        label, key = spec.id, f"{spec.slug}-{stage}"
+        path = episodes_path(session, key, cfg["split"])
+        records = _play_llm(session, spec, model, stage, cfg, shop, goals, path, run, play)
+    else:
+        if agent == "random":
+            run["seed"] = session.seed
+        label, stage, key = f"{agent} baseline", "-", agent
+        path = episodes_path(session, key, cfg["split"])
+        player = RuleAgent() if agent == "rule" else RandomAgent(session.seed)
+        records = run_episodes(shop, goals, player, path, run, desc=f"{agent} agent", **play)
+    summary = summarize(records, seed=session.seed, resamples=int(cfg["bootstrap"]))
+    result = AgentRun(label, stage, agent, cfg["split"], records, summary, path)
+    write_results(session, [result], note=catalog_label(catalog, cfg["split"]))
+    folder = path.parent.parent
+    targets = {s.id for s in session.registry.by_role("target")}
+    previous = (read_manifest(folder) or {}).get("models") or []
+    models = models_done(folder, session.world_id, label) if label in targets else previous
+    write_manifest(folder, phase="07_agentbench", profile=session.profile_name, config=cfg,
+                   seed=session.seed, counts={"episodes": len(records)}, started_at=started,
+                   world=session.world_id, models=models, extra={"last_run": run})
+    return result
+
+
+def _play_llm(session, spec, model_name, stage, cfg, shop, goals, path, run, play) -> list[dict]:
+    """Load the model only when episodes are missing; every reference to it dies with this frame."""
+    from ..store import JsonlStore
+
+    stored = {r["id"] for r in JsonlStore(path).read()} if path.exists() else set()
+    if path.exists() and all(g["id"] in stored for g in goals):
+        return run_episodes(shop, goals, None, path, run, **play)
+    from ..models import release_memory
+    from .llm import LLMAgent, load_agent_model
+
+    model, tokenizer = load_agent_model(session, model_name, stage)
+    agent = LLMAgent(model, tokenizer, spec, mode=cfg["prompt"], context_window=cfg["context_window"],
+                     max_new_tokens=int(cfg["max_new_tokens"]), seed=session.seed)
+    try:
+        return run_episodes(shop, goals, agent, path, run, desc=f"{spec.slug} {stage}", **play)
+    finally:
+        del agent, model, tokenizer
+        release_memory()
+
+
+# --------------------------------------------------------------------------- the results table
+
+
+def results_path(session) -> Path:
+    return session.workspace.evaluation_dir / "agent" / "results.csv"
+
+
+def read_results(session) -> list[dict]:
+    path = results_path(session)
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def rows_for(run: AgentRun, world: str, note: str) -> list[dict]:
+    return [{"model": run.model, "stage": run.stage, "benchmark": BENCHMARK, "metric": metric,
+             "value": round(stats["value"], 6), "stderr": round(stats["stderr"], 6), "n": stats["n"],
+             "world": world, "judge": "", "note": note, "ci_low": round(stats["ci_low"], 6),
+             "ci_high": round(stats["ci_high"], 6)} for metric, stats in run.summary.items() if metric in METRICS]
+
+
+def write_results(session, runs: list[AgentRun], *, note: str) -> Path:
+    """Replace these runs' rows (same model, stage, metric and note) in results.csv; keep every other row."""
+    new = [row for run in runs for row in rows_for(run, session.world_id, note)]
+    keys = {(r["model"], r["stage"], r["metric"], r["note"]) for r in new}
+    kept = [r for r in read_results(session) if (r["model"], r["stage"], r["metric"], r["note"]) not in keys]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows([{k: r.get(k, "") for k in COLUMNS} for r in kept + new])
+    return write_text_atomic(results_path(session), buffer.getvalue())

@@ -1,0 +1,128 @@
+"""IFEval, MMLU (and any ``lm_eval`` benchmark of the registry) through ``lm_eval.simple_evaluate``.
+
+The model object of a stage (base, or base + LoRA adapter) is wrapped in lm-eval's ``HFLM``. With
+``tasks: hub`` lm-eval loads its stock tasks from the hub; with ``tasks: local`` the project's YAML
+under ``sit/evaluation/tasks/`` runs lm-eval's own task logic on the offline fixtures in
+``sit/evaluation/data/`` (same schemas as google/IFEval and cais/mmlu).
+
+:func:`item_scores` turns lm-eval's logged samples into one record per item, which the results
+table and the paired bootstrap are computed from.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from pathlib import Path
+
+from ..config import ConfigError
+from .benchmarks import Benchmark
+
+PACKAGE = Path(__file__).resolve().parent
+TASKS_DIR = PACKAGE / "tasks"
+DATA_DIR = PACKAGE / "data"
+
+
+def local_subjects(prefix: str = "mmlu_") -> list[str]:
+    """Subjects with both a test and a dev file among the fixtures."""
+    tests = {p.name[len(prefix):-len("_test.jsonl")] for p in DATA_DIR.glob(f"{prefix}*_test.jsonl")}
+    return sorted(s for s in tests if (DATA_DIR / f"{prefix}{s}_dev.jsonl").exists())
+
+
+def _load_task_yaml(name: str) -> dict:
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    path = TASKS_DIR / name
+    if not path.exists():
+        raise ConfigError(f"no task file {path}")
+    return load_yaml(str(path), resolve_func=True)
+
+
+def _absolute(files: dict) -> dict:
+    return {split: str(DATA_DIR / name) for split, name in files.items()}
+
+
+def local_task_configs(benchmark: Benchmark, settings: dict) -> list[dict]:
+    """The offline task configs (dicts lm-eval builds tasks from), data paths made absolute."""
+    base = _load_task_yaml(benchmark.local_task)
+    if "SUBJECT" not in base["task"]:
+        config = copy.deepcopy(base)
+        config["dataset_kwargs"]["data_files"] = _absolute(config["dataset_kwargs"]["data_files"])
+        return [config]
+    subjects = settings.get("subjects") or local_subjects()
+    missing = sorted(set(subjects) - set(local_subjects()))
+    if missing:
+        raise ConfigError(f"evaluation.{benchmark.name}.subjects: no offline fixture for {missing} "
+                          f"(offline subjects: {', '.join(local_subjects())})")
+    configs = []
+    for subject in subjects:
+        config = copy.deepcopy(base)
+        config["task"] = base["task"].replace("SUBJECT", subject)
+        files = {k: v.replace("SUBJECT", subject) for k, v in base["dataset_kwargs"]["data_files"].items()}
+        config["dataset_kwargs"]["data_files"] = _absolute(files)
+        config["description"] = ("The following are multiple choice questions (with answers) about "
+                                 f"{subject.replace('_', ' ')}.\n\n")
+        configs.append(config)
+    return configs
+
+
+def task_specs(benchmark: Benchmark, settings: dict) -> list:
+    """What ``simple_evaluate(tasks=...)`` gets for this benchmark and these knobs."""
+    source = settings.get("tasks", "hub")
+    if source == "local":
+        return local_task_configs(benchmark, settings)
+    if source != "hub":
+        raise ConfigError(f"evaluation.{benchmark.name}.tasks must be 'hub' or 'local', got {source!r}")
+    if benchmark.subtask_prefix and settings.get("subjects"):
+        return [benchmark.subtask_prefix + s for s in settings["subjects"]]
+    return list(benchmark.hub_tasks)
+
+
+def run_harness(model, tokenizer, benchmark: Benchmark, settings: dict, *, chat_template: bool, seed: int,
+                progress: bool = False) -> dict:
+    """``lm_eval.simple_evaluate`` on an in-memory model; returns lm-eval's results dict (with samples)."""
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+
+    if not progress:
+        os.environ.setdefault("TQDM_DISABLE", "1")
+    logging.getLogger("lm_eval").setLevel(logging.WARNING if progress else logging.ERROR)
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=int(settings.get("batch_size", 1)))
+    gen_kwargs = {"max_gen_toks": int(settings["max_gen_toks"])} if "max_gen_toks" in settings else None
+    return lm_eval.simple_evaluate(
+        model=lm, tasks=task_specs(benchmark, settings), num_fewshot=settings.get("num_fewshot"),
+        limit=settings.get("limit"), apply_chat_template=chat_template, fewshot_as_multiturn=chat_template,
+        gen_kwargs=gen_kwargs, log_samples=True, bootstrap_iters=0, random_seed=seed, numpy_random_seed=seed,
+        torch_random_seed=seed, fewshot_random_seed=seed,
+    )
+
+
+def _score(value):
+    if isinstance(value, list | tuple):
+        return [float(v) for v in value]
+    return float(value)
+
+
+def item_scores(raw: dict, benchmark: Benchmark) -> list[dict]:
+    """One record per evaluated item: ``{"id", "task", "scores": {metric: value or [values]}, "output"}``.
+
+    A metric that is a list per item (IFEval's instruction-level accuracy) keeps the list, so its
+    aggregate stays a ratio of sums over instructions."""
+    items = []
+    for task in sorted(raw.get("samples") or {}):
+        for sample in raw["samples"][task]:
+            scores = {m: _score(sample[m]) for m in benchmark.metrics if m in sample}
+            if not scores:
+                continue
+            response = sample.get("filtered_resps") or sample.get("resps") or []
+            first = response[0] if response else None
+            items.append({"id": f"{task}:{sample['doc_id']}", "task": task, "scores": scores,
+                          "output": first if isinstance(first, str) else None,
+                          "target": str(sample.get("target", ""))})
+    return items
+
+
+def sample_sizes(raw: dict) -> dict[str, int]:
+    """Items evaluated per task (after ``limit``), as lm-eval reports them."""
+    return {task: int(n["effective"]) for task, n in (raw.get("n-samples") or {}).items()}

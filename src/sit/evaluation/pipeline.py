@@ -1,0 +1,209 @@
+"""Phase 6 for one target model: every stage that exists × the chosen benchmarks → ``evaluation/``.
+
+For each stage (``base``, ``sft``, ``dpo``) the model is loaded once; the lm-eval benchmarks run on it
+and it answers MT-Bench, then it is freed. The judge is loaded afterwards, once, and grades the
+answers of every stage. A benchmark whose items are already stored with the same settings for the
+same adapter is not run again, and MT-Bench answers and judgments resume item by item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import metadata
+
+from ..config import ConfigError
+from ..manifest import models_done, now, read_manifest, write_manifest
+from ..models import release_memory
+from ..store import JsonlStore
+from .benchmarks import Benchmark, get_benchmark, knobs, parse_benchmarks
+from .harness import item_scores, run_harness, sample_sizes
+from .loading import (
+    STAGES,
+    adapter_dir,
+    check_stage,
+    completion_template,
+    load_stage,
+    require_stage,
+    stage_ready,
+)
+from .punkt import ensure_punkt
+from .results import metric_rows, read_items, store_results
+
+SECTION = "evaluation"
+UNCOMPARED = ("batch_size", "judge_batch_size", "checkpoint_every")  # change speed, not scores
+
+
+@dataclass
+class EvalResult:
+    model: str
+    stages: list[str]
+    skipped: dict[str, str] = field(default_factory=dict)  # stage -> why it was not evaluated
+    rows: list[dict] = field(default_factory=list)
+    ran: list[tuple[str, str]] = field(default_factory=list)  # (stage, benchmark) computed in this call
+    punkt: str | None = None
+
+
+def evaluation_settings(session, overrides: dict | None = None) -> dict:
+    """The profile's ``evaluation`` section, top-level ``overrides`` applied (None values ignored)."""
+    cfg = dict(session.section(SECTION))
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in cfg:
+            raise ConfigError(f"unknown evaluation setting '{key}' (known: {', '.join(sorted(cfg))})")
+        cfg[key] = value
+    for key in ("bootstrap_samples",):
+        if not isinstance(cfg[key], int) or cfg[key] <= 0:
+            raise ConfigError(f"evaluation.{key} must be a whole number > 0, got {cfg[key]!r}")
+    if not 0 < float(cfg["confidence"]) < 1:
+        raise ConfigError(f"evaluation.confidence must be between 0 and 1, got {cfg['confidence']!r}")
+    for stage in cfg["stages"]:
+        check_stage(stage)
+    parse_benchmarks(cfg["benchmarks"])
+    return cfg
+
+
+def fingerprint(session, benchmark: Benchmark, settings: dict) -> dict:
+    """What decides a benchmark's scores apart from the stage (two stages compare only if equal)."""
+    return {"benchmark": benchmark.name, "world": session.world_id, "seed": session.seed,
+            "settings": {k: v for k, v in settings.items() if k not in UNCOMPARED}}
+
+
+def adapter_identity(session, slug: str, stage: str) -> str | None:
+    """When the adapter was finished (a retrained adapter is another model); None for base."""
+    if stage == "base":
+        return None
+    manifest = read_manifest(adapter_dir(session, slug, stage)) or {}
+    return manifest.get("finished_at")
+
+
+def _done(session, spec, stage: str, benchmark: Benchmark, fp: dict) -> bool:
+    items = read_items(session, spec.slug, stage, benchmark.name)
+    return bool(items) and all(it.get("fingerprint") == fp and it.get("adapter") == adapter_identity(
+        session, spec.slug, stage) for it in items)
+
+
+def evaluate(session, model_name: str, *, stages=None, benchmarks=None, progress: bool = True,
+             **overrides) -> EvalResult:
+    """Evaluate one target at ``stages`` (default: every stage that exists) on ``benchmarks``."""
+    cfg = evaluation_settings(session, overrides)
+    spec = session.model(model_name, role="target")
+    chosen = parse_benchmarks(benchmarks or cfg["benchmarks"])
+    requested = [check_stage(s) for s in (stages or cfg["stages"])]
+    explicit = stages is not None
+    result = EvalResult(model=spec.id, stages=[])
+    for stage in requested:
+        if stage_ready(session, spec.id, stage):
+            result.stages.append(stage)
+        elif explicit:
+            require_stage(session, spec.id, stage)  # raises, naming the notebook that makes the adapter
+        else:
+            result.skipped[stage] = f"no finished adapter at {adapter_dir(session, spec.slug, stage)}"
+    started = now()
+    plan = {b.name: knobs(b, cfg) for b in chosen}
+    if "mt_bench" in plan:
+        from .mtbench_run import judge_spec
+
+        judge_spec(session, plan["mt_bench"])  # an unregistered judge fails before any model is loaded
+    if "ifeval" in plan or any(b.runner == "lm_eval" for b in chosen):
+        result.punkt = ensure_punkt(session.workspace, seed=session.seed, offline=session.world != "hub")
+    for stage in result.stages:
+        todo = [b for b in chosen if not _done(session, spec, stage, b, fingerprint(session, b, plan[b.name]))
+                and not (b.runner == "mt_bench" and _answered(session, spec, stage, plan[b.name]))]
+        if todo:
+            _run_stage(session, spec, stage, todo, plan, cfg, result, progress)
+    if any(b.runner == "mt_bench" for b in chosen):
+        from .mtbench_run import judge_stages
+
+        judge_stages(session, spec, result, plan["mt_bench"], fingerprint(session, get_benchmark("mt_bench"),
+                                                                         plan["mt_bench"]), progress)
+    result.rows = _rows_of(session, spec, result.stages, chosen)
+    folder = session.workspace.evaluation_dir
+    write_manifest(folder, phase="06_evaluation", profile=session.profile_name, config=cfg, seed=session.seed,
+                   counts={"rows": len(result.rows)}, started_at=started, world=session.world_id,
+                   models=models_done(folder, session.world_id, spec.id),
+                   extra={"model": spec.id, "stages": result.stages, "skipped": result.skipped,
+                          "punkt": result.punkt, "world": session.world_id})
+    return result
+
+
+def _answered(session, spec, stage, settings) -> bool:
+    from .mtbench_run import answers_complete
+
+    return answers_complete(session, spec, stage, settings)
+
+
+def _run_stage(session, spec, stage, todo, plan, cfg, result, progress) -> None:
+    model, tokenizer = load_stage(session, spec.id, stage)
+    if stage == "base":
+        # A base model never learned a chat template: it is asked in its completion format, as in phase 03.
+        tokenizer.chat_template = completion_template(spec) or tokenizer.chat_template
+    try:
+        for benchmark in todo:
+            settings = plan[benchmark.name]
+            if benchmark.runner == "lm_eval":
+                _run_lm_eval(session, spec, stage, benchmark, settings, model, tokenizer, result, progress)
+            else:
+                from .mtbench_run import answer_stage
+
+                answer_stage(session, spec, stage, settings, model, tokenizer, progress)
+    finally:
+        del model, tokenizer
+        release_memory()
+
+
+def _run_lm_eval(session, spec, stage, benchmark, settings, model, tokenizer, result, progress) -> None:
+    use_chat = benchmark.chat_template and tokenizer.chat_template is not None
+    raw = run_harness(model, tokenizer, benchmark, settings, chat_template=use_chat, seed=session.seed,
+                      progress=progress)
+    fp = fingerprint(session, benchmark, settings)
+    identity = adapter_identity(session, spec.slug, stage)
+    items = [{**it, "adapter": identity} for it in item_scores(raw, benchmark)]
+    note = sample_note(benchmark, settings, raw, stage, use_chat, result.punkt)
+    rows = metric_rows(model=spec.id, stage=stage, benchmark=benchmark.name, items=items, metrics=benchmark.metrics,
+                       world=session.world_id, note=note, seed=session.seed)
+    store_results(session, slug=spec.slug, model=spec.id, stage=stage, benchmark=benchmark.name, rows=rows,
+                  items=items, fingerprint=fp)
+    result.ran.append((stage, benchmark.name))
+
+
+def sample_note(benchmark, settings, raw, stage, chat, punkt) -> str:
+    sizes = sample_sizes(raw)
+    source = "offline fixture" if settings.get("tasks") == "local" else "hub"
+    total = sum((raw.get("n-samples") or {}).get(t, {}).get("original", 0) for t in sizes)
+    parts = [f"{sum(sizes.values())} of {total} items ({source}, lm-eval {_version('lm_eval')})"]
+    if len(sizes) > 1:
+        parts.append(f"{len(sizes)} subjects, limit {settings.get('limit')} each")
+    if settings.get("num_fewshot") is not None:
+        parts.append(f"{settings['num_fewshot']}-shot")
+    if "max_gen_toks" in settings:
+        parts.append(f"max_gen_toks {settings['max_gen_toks']}")
+    if benchmark.chat_template:
+        parts.append(("chat template" if stage != "base" else "base completion format") if chat else "plain prompt")
+    if benchmark.name == "ifeval" and punkt:
+        parts.append(punkt)
+    return "; ".join(parts)
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def _rows_of(session, spec, stages, chosen) -> list[dict]:
+    from .results import read_table, results_path
+
+    names = {b.name for b in chosen}
+    return [r for r in read_table(results_path(session))
+            if r["model"] == spec.id and r["stage"] in stages and r["benchmark"] in names]
+
+
+def answers_store(session, slug: str, stage: str) -> JsonlStore:
+    from .mtbench import stage_dir
+
+    return JsonlStore(stage_dir(session, slug, stage) / "answers.jsonl")
+
+
+__all__ = ["STAGES", "EvalResult", "evaluate", "evaluation_settings"]

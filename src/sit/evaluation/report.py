@@ -1,0 +1,158 @@
+"""Tables and charts of notebook 06: results, deltas vs base, grouped bars with CI whiskers, radars."""
+
+from __future__ import annotations
+
+import math
+
+from .compare import HEADLINES, Comparison
+from .loading import STAGES
+from .mtbench_data import CATEGORIES
+from .mtbench_run import LABEL
+
+Z95 = 1.96
+STAGE_COLORS = {"base": "#9e9e9e", "sft": "#4c72b0", "dpo": "#dd8452"}
+
+
+def results_frame(rows: list[dict], model: str | None = None):
+    """The tidy results (one metric per row) as a DataFrame, optionally for one model."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    if model is not None:
+        frame = frame[frame["model"] == model]
+    return frame.reset_index(drop=True)
+
+
+def headline_frame(comparison: Comparison):
+    import pandas as pd
+
+    return pd.DataFrame(comparison.table)
+
+
+def deltas_frame(comparison: Comparison):
+    import pandas as pd
+
+    frame = pd.DataFrame(comparison.deltas)
+    if frame.empty:
+        return frame
+    return frame[["model", "stage", "label", "base", "value", "delta", "ci_low", "ci_high", "n", "verdict", "why"]]
+
+
+def _short(model: str) -> str:
+    return model.split("/")[-1]
+
+
+def plot_benchmarks(rows: list[dict], *, judge: str | None = None):
+    """One panel per headline metric: bars per model, one per stage, whiskers = 95 % CI (±1.96 stderr)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    metrics = [(b, m, label) for b, m, label in HEADLINES if any((r["benchmark"], r["metric"]) == (b, m) for r in rows)]
+    if not metrics:
+        return None
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    width = 0.8 / len(STAGES)
+    for ax, (benchmark, metric, label) in zip(axes[0], metrics, strict=True):
+        for k, stage in enumerate(STAGES):
+            values, errors = [], []
+            for model in models:
+                row = next((r for r in rows if (r["model"], r["stage"], r["benchmark"], r["metric"])
+                            == (model, stage, benchmark, metric)), None)
+                values.append(row["value"] if row else np.nan)
+                err = row["stderr"] if row else np.nan
+                errors.append(Z95 * err if err is not None and not math.isnan(err) else 0.0)
+            x = np.arange(len(models)) + (k - 1) * width
+            ax.bar(x, values, width, yerr=errors, capsize=3, label=stage, color=STAGE_COLORS[stage])
+        title = LABEL.format(judge=judge) if benchmark == "mt_bench" and judge else label
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks(np.arange(len(models)), [_short(m) for m in models], rotation=15, fontsize=8)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _normalised(rows, model, stage):
+    """Headline metrics on 0-1 (MT-Bench / 10); reward is left out (no fixed scale)."""
+    out = {}
+    for benchmark, metric, label in HEADLINES:
+        if benchmark == "reward":
+            continue
+        row = next((r for r in rows if (r["model"], r["stage"], r["benchmark"], r["metric"])
+                    == (model, stage, benchmark, metric)), None)
+        if row is not None and not math.isnan(row["value"]):
+            out[label] = row["value"] / 10.0 if benchmark == "mt_bench" else row["value"]
+    return out
+
+
+def _radar(ax, labels, series: dict[str, list[float]], title: str, limit: float):
+    import numpy as np
+
+    angles = np.linspace(0, 2 * np.pi, len(labels), endpoint=False).tolist()
+    for name, values in series.items():
+        ax.plot(angles + angles[:1], values + values[:1], label=name, color=STAGE_COLORS.get(name))
+        ax.fill(angles + angles[:1], values + values[:1], alpha=0.1, color=STAGE_COLORS.get(name))
+    ax.set_xticks(angles, [label.replace(" (headline)", "") for label in labels], fontsize=7)
+    ax.set_ylim(0, limit)
+    ax.set_title(title, fontsize=9)
+
+
+def plot_model_radars(rows: list[dict]):
+    """A radar per model: its stages over the headline benchmarks (MT-Bench scaled to 0-1)."""
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    panels = []
+    for model in models:
+        stages = {s: _normalised(rows, model, s) for s in STAGES}
+        labels = sorted(set.intersection(*[set(v) for v in stages.values() if v]) if any(stages.values()) else set())
+        if len(labels) >= 3:
+            panels.append((model, labels, {s: [v[label] for label in labels] for s, v in stages.items() if v}))
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4), subplot_kw={"polar": True}, squeeze=False)
+    for ax, (model, labels, series) in zip(axes[0], panels, strict=True):
+        _radar(ax, labels, series, _short(model), 1.0)
+    axes[0][-1].legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.3, 0))
+    fig.tight_layout()
+    return fig
+
+
+def plot_mt_bench_categories(rows: list[dict], model: str, judge: str | None = None):
+    """MT-Bench per category (radar, 0-10), one line per stage of ``model``."""
+    import matplotlib.pyplot as plt
+
+    series = {}
+    for stage in STAGES:
+        found = {r["metric"][len("score_"):]: r["value"] for r in rows if r["model"] == model and r["stage"] == stage
+                 and r["benchmark"] == "mt_bench" and r["metric"][len("score_"):] in CATEGORIES}
+        if found:
+            series[stage] = [found.get(c, math.nan) if not math.isnan(found.get(c, math.nan)) else 0.0
+                             for c in CATEGORIES]
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), subplot_kw={"polar": True})
+    _radar(ax, list(CATEGORIES), series, f"{_short(model)}: " + LABEL.format(judge=judge or "?"), 10.0)
+    ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.3, 0))
+    fig.tight_layout()
+    return fig
+
+
+def judgments_frame(session, model: str, stage: str, n: int = 6):
+    """A few MT-Bench answers with the judge's words and rating."""
+    import pandas as pd
+
+    from ..store import read_jsonl
+    from .mtbench import stage_dir
+
+    spec = session.registry.get(model)
+    folder = stage_dir(session, spec.slug, stage)
+    if not (folder / "judgments.jsonl").exists():
+        return pd.DataFrame()
+    answers = {r["id"]: r for r in read_jsonl(folder / "answers.jsonl")}
+    rows = [{"question": answers[j["id"]]["question"][:80], "category": j["category"], "turn": j["turn"],
+             "answer": answers[j["id"]]["answer"][:160], "judgment": j["judgment"], "rating": j["rating"],
+             "attempts": j["attempts"]} for j in read_jsonl(folder / "judgments.jsonl")[:n]]
+    return pd.DataFrame(rows)

@@ -1,0 +1,119 @@
+"""``build_report(session)``: read the workspace's artifacts and write the report in every format.
+
+Outputs in ``<workspace>/evaluation/``: ``report.md`` (figures in ``report_files/``), ``report.html``
+(self-contained), ``report.pdf``, ``slides.pptx``; ``report_files/`` also holds the README's results block
+and a ``manifest.json``. Nothing is loaded but artifacts, so this runs at any point of the pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import ConfigError
+from ..manifest import git_commit, now, write_manifest
+from ..store import write_text_atomic
+from . import data_sections as data
+from . import html, markdown, pdf, readme, slides
+from . import result_sections as results
+from .document import Report
+from .evidence import Evidence, read_evidence
+
+FORMATS = ("md", "html", "pdf", "pptx")
+FILES = {"md": "report.md", "html": "report.html", "pdf": "report.pdf", "pptx": "slides.pptx"}
+TITLE = "Synthetic Instruction Tuner: technical report"
+
+
+@dataclass
+class ReportResult:
+    report: Report
+    evidence: Evidence
+    paths: dict[str, Path] = field(default_factory=dict)  # format -> file written
+    readme_block: str = ""
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def assemble(session, evidence: Evidence | None = None) -> Report:
+    """The report as data, from whatever artifacts exist in the session's workspace."""
+    ev = evidence or read_evidence(session.workspace.root, session.registry)
+    world = ev.world or session.world_id
+    toy = world.startswith("toy")
+    commit = git_commit()
+    subtitle = (f"World `{world}` · profile {session.profile_name} · seed {session.seed} · generated {now()[:16]} UTC"
+                + (f" · commit {commit[:10]}" if commit else ""))
+    sections = [data.overview(ev, toy), data.magpie(ev), data.filtering(ev), data.preference(ev),
+                results.training(ev), results.stage_comparison(ev), results.evaluation(ev), results.agent(ev),
+                results.cost(ev), results.reproducibility(ev, session.seed, session.profile_name),
+                results.limitations(toy), results.conclusions(ev, toy)]
+    return Report(TITLE, subtitle, world, toy, now(), sections, list(ev.sources))
+
+
+def build_report(session, formats=None, *, update_readme: bool = False, verbose: bool = True) -> ReportResult:
+    """Write the report files; ``formats`` defaults to the profile's ``report.formats``."""
+    started = now()
+    formats = list(formats or session.profile.get("report", {}).get("formats", FORMATS))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ConfigError(f"unknown report format(s) {unknown} (known: {', '.join(FORMATS)})")
+    ev = read_evidence(session.workspace.root, session.registry)
+    report = assemble(session, ev)
+    folder = session.workspace.evaluation_dir
+    assets = folder / markdown.ASSETS
+    result = ReportResult(report, ev)
+    renderers = {"md": lambda: markdown.render(report), "html": lambda: html.render(report),
+                 "pdf": lambda: pdf.render(report), "pptx": lambda: slides.render(report)}
+    if "md" in formats:
+        _write_figures(assets, report)
+    for fmt in formats:
+        content = renderers[fmt]()
+        path = folder / FILES[fmt]
+        if isinstance(content, str):
+            write_text_atomic(path, content)
+        else:
+            write_bytes_atomic(path, content)
+        result.paths[fmt] = path
+    result.readme_block = readme.results_markdown(ev, report.world, report.generated_at, report.toy)
+    write_text_atomic(assets / "readme_results.md", result.readme_block + "\n")
+    if update_readme:
+        from ..workspace import find_repo_root
+
+        root = find_repo_root()
+        if root is None:
+            raise ConfigError("--update-readme needs a checkout of the repository (README.md not found)")
+        result.paths["readme"] = readme.update_readme(root / "README.md", result.readme_block)
+    ran = [s.key for s in report.sections if s.ran]
+    write_manifest(assets, phase="report", profile=session.profile_name, config={"formats": formats},
+                   seed=session.seed, started_at=started,
+                   counts={"sections": len(report.sections), "sections_with_results": len(ran),
+                           "figures": len(report.figures)},
+                   extra={"world": report.world, "sources": report.sources, "not_run_yet":
+                          [s.key for s in report.sections if not s.ran]})
+    if verbose:
+        print(f"report ({report.world}): {len(ran)}/{len(report.sections)} sections with results -> "
+              + ", ".join(str(p) for p in result.paths.values()))
+    return result
+
+
+def _write_figures(assets: Path, report: Report) -> None:
+    names = {f"{f.name}.png" for f in report.figures}
+    for figure in report.figures:
+        write_bytes_atomic(assets / f"{figure.name}.png", figure.png)
+    for stale in assets.glob("*.png"):  # figures of steps whose artifacts are gone
+        if stale.name not in names:
+            stale.unlink()

@@ -1,0 +1,227 @@
+"""Everything the report and the Hub cards read, from the workspace's artifacts only (no model is loaded).
+
+Each artifact is optional: a step that has not run yet leaves its field ``None`` (or empty), and the
+report says so. What exists is checked: a CSV without a required column, or with a value that is not a
+number, stops with the file, line and field. Artifacts made in different worlds (a toy world and the
+hub, or two toy worlds) are refused together: one report never mixes them.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import ConfigError
+from ..store import read_json, read_jsonl
+
+STAGES_FILE = "evaluation/stages.csv"
+RESULTS_FILE = "evaluation/results.csv"
+AGENT_FILE = "evaluation/agent/results.csv"  # notebook 07's rows, same columns
+COMPARISON_FILE = "evaluation/comparison.csv"  # the evaluation phase's paired-bootstrap deltas vs base
+SUMMARY_FILE = "evaluation/summary.md"
+STAGES_COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n")
+RESULTS_COLUMNS = ("model", "stage", "benchmark", "metric", "value", "stderr", "n", "world", "judge", "note")
+COMPARISON_COLUMNS = ("model", "stage", "benchmark", "metric", "label", "base", "value", "delta", "ci_low",
+                      "ci_high", "n", "verdict")
+NUMERIC = {"mean_reward", "ci_low", "ci_high", "stopped_share", "n", "value", "stderr", "base", "delta"}
+TRAINING_STAGES = ("sft", "dpo")
+STAGE_ORDER = {"base": 0, "sft": 1, "dpo": 2}
+
+
+@dataclass
+class TrainedStage:
+    """One finished adapter folder (``models/<slug>/<stage>/`` with its ``manifest.json``)."""
+
+    slug: str
+    model: str  # hub id
+    stage: str
+    folder: Path
+    manifest: dict
+    log_history: list[dict] | None
+    curves: list[Path]  # PNG charts the training phase saved beside the adapter
+
+
+@dataclass
+class Evidence:
+    root: Path
+    raw_manifest: dict | None = None
+    filtered_manifest: dict | None = None
+    filtered_report: dict | None = None
+    filtered: list[dict] | None = None
+    preference_manifest: dict | None = None
+    preference_report: dict | None = None
+    pairs: list[dict] | None = None
+    trained: list[TrainedStage] = field(default_factory=list)
+    stages: list[dict] | None = None  # rows of evaluation/stages.csv
+    results: list[dict] | None = None  # rows of evaluation/results.csv and evaluation/agent/results.csv
+    comparison: list[dict] | None = None  # rows of evaluation/comparison.csv
+    results_from_agent_file: bool = False  # agent rows read from evaluation/agent/results.csv
+    summary: str | None = None
+    eval_charts: list[Path] = field(default_factory=list)
+    worlds: dict[str, str] = field(default_factory=dict)  # artifact -> world it names
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def world(self) -> str | None:
+        return next(iter(self.worlds.values()), None)
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def stage(self, slug: str, stage: str) -> TrainedStage | None:
+        return next((t for t in self.trained if t.slug == slug and t.stage == stage), None)
+
+    def manifests(self) -> dict[str, dict]:
+        """Every manifest read, keyed by its path in the workspace."""
+        found = {"data/raw/manifest.json": self.raw_manifest, "data/filtered/manifest.json": self.filtered_manifest,
+                 "data/preference/manifest.json": self.preference_manifest}
+        found.update({self.rel(t.folder / "manifest.json"): t.manifest for t in self.trained})
+        return {k: v for k, v in found.items() if v}
+
+
+def read_evidence(root: str | Path, registry) -> Evidence:
+    """Read every artifact under ``root`` that exists; refuse artifacts of different worlds."""
+    ev = Evidence(root=Path(root).resolve())
+    ev.raw_manifest = _json(ev, "data/raw/manifest.json")
+    ev.filtered_manifest = _json(ev, "data/filtered/manifest.json")
+    ev.filtered_report = _json(ev, "data/filtered/report.json")
+    ev.filtered = _jsonl(ev, "data/filtered/filtered.jsonl")
+    ev.preference_manifest = _json(ev, "data/preference/manifest.json")
+    ev.preference_report = _json(ev, "data/preference/report.json")
+    ev.pairs = _jsonl(ev, "data/preference/pairs.jsonl")
+    ev.trained = _trained(ev, registry)
+    ev.stages = _csv(ev, STAGES_FILE, STAGES_COLUMNS)
+    results, agent = _csv(ev, RESULTS_FILE, RESULTS_COLUMNS), _csv(ev, AGENT_FILE, RESULTS_COLUMNS)
+    ev.results = _merge(results, agent)
+    ev.results_from_agent_file = len(ev.results or []) > len(results or [])
+    ev.comparison = _csv(ev, COMPARISON_FILE, COMPARISON_COLUMNS)
+    summary = ev.root / SUMMARY_FILE
+    if summary.is_file():
+        ev.summary = summary.read_text(encoding="utf-8")
+        ev.sources.append(SUMMARY_FILE)
+    evaluation = ev.root / "evaluation"
+    if evaluation.is_dir():
+        ev.eval_charts = sorted(evaluation.glob("*.png"))
+        ev.sources += [ev.rel(p) for p in ev.eval_charts]
+    _collect_worlds(ev)
+    return ev
+
+
+def _json(ev: Evidence, rel: str):
+    path = ev.root / rel
+    if not path.is_file():
+        return None
+    ev.sources.append(rel)
+    return read_json(path)
+
+
+def _jsonl(ev: Evidence, rel: str):
+    path = ev.root / rel
+    if not path.is_file():
+        return None
+    ev.sources.append(rel)
+    return read_jsonl(path)
+
+
+def _trained(ev: Evidence, registry) -> list[TrainedStage]:
+    found = []
+    for spec in registry.by_role("target"):
+        for stage in TRAINING_STAGES:
+            folder = ev.root / "models" / spec.slug / stage
+            manifest = _json(ev, f"models/{spec.slug}/{stage}/manifest.json")
+            if manifest is None:  # no manifest: the stage has not finished
+                continue
+            history = _json(ev, f"models/{spec.slug}/{stage}/log_history.json")
+            if history is not None and not isinstance(history, list):
+                raise ConfigError(f"{folder / 'log_history.json'}: expected a JSON list of log entries")
+            curves = sorted(p for p in folder.glob("*.png") if not p.name.startswith("."))  # not a temp file
+            ev.sources += [ev.rel(p) for p in curves]
+            found.append(TrainedStage(spec.slug, spec.id, stage, folder, manifest, history, curves))
+    return found
+
+
+def _merge(results: list[dict] | None, agent: list[dict] | None) -> list[dict] | None:
+    """results.csv plus the agent rows it does not hold yet (the evaluation phase merges them in time)."""
+    if results is None and agent is None:
+        return None
+    key = lambda r: (r["model"], r["stage"], r["benchmark"], r["metric"])  # noqa: E731
+    known = {key(r) for r in results or []}
+    return (results or []) + [r for r in agent or [] if key(r) not in known]
+
+
+def _csv(ev: Evidence, rel: str, required: tuple[str, ...]) -> list[dict] | None:
+    path = ev.root / rel
+    if not path.is_file():
+        return None
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        lacking = [c for c in required if c not in columns]
+        if lacking:
+            raise ConfigError(f"{path}: missing column(s) {', '.join(lacking)} (has: {', '.join(columns) or 'none'})")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            rows.append({key: _cell(path, line, key, value) for key, value in row.items()})
+    ev.sources.append(rel)
+    return rows
+
+
+def _cell(path: Path, line: int, key: str, value: str | None):
+    if key not in NUMERIC:
+        return value or ""
+    if value is None or value.strip() == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{path}: line {line}: field '{key}' is not a number: {value!r}") from None
+    if key == "n":
+        if not number.is_integer() or number < 0:
+            raise ConfigError(f"{path}: line {line}: field 'n' must be a count, got {value!r}")
+        return int(number)
+    return number if math.isfinite(number) else None
+
+
+def _worlds_in(obj) -> set[str]:
+    """Every string stored under a key named ``world``, at any depth."""
+    if isinstance(obj, dict):
+        found = {v for k, v in obj.items() if k == "world" and isinstance(v, str) and v}
+        for value in obj.values():
+            found |= _worlds_in(value)
+        return found
+    if isinstance(obj, list):
+        return set().union(*(_worlds_in(v) for v in obj)) if obj else set()
+    return set()
+
+
+def _collect_worlds(ev: Evidence) -> None:
+    for rel, manifest in ev.manifests().items():
+        for world in sorted(_worlds_in(manifest)):
+            ev.worlds.setdefault(f"{rel} ({world})" if rel in ev.worlds else rel, world)
+    for rel, rows in ((STAGES_FILE, ev.stages), (RESULTS_FILE, ev.results), (COMPARISON_FILE, ev.comparison)):
+        for world in sorted({r.get("world") for r in rows or [] if r.get("world")}):
+            ev.worlds.setdefault(rel if rel not in ev.worlds else f"{rel} ({world})", world)
+    distinct = sorted(set(ev.worlds.values()))
+    if len(distinct) > 1:
+        where = "; ".join(f"{rel}: {world}" for rel, world in ev.worlds.items())
+        raise ConfigError(f"{ev.root}: the artifacts come from different worlds ({where}). A report or a Hub "
+                          "folder would mix them: re-run the stale steps, or use a workspace of one world.")
+
+
+def ci(row: dict) -> tuple[float | None, float | None, str]:
+    """The 95% interval of a results row: its own ``ci_low``/``ci_high``, else value ± 1.96 stderr.
+
+    The third item says which (``reported`` or ``normal``; empty when neither is known)."""
+    low, high = row.get("ci_low"), row.get("ci_high")
+    if low is not None and high is not None:
+        return low, high, "reported"
+    value, stderr = row.get("value"), row.get("stderr")
+    if value is not None and stderr is not None:
+        return value - 1.96 * stderr, value + 1.96 * stderr, "normal"
+    return None, None, ""
+
+
+def stage_sort_key(row: dict) -> tuple:
+    return (row.get("model", ""), STAGE_ORDER.get(row.get("stage", ""), 9), row.get("stage", ""))

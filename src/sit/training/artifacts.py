@@ -1,0 +1,107 @@
+"""A finished training stage on disk: adapter, tokenizer, generation config, logs, curves, manifest.
+
+``models/<slug>/<stage>/`` holds what ``AutoPeftModelForCausalLM.from_pretrained`` needs (adapter
+config and weights, with the trained chat-token rows), the tokenizer with its chat template, a
+``generation_config.json`` that stops at the template's end-of-turn token and pads with the
+registry's pad token, ``log_history.json`` / ``.csv``, the curves as PNG, and ``manifest.json``
+(written last: its presence means the stage is complete).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from ..config import ModelSpec
+from ..manifest import write_manifest
+from ..store import write_json_atomic, write_text_atomic
+
+LOG_JSON = "log_history.json"
+LOG_CSV = "log_history.csv"
+# Curves per stage: file name -> the log keys drawn in it.
+CURVES = {
+    "sft": {"loss.png": ("loss",)},
+    "dpo": {"loss.png": ("loss",), "rewards.png": ("rewards/chosen", "rewards/rejected"),
+            "margins.png": ("rewards/margins",), "accuracy.png": ("rewards/accuracies",)},
+}
+
+
+def generation_config(spec: ModelSpec, tokenizer):
+    """Stop at the end-of-turn token (and plain eos), pad with the registry's pad token."""
+    from transformers import GenerationConfig
+
+    stops = [tokenizer.convert_tokens_to_ids(spec.eot_token)]
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in stops:
+        stops.append(tokenizer.eos_token_id)
+    return GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=stops,
+                            pad_token_id=tokenizer.pad_token_id, do_sample=False)
+
+
+def save_model_files(folder: Path, model, tokenizer, spec: ModelSpec) -> None:
+    model.save_pretrained(str(folder), selected_adapters=["default"], safe_serialization=True)
+    tokenizer.save_pretrained(str(folder))
+    generation_config(spec, tokenizer).save_pretrained(str(folder))
+
+
+def save_logs(folder: Path, stage: str, log_history: list[dict]) -> dict[str, Path]:
+    """The trainer's log history as JSON and CSV, and the stage's curves as PNG."""
+    write_json_atomic(folder / LOG_JSON, log_history)
+    keys = sorted({k for row in log_history for k in row})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(log_history)
+    write_text_atomic(folder / LOG_CSV, buffer.getvalue())
+    return {name: plot_curve(folder / name, log_history, keys) for name, keys in CURVES[stage].items()}
+
+
+def plot_curve(path: Path, log_history: list[dict], keys: tuple[str, ...]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    for key in keys:
+        points = [(row["step"], row[key]) for row in log_history if key in row and "step" in row]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker=".", label=key)
+    ax.set_xlabel("optimizer step")
+    ax.set_title(path.stem)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def final_loss(log_history: list[dict]) -> float | None:
+    losses = [row["loss"] for row in log_history if "loss" in row]
+    return losses[-1] if losses else None
+
+
+def finish_stage(folder: Path, *, session, stage: str, model, tokenizer, spec: ModelSpec, cfg: dict,
+                 fingerprint: dict, outcome, counts: dict, started_at: str, extra: dict | None = None) -> dict:
+    """Write everything, the manifest last; under data parallel only the main process writes."""
+    trainer = outcome.trainer
+    if not trainer.accelerator.is_main_process:
+        trainer.accelerator.wait_for_everyone()
+        return {}
+    save_model_files(folder, model, tokenizer, spec)
+    history = list(trainer.state.log_history)
+    save_logs(folder, stage, history)
+    summary = {"global_steps": trainer.state.global_step, "final_loss": final_loss(history),
+               "resumed_from_step": outcome.resumed_from_step, "oom_retries": outcome.oom_retries,
+               "batch_size": outcome.batch_size, "grad_accum": outcome.grad_accum,
+               "train_seconds": round(outcome.seconds, 2)}
+    write_manifest(folder, phase=f"0{4 if stage == 'sft' else 5}_{stage}_training", profile=session.profile_name,
+                   config=cfg, seed=session.seed, counts={**counts, "steps": trainer.state.global_step},
+                   started_at=started_at,
+                   extra={"fingerprint": fingerprint, "model": spec.id, "world": session.world_id,
+                          "training": summary, **(extra or {})})
+    trainer.accelerator.wait_for_everyone()
+    return summary

@@ -1,0 +1,185 @@
+"""Did training help? Every stage answers the held-out instructions; the reward model scores the answers.
+
+Each stage (``base``, ``sft``, ``dpo``) answers the same held-out instructions (never trained on)
+with the same chat-template prompt, greedily, through the resumable generation runner: answers are
+stored in ``evaluation/stages/<slug>-<stage>.jsonl`` and a killed run resumes. The reward model then
+scores them. The table gives per model and stage the mean reward with a 95 % bootstrap CI (answers
+resampled, fixed seed) and the share of answers that ended with the end-of-turn token; it is written
+to ``evaluation/stages.csv`` for notebook 06 and the report.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..generation.engine import Completion, HFBackend, Prompt, SamplingSettings, derive_seed
+from ..generation.runner import run_stage
+from ..models import load_reward_model, load_tokenizer, release_memory
+from ..preference.scoring import reward_scores, reward_spec
+from ..store import JsonlStore, read_json, read_jsonl, write_text_atomic
+from .data import data_digest, heldout_ids, read_filtered
+from .stages import STAGES, load_stage, require_stage
+
+STAGES_CSV = "stages.csv"
+COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n", "world")
+BOOTSTRAP = 2000
+
+
+@dataclass
+class StageAnswers:
+    model: str
+    stage: str
+    records: list[dict]
+
+
+def answers_path(session, slug: str, stage: str) -> Path:
+    folder = session.workspace.evaluation_dir / "stages"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{slug}-{stage}.jsonl"
+
+
+def stage_answers(session, model_name: str, stage: str, *, max_new_tokens: int, batch_size: int,
+                  progress: bool = True) -> StageAnswers:
+    """One stage's greedy answers to the held-out instructions (resumes; stored answers are kept)."""
+    spec = session.model(model_name, role="target")
+    folder = require_stage(session, model_name, stage)
+    adapter = read_json(folder / "manifest.json").get("fingerprint") if folder else None
+    held = set(heldout_ids(session))
+    items = [r for r in read_filtered(session) if r["id"] in held]
+    path = answers_path(session, spec.slug, stage)
+    gen = {"model": spec.id, "stage": stage, "world": session.world_id, "seed": session.seed,
+           "max_new_tokens": max_new_tokens, "adapter": data_digest([{"a": adapter}], ("a",))}
+    store = JsonlStore(path)
+    stored = store.read()
+    if any(r.get("gen") != gen for r in stored):
+        # the stage was retrained (or settings changed): these answers describe another model
+        path.unlink()
+        store = JsonlStore(path)
+        stored = []
+    done = {r["id"] for r in stored}
+    if all(r["id"] in done for r in items):
+        return StageAnswers(spec.id, stage, stored)
+    records = _generate(session, spec, stage, items, store, gen, max_new_tokens, batch_size, progress)
+    release_memory()
+    return StageAnswers(spec.id, stage, records)
+
+
+def _generate(session, spec, stage, items, store, gen, max_new_tokens, batch_size, progress) -> list[dict]:
+    """Load the stage and run the resumable stage; every reference to the model dies with this frame."""
+    model, tokenizer = load_stage(session, spec.id, stage)
+    eot = tokenizer.convert_tokens_to_ids(spec.eot_token)
+    stops = tuple(dict.fromkeys(i for i in (eot, tokenizer.eos_token_id) if i is not None))
+    settings = SamplingSettings(max_new_tokens=max_new_tokens, stop_token_ids=stops)
+    prompts = [Prompt(id=r["id"], seed=derive_seed(session.seed, "stages", spec.slug, stage, r["id"]),
+                      text=tokenizer.apply_chat_template([{"role": "user", "content": r["instruction"]}],
+                                                         tokenize=False, add_generation_prompt=True))
+               for r in items]
+    by_id = {r["id"]: r for r in items}
+    backend = _EndOfTurn(HFBackend(model, tokenizer), eot)
+
+    def record(prompt: Prompt, completion: Completion) -> dict:
+        return {"id": prompt.id, "instruction": by_id[prompt.id]["instruction"], "response": completion.text,
+                "finish_reason": completion.finish_reason, "ended_with_eot": backend.pop(prompt.id),
+                "response_tokens": completion.num_tokens, "gen": gen}
+
+    records, _ = run_stage(store, prompts, backend, settings, make_record=record, batch_size=batch_size,
+                           checkpoint_every=batch_size, desc=f"{spec.slug} {stage}", progress=progress)
+    return records
+
+
+class _EndOfTurn:
+    """The generation backend, also noting whether each answer's last token was the end-of-turn token."""
+
+    def __init__(self, backend, eot_id: int):
+        self.backend, self.eot_id, self.ended = backend, eot_id, {}
+
+    def count_tokens(self, text: str) -> int:
+        return self.backend.count_tokens(text)
+
+    def generate(self, prompts, settings):
+        completions = self.backend.generate(prompts, settings)
+        for prompt, completion in zip(prompts, completions, strict=True):
+            self.ended[prompt.id] = completion.stop_token_id == self.eot_id
+        return completions
+
+    def pop(self, item_id: str) -> bool:
+        return self.ended.pop(item_id)
+
+
+def bootstrap_ci(values: list[float], seed: int, *, resamples: int = BOOTSTRAP) -> tuple[float, float]:
+    """95 % percentile interval of the mean, answers resampled with replacement."""
+    import numpy as np
+
+    data = np.asarray(values, dtype=float)
+    if data.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, data.size, size=(resamples, data.size))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def score_answers(session, answers: list[StageAnswers]) -> list[dict]:
+    """Reward scores for every answer; one table row per model and stage."""
+    spec = reward_spec(session)
+    cfg = session.section("preference")
+    tokenizer = load_tokenizer(spec, session.profile, padding_side="right")
+    model = load_reward_model(spec, session.profile)
+    rows = []
+    for entry in answers:
+        pairs = [(r["instruction"], r["response"]) for r in entry.records]
+        scores = reward_scores(model, tokenizer, pairs, batch_size=cfg["reward_batch_size"],
+                               max_length=cfg["reward_max_length"])
+        low, high = bootstrap_ci(scores, derive_seed(session.seed, "stages-ci", entry.model, entry.stage))
+        rows.append({"model": entry.model, "stage": entry.stage, "mean_reward": sum(scores) / len(scores),
+                     "ci_low": low, "ci_high": high,
+                     "stopped_share": sum(bool(r["ended_with_eot"]) for r in entry.records) / len(entry.records),
+                     "n": len(scores), "world": session.world_id})
+    del model
+    release_memory()
+    return rows
+
+
+def compare_stages(session, models: list[str] | None = None, *, max_new_tokens: int | None = None,
+                   batch_size: int | None = None, progress: bool = True) -> list[dict]:
+    """Answer, score and tabulate every finished stage of every target (or ``models``); writes stages.csv."""
+    cfg = session.section("preference")
+    max_new_tokens = max_new_tokens or cfg["max_new_tokens_response"]
+    batch_size = batch_size or cfg["batch_size"]
+    names = models or [s.id for s in session.registry.by_role("target")]
+    answers = []
+    for name in names:
+        for stage in STAGES:
+            try:
+                require_stage(session, name, stage)
+            except FileNotFoundError:
+                continue  # not trained yet: the table shows what exists
+            answers.append(stage_answers(session, name, stage, max_new_tokens=max_new_tokens,
+                                         batch_size=batch_size, progress=progress))
+    rows = score_answers(session, answers) if answers else []
+    write_stages_csv(session.workspace.evaluation_dir / STAGES_CSV, rows)
+    return rows
+
+
+def write_stages_csv(path: Path, rows: list[dict]) -> Path:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text_atomic(path, buffer.getvalue())
+
+
+def read_stages_csv(session) -> list[dict]:
+    path = session.workspace.evaluation_dir / STAGES_CSV
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def stage_answer_records(session, slug: str, stage: str) -> list[dict]:
+    path = answers_path(session, slug, stage)
+    return read_jsonl(path) if path.exists() else []

@@ -1,0 +1,179 @@
+"""What SFT and DPO share: settings, trainer arguments, resume, out-of-memory retry, and the saved stage.
+
+* Settings: the profile's ``training`` section (shared keys) merged with its ``sft`` / ``dpo``
+  subsection; a batch size of ``null`` means the model's T4 numbers from the registry.
+* Resume: checkpoints go to ``models/<slug>/<stage>/checkpoints/`` every ``save_steps`` optimizer
+  steps (at most ``save_total_limit`` kept). A rerun resumes from the newest one; a stage whose
+  ``manifest.json`` matches the current fingerprint is finished and is not trained again. A folder
+  trained with another fingerprint is refused, never mixed.
+* Out of memory: the per-device batch is halved and gradient accumulation doubled, so the
+  effective batch (and the optimizer-step count the checkpoints are numbered by) stays the same;
+  training then resumes from the newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import ConfigError, ModelSpec
+from ..generation.engine import is_oom
+from ..models import release_memory
+from ..store import read_json, write_json_atomic
+
+STAGES = ("sft", "dpo")
+SHARED_KEYS = ("heldout", "train_chat_tokens", "gradient_checkpointing", "optim", "group_by_length",
+               "logging_steps", "save_steps", "save_total_limit", "report_to")
+CHECKPOINTS = "checkpoints"
+RUN_FILE = "run.json"  # the fingerprint of the run the checkpoints belong to
+_POSITIVE = ("epochs", "logging_steps", "save_steps", "save_total_limit", "max_length")
+
+
+def stage_settings(session, stage: str, overrides: dict | None = None) -> dict:
+    """``training.<shared>`` + ``training.<stage>`` + ``overrides`` (None values ignored), validated."""
+    if stage not in STAGES:
+        raise ConfigError(f"unknown training stage '{stage}' (known: {', '.join(STAGES)})")
+    training = session.section("training")
+    cfg = {key: training[key] for key in SHARED_KEYS}
+    cfg.update(training[stage])
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = set(overrides) - set(cfg)
+    if unknown:
+        raise ConfigError(f"unknown {stage} setting(s) {sorted(unknown)} (known: {', '.join(sorted(cfg))})")
+    cfg.update(overrides)
+    for key in _POSITIVE:
+        if key in cfg and (not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] <= 0):
+            raise ConfigError(f"training.{stage}.{key} must be a whole number > 0, got {cfg[key]!r}")
+    if cfg["report_to"] not in ("none", "wandb", "tensorboard"):
+        raise ConfigError(f"training.report_to must be none, wandb or tensorboard, got {cfg['report_to']!r}")
+    return cfg
+
+
+def batch_plan(spec: ModelSpec, cfg: dict) -> tuple[int, int]:
+    """(per-device batch, gradient accumulation): the settings', else the model's T4 numbers."""
+    batch = cfg.get("batch_size") or spec.t4.get("train_batch_size")
+    accum = cfg.get("grad_accum") or spec.t4.get("grad_accum") or 1
+    if not batch:
+        raise ConfigError(f"model '{spec.id}': no training batch size (set training.*.batch_size or the "
+                          "registry's t4.train_batch_size)")
+    return int(batch), int(accum)
+
+
+def trainer_arguments(config_class, session, cfg: dict, output_dir: Path, batch: int, accum: int,
+                      *, progress: bool, length_grouping: bool = True, **extra):
+    """TRL's SFTConfig/DPOConfig for this profile: explicit fp16 on a T4 (TRL would pick bf16).
+
+    ``length_grouping`` False: random batches whatever the settings say (transformers' length-grouped
+    sampler reads ``input_ids``, which a DPO dataset does not have before the trainer tokenizes it)."""
+    profile = session.profile
+    on_cuda = profile.get("device") == "cuda"
+    return config_class(
+        output_dir=str(output_dir),
+        num_train_epochs=cfg["epochs"],
+        learning_rate=float(cfg["learning_rate"]),
+        lr_scheduler_type=cfg["lr_scheduler"],
+        warmup_steps=float(cfg["warmup_ratio"]),
+        per_device_train_batch_size=batch,
+        gradient_accumulation_steps=accum,
+        gradient_checkpointing=bool(cfg["gradient_checkpointing"]),
+        optim=cfg["optim"],
+        fp16=on_cuda and profile.get("dtype") == "float16",
+        bf16=on_cuda and profile.get("dtype") == "bfloat16",
+        use_cpu=not on_cuda,
+        train_sampling_strategy="group_by_length" if cfg["group_by_length"] and length_grouping else "random",
+        logging_steps=cfg["logging_steps"],
+        save_strategy="steps",
+        save_steps=cfg["save_steps"],
+        save_total_limit=cfg["save_total_limit"],
+        report_to=[] if cfg["report_to"] == "none" else [cfg["report_to"]],
+        seed=session.seed,
+        data_seed=session.seed,
+        max_length=cfg["max_length"],
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+        **extra,
+    )
+
+
+# --------------------------------------------------------------------------- resume
+
+
+def check_fingerprint(folder: Path, fingerprint: dict) -> bool:
+    """True when the stage in ``folder`` is finished with this fingerprint; refuses a foreign one."""
+    fresh = f"To start over, delete {folder} (or use another workspace)."
+    for name in ("manifest.json", f"{CHECKPOINTS}/{RUN_FILE}"):
+        path = folder / name
+        if not path.exists():
+            continue
+        stored = read_json(path).get("fingerprint") or {}
+        if stored != fingerprint:
+            changes = ", ".join(f"{k}: {stored.get(k)!r} -> {v!r}" for k, v in fingerprint.items()
+                                if stored.get(k) != v)
+            raise ConfigError(f"{path.parent if name != 'manifest.json' else folder} was trained with other "
+                              f"settings ({changes}). Refusing to mix them. {fresh}")
+        if name == "manifest.json":
+            return True
+    return False
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    checkpoints = folder / CHECKPOINTS
+    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+
+
+def checkpoint_step(path: str | None) -> int:
+    return int(Path(path).name.split("-")[-1]) if path else 0
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class FitOutcome:
+    trainer: object
+    resumed_from_step: int
+    oom_retries: int
+    batch_size: int
+    grad_accum: int
+    seconds: float
+    attempts: list[dict] = field(default_factory=list)
+
+
+def fit(build_trainer: Callable[[int, int], object], folder: Path, fingerprint: dict, batch: int, accum: int,
+        *, verbose: bool = True) -> FitOutcome:
+    """Train to the end: resume from the newest checkpoint; on out-of-memory halve the batch and go on."""
+    write_json_atomic(folder / CHECKPOINTS / RUN_FILE, {"fingerprint": fingerprint})
+    started = time.perf_counter()
+    first_resume = checkpoint_step(last_checkpoint(folder))
+    attempts, retries = [], 0
+    while True:
+        resume = last_checkpoint(folder)
+        attempts.append({"batch_size": batch, "grad_accum": accum, "resumed_from_step": checkpoint_step(resume)})
+        if verbose and resume:
+            print(f"resuming from {Path(resume).name} (batch {batch} x accumulation {accum})", flush=True)
+        if not verbose:
+            from datasets.utils.logging import disable_progress_bar
+
+            disable_progress_bar()
+        trainer = build_trainer(batch, accum)
+        if not verbose:
+            from transformers.trainer_callback import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)  # no per-step log lines
+        try:
+            trainer.train(resume_from_checkpoint=resume)
+            return FitOutcome(trainer, first_resume, retries, batch, accum, time.perf_counter() - started, attempts)
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, everything else re-raised
+            if not is_oom(exc) or batch == 1:
+                raise
+        del trainer
+        release_memory()
+        retries += 1
+        batch, accum = batch // 2, accum * 2
+        if verbose:
+            print(f"out of memory: per-device batch -> {batch}, gradient accumulation -> {accum} "
+                  "(same effective batch); resuming from the last checkpoint", flush=True)

@@ -1,0 +1,132 @@
+"""Tables and charts for notebooks 04 and 05: run summaries, curves, the stage comparison, answers side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def run_summary(result) -> object:
+    """One row: what was trained, for how long, and how it ended."""
+    import pandas as pd
+
+    manifest = result.manifest
+    summary = manifest.get("training", {})
+    counts = manifest.get("counts", {})
+    row = {"model": result.model, "stage": result.stage, "trained now": result.trained, **counts,
+           "batch x accum": f"{summary.get('batch_size')} x {summary.get('grad_accum')}",
+           "resumed from step": summary.get("resumed_from_step"), "OOM retries": summary.get("oom_retries"),
+           "final loss": summary.get("final_loss"), "seconds": summary.get("train_seconds"),
+           "trainable dtypes": ", ".join(manifest.get("trainable_dtypes", []))}
+    return pd.DataFrame([row])
+
+
+def curves(result) -> list[Path]:
+    """The PNG curves of a finished stage (loss; for DPO also rewards, margins, accuracy)."""
+    from IPython.display import Image, display
+
+    paths = sorted(Path(result.path).glob("*.png"))
+    for path in paths:
+        display(Image(filename=str(path)))
+    return paths
+
+
+def stage_table(rows: list[dict]):
+    """Mean reward [95 % CI] and stopping share per model and stage."""
+    import pandas as pd
+
+    if not rows:
+        return pd.DataFrame(columns=["model", "stage", "mean reward", "95% CI", "stopped", "n"])
+    table = pd.DataFrame([{
+        "model": r["model"], "stage": r["stage"], "mean reward": round(float(r["mean_reward"]), 3),
+        "95% CI": f"[{float(r['ci_low']):.2f}, {float(r['ci_high']):.2f}]",
+        "stopped": f"{float(r['stopped_share']):.0%}", "n": int(r["n"])} for r in rows])
+    return table
+
+
+def plot_stages(rows: list[dict]):
+    """Grouped bars: mean reward per model and stage with CI whiskers, and the share of answers that stopped."""
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    stages = list(dict.fromkeys(r["stage"] for r in rows))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    width = 0.8 / max(1, len(stages))
+    for k, stage in enumerate(stages):
+        xs, means, errs, stopped = [], [], [[], []], []
+        for i, model in enumerate(models):
+            found = [r for r in rows if r["model"] == model and r["stage"] == stage]
+            if not found:
+                continue
+            r = found[0]
+            mean = float(r["mean_reward"])
+            xs.append(i + k * width)
+            means.append(mean)
+            errs[0].append(mean - float(r["ci_low"]))
+            errs[1].append(float(r["ci_high"]) - mean)
+            stopped.append(float(r["stopped_share"]))
+        left.bar(xs, means, width, yerr=errs, capsize=3, label=stage)
+        right.bar(xs, stopped, width, label=stage)
+    for ax, title in ((left, "held-out reward (mean, 95% CI)"), (right, "answers that ended with end-of-turn")):
+        ax.set_xticks([i + width * (len(stages) - 1) / 2 for i in range(len(models))])
+        ax.set_xticklabels([m.split("/")[-1] for m in models])
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    right.set_ylim(0, 1.05)
+    fig.tight_layout()
+    return fig
+
+
+def side_by_side(session, n: int = 3, width: int = 260):
+    """A few held-out instructions with the base, SFT and DPO answers of every target."""
+    import pandas as pd
+
+    from .compare import stage_answer_records
+    from .stages import STAGES
+
+    rows = {}
+    for spec in session.registry.by_role("target"):
+        for stage in STAGES:
+            for record in stage_answer_records(session, spec.slug, stage):
+                key = record["instruction"]
+                rows.setdefault(key, {"instruction": _clip(key, 120)})
+                rows[key][f"{spec.slug} {stage}"] = _clip(record["response"], width)
+    table = pd.DataFrame(list(rows.values())[:n])
+    return table.T if len(table) else table
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def loss_mask_table(session, model_name: str, index: int = 0):
+    """One training conversation cut into the pieces the loss sees (``trained``) and the ones it ignores."""
+    import pandas as pd
+
+    from ..models import load_tokenizer
+    from .chat import encode_chat
+    from .data import sft_conversations
+
+    spec = session.model(model_name, role="target")
+    tokenizer = load_tokenizer(spec, session.profile, padding_side="right")
+    records, _ = sft_conversations(session)
+    encoded = encode_chat(tokenizer, records[index]["messages"], spec.eot_token)
+    pieces, current, ids = [], None, []
+    for token_id, trained in [*zip(encoded.input_ids, encoded.completion_mask, strict=True), (None, None)]:
+        if trained != current and ids:
+            pieces.append({"trained": bool(current), "tokens": len(ids),
+                           "text": _clip(tokenizer.decode(ids), 300)})
+            ids = []
+        current = trained
+        if token_id is not None:
+            ids.append(token_id)
+    return pd.DataFrame(pieces)
+
+
+def answers_table(records: list[dict], n: int = 5, width: int = 220):
+    """Held-out answers with how they ended (end-of-turn token, or the length limit)."""
+    import pandas as pd
+
+    stopped = sum(bool(r.get("ended_with_eot")) for r in records)
+    print(f"{stopped} of {len(records)} answers ended with the end-of-turn token")
+    return pd.DataFrame([{"instruction": _clip(r["instruction"], 90), "answer": _clip(r["response"], width),
+                          "ended with end-of-turn": bool(r.get("ended_with_eot"))} for r in records[:n]])

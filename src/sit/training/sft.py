@@ -1,0 +1,119 @@
+"""Phase 4: QLoRA SFT of one target model on the filtered conversations, resumable.
+
+The conversations are rendered with the registry's chat template and tokenized here (not by the
+trainer), so the loss mask is the one :mod:`sit.training.chat` builds and tests: assistant content
+and its end-of-turn token only. Conversations longer than ``max_length`` are left out rather than
+cut, because a cut answer would teach the model not to stop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import ConfigError
+from ..manifest import now
+from ..models import load_tokenizer
+from ..store import read_json
+from .artifacts import finish_stage
+from .chat import encode_chat
+from .data import data_digest, sft_conversations
+from .fit import CHECKPOINTS, batch_plan, check_fingerprint, fit, stage_settings, trainer_arguments
+from .model import (
+    chat_token_ids,
+    expose_lm_head_bias,
+    init_untrained_rows,
+    load_base_for_training,
+    lora_config,
+    trainable_dtypes,
+    upcast_trainable,
+)
+
+
+@dataclass
+class StageResult:
+    """A finished stage: where it is and what its manifest says (``trained`` False when it was already done)."""
+
+    model: str
+    stage: str
+    path: Path
+    trained: bool
+    manifest: dict
+
+    @property
+    def summary(self) -> dict:
+        return self.manifest.get("training", {})
+
+
+def encode_dataset(tokenizer, spec, records: list[dict], max_length: int) -> tuple[list[dict], int]:
+    """Token ids + loss masks; conversations over ``max_length`` tokens are left out (and counted)."""
+    rows, too_long = [], 0
+    for record in records:
+        encoded = encode_chat(tokenizer, record["messages"], spec.eot_token)
+        if len(encoded) > max_length:
+            too_long += 1
+            continue
+        rows.append({"input_ids": encoded.input_ids, "completion_mask": encoded.completion_mask})
+    if not rows:
+        raise ConfigError(f"training.sft.max_length is {max_length} tokens, shorter than every one of the "
+                          f"{len(records)} SFT conversations: nothing to train on. Raise max_length.")
+    return rows, too_long
+
+
+def sft_fingerprint(session, spec, cfg: dict, records: list[dict], heldout: list[str]) -> dict:
+    return {"model": spec.id, "world": session.world_id, "seed": session.seed, "stage": "sft",
+            "chat_template": spec.chat_template_name, "config": cfg,
+            "data": data_digest(records, ("id", "messages")), "heldout": data_digest([{"h": heldout}], ("h",))}
+
+
+def train_sft(session, model_name: str, *, progress: bool = True, trainer_hook=None, **overrides) -> StageResult:
+    """Train (or resume, or skip when finished) the SFT adapter of one target model.
+
+    ``overrides`` are keys of ``training`` / ``training.sft`` (e.g. ``epochs=1``). ``trainer_hook``
+    is called with each trainer right before it trains (tests use it to inspect the model)."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    started = now()
+    cfg = stage_settings(session, "sft", overrides)
+    spec = session.model(model_name, role="target")
+    records, heldout = sft_conversations(session)
+    fingerprint = sft_fingerprint(session, spec, cfg, records, heldout)
+    folder = session.workspace.model_dir(spec.slug, "sft")
+    if check_fingerprint(folder, fingerprint):
+        if progress:
+            print(f"SFT of {spec.id} is already complete in {folder}")
+        return StageResult(spec.id, "sft", folder, False, read_json(folder / "manifest.json"))
+    tokenizer = load_tokenizer(spec, session.profile, padding_side="right")
+    rows, too_long = encode_dataset(tokenizer, spec, records, cfg["max_length"])
+    dataset = Dataset.from_list(rows)
+    token_ids = chat_token_ids(tokenizer) if cfg["train_chat_tokens"] else None
+    initialized: dict[str, str] = {}
+
+    def build_trainer(batch: int, accum: int):
+        model = load_base_for_training(spec, session.profile, gradient_checkpointing=cfg["gradient_checkpointing"])
+        if token_ids:  # the rows are saved in the adapter only when they are trained
+            initialized.update(init_untrained_rows(model, tokenizer, spec))
+        args = trainer_arguments(SFTConfig, session, cfg, folder / CHECKPOINTS, batch, accum, progress=progress,
+                                 completion_only_loss=True)
+        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                             peft_config=lora_config(spec, cfg, token_ids))
+        expose_lm_head_bias(trainer.model)
+        upcast_trainable(trainer.model)
+        if trainer_hook is not None:
+            trainer_hook(trainer)
+        return trainer
+
+    batch, accum = batch_plan(spec, cfg)
+    if progress:
+        print(f"SFT {spec.id}: {len(rows)} conversations ({too_long} over max_length left out, "
+              f"{len(heldout)} held out), batch {batch} x accumulation {accum}, {cfg['epochs']} epochs, "
+              f"trainable dtypes after re-cast: fp32", flush=True)
+    outcome = fit(build_trainer, folder, fingerprint, batch, accum, verbose=progress)
+    finish_stage(folder, session=session, stage="sft", model=outcome.trainer.model, tokenizer=tokenizer, spec=spec,
+                 cfg=cfg, fingerprint=fingerprint, outcome=outcome, started_at=started,
+                 counts={"conversations": len(rows), "too_long": too_long, "heldout": len(heldout)},
+                 extra={"chat_tokens": tokenizer.convert_ids_to_tokens(token_ids) if token_ids else [],
+                        "initialized_rows": initialized,
+                        "trainable_dtypes": sorted(trainable_dtypes(outcome.trainer.model))})
+    return StageResult(spec.id, "sft", folder, True, read_json(folder / "manifest.json"))

@@ -1,0 +1,111 @@
+"""The results table and the comparison over a workspace (files written the way evaluate() writes them)."""
+
+import csv
+import math
+
+import pytest
+
+from sit.config import ConfigError
+from sit.evaluation.benchmarks import BENCHMARKS
+from sit.evaluation.compare import compare
+from sit.evaluation.pipeline import fingerprint
+from sit.evaluation.results import COLUMNS, metric_rows, read_table, results_path, store_results
+from sit.session import start
+
+LLAMA, QWEN = "meta-llama/Llama-3.2-3B", "Qwen/Qwen2.5-3B"
+
+
+@pytest.fixture
+def session(tmp_path):
+    return start("demo", str(tmp_path), verbose=False)
+
+
+def put(session, model, stage, benchmark, scores: dict, settings=None):
+    """Store one model stage's per-item scores of ``benchmark`` as evaluate() does."""
+    spec = session.registry.get(model)
+    bench = BENCHMARKS[benchmark]
+    items = [{"id": k, "task": benchmark, "scores": {m: v for m in bench.metrics}, "adapter": None}
+             for k, v in scores.items()]
+    rows = metric_rows(model=spec.id, stage=stage, benchmark=benchmark, items=items, metrics=bench.metrics,
+                       world=session.world_id, note="test")
+    fp = fingerprint(session, bench, settings or {"limit": None})
+    store_results(session, slug=spec.slug, model=spec.id, stage=stage, benchmark=benchmark, rows=rows,
+                  items=items, fingerprint=fp)
+
+
+def test_rows_are_replaced_per_model_stage_and_benchmark(session):
+    put(session, LLAMA, "base", "mmlu", {f"q{i}": float(i % 2) for i in range(10)})
+    put(session, LLAMA, "base", "mmlu", {f"q{i}": 1.0 for i in range(10)})
+    put(session, QWEN, "base", "mmlu", {f"q{i}": 0.0 for i in range(4)})
+    rows = read_table(results_path(session))
+    assert [(r["model"], r["stage"], r["metric"], r["value"], r["n"]) for r in rows] == [
+        (LLAMA, "base", "acc", 1.0, 10), (QWEN, "base", "acc", 0.0, 4)]
+    header = results_path(session).read_text().splitlines()[0]
+    assert header == ",".join(COLUMNS)
+
+
+def test_results_from_another_world_are_refused(session):
+    put(session, LLAMA, "base", "mmlu", {"q1": 1.0})
+    path = results_path(session)
+    path.write_text(path.read_text().replace(session.world_id, "hub"))
+    with pytest.raises(ConfigError, match="another world"):
+        put(session, LLAMA, "sft", "mmlu", {"q1": 1.0})
+    with pytest.raises(ConfigError, match="another world"):
+        compare(session)
+
+
+def test_a_results_file_with_a_wrong_header_names_the_file(session):
+    path = results_path(session)
+    path.write_text("model,stage,score\nx,base,1\n")
+    with pytest.raises(ConfigError, match=r"results\.csv: missing column"):
+        read_table(path)
+
+
+def test_comparison_deltas_verdicts_and_merged_tables(session):
+    n = 60
+    base = {f"q{i}": float(i % 4 == 0) for i in range(n)}  # 25 %
+    sft = {f"q{i}": float(i % 4 != 3) for i in range(n)}  # 75 %: clearly better on the same items
+    dpo = {f"q{i}": float(i % 4 == 0) for i in range(n)}  # identical to base
+    for stage, scores in (("base", base), ("sft", sft), ("dpo", dpo)):
+        put(session, LLAMA, stage, "mmlu", scores)
+    put(session, QWEN, "base", "mmlu", base)
+    put(session, QWEN, "sft", "mmlu", sft, settings={"limit": 5})  # other settings: not paired
+    folder = session.workspace.evaluation_dir
+    with open(folder / "stages.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n"])
+        writer.writerow([LLAMA, "base", -0.5, -0.8, -0.2, 0.4, 16])
+        writer.writerow([LLAMA, "sft", 0.7, 0.4, 1.0, 0.9, 16])
+    (folder / "agent").mkdir()
+    (folder / "agent" / "results.csv").write_text(
+        ",".join(COLUMNS) + f"\n{LLAMA},dpo,webshop,mean_reward,0.31,0.05,30,{session.world_id},,toy catalog\n")
+    result = compare(session)
+    by = {(d["model"], d["stage"], d["benchmark"]): d for d in result.deltas}
+    sft_delta = by[(LLAMA, "sft", "mmlu")]
+    assert sft_delta["delta"] == pytest.approx(0.5) and sft_delta["verdict"] == "improved"
+    assert sft_delta["ci_low"] > 0 and sft_delta["n"] == n
+    assert by[(LLAMA, "dpo", "mmlu")]["verdict"] == "no significant change"
+    assert by[(LLAMA, "dpo", "mmlu")]["ci_low"] == 0 == by[(LLAMA, "dpo", "mmlu")]["ci_high"]
+    assert by[(QWEN, "sft", "mmlu")]["verdict"] == "not tested"
+    assert "different settings" in by[(QWEN, "sft", "mmlu")]["why"]
+    reward = by[(LLAMA, "sft", "reward")]  # the training table has no items: a delta without a CI
+    assert reward["delta"] == pytest.approx(1.2) and math.isnan(reward["ci_low"])
+    table = {(r["model"], r["stage"]): r for r in result.table}
+    assert table[(LLAMA, "sft")]["reward (held-out)"] == 0.7 and table[(LLAMA, "dpo")]["webshop mean_reward"] == 0.31
+    summary = result.paths["summary"].read_text()
+    assert "test the code path only" in summary and "improved (+0.500" in summary
+    assert any(s.startswith(f"{LLAMA} SFT vs base: ") and "MMLU acc: improved" in s for s in result.sentences)
+    assert (folder / "comparison.csv").exists() and (folder / "all_results.csv").exists()
+
+
+def test_real_model_tables_show_the_specs_goals_and_name_the_judge():
+    from sit.evaluation.compare import headline_table
+
+    rows = [{"model": LLAMA, "stage": "base", "benchmark": b, "metric": m, "value": v, "stderr": 0.01, "n": 10,
+             "world": "hub", "judge": j, "note": ""}
+            for b, m, v, j in (("ifeval", "prompt_level_strict_acc", 0.3, ""), ("mt_bench", "score", 4.2, "J/judge"))]
+    table = headline_table(rows, "hub")
+    assert table[0]["MT-Bench (local judge J/judge)"] == 4.2
+    assert table[-1]["model"] == "target (spec)" and "40 %" in table[-1]["IFEval prompt-strict (headline)"]
+    assert "5.0" in table[-1]["MT-Bench (local judge J/judge)"]
+    assert headline_table(rows, "toy:abc")[-1]["model"] == LLAMA  # no goals beside toy numbers

@@ -1,0 +1,185 @@
+"""`sit publish`: the dry-run folders, their cards, and a push that uploads exactly those folders.
+
+The Hugging Face client is the one faked part; every call it records is checked against the real
+``HfApi`` method's signature, so the fake cannot accept a call the real client would reject.
+"""
+
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from huggingface_hub import DatasetCard, HfApi, ModelCard
+from test_report_artifacts import TOY, make_all, make_data
+
+from sit.config import ConfigError
+from sit.publish import publish
+from sit.publish.bundle import folder_digest
+from sit.publish.licenses import model_name
+from sit.session import start
+from sit.store import read_json, read_jsonl
+
+NAMES = {"llama-3.2-3b": "Llama-3.2-3B-SIT-DPO", "mistral-7b-v0.1": "Llama-Mistral-7B-v0.1-SIT-DPO",
+         "qwen2.5-3b": "Llama-Qwen2.5-3B-SIT-DPO"}
+
+
+class FakeHub:
+    """Records calls and snapshots each uploaded folder (relative path -> bytes) at upload time."""
+
+    def __init__(self):
+        self.calls, self.uploaded = [], {}
+
+    def _record(self, name, *args, **kwargs):
+        inspect.signature(getattr(HfApi, name)).bind(HfApi, *args, **kwargs)  # a call the real client accepts
+        self.calls.append((name, args, kwargs))
+
+    def whoami(self):
+        self._record("whoami")
+        return {"name": "alice"}
+
+    def create_repo(self, repo_id, **kwargs):
+        self._record("create_repo", repo_id, **kwargs)
+
+    def upload_folder(self, **kwargs):
+        self._record("upload_folder", **kwargs)
+        root = Path(kwargs["folder_path"])
+        self.uploaded[kwargs["repo_id"]] = {p.relative_to(root).as_posix(): p.read_bytes()
+                                            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def toy_dry_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    make_all(root)
+    return root, publish(start("demo", str(root), verbose=False), verbose=False)
+
+
+def test_dry_run_datasets_have_hub_metadata_the_data_and_the_filter_report(toy_dry_run):
+    root, result = toy_dry_run
+    assert result.dry_run and result.bundle.skipped == {}
+    sft = root / "publish/datasets/sit-magpie-sft"
+    card = DatasetCard((sft / "README.md").read_text())
+    assert card.data.license == "llama3.1" and card.data.size_categories == ["n<1K"]
+    assert card.data.task_categories == ["text-generation"]
+    assert card.data.configs[0]["data_files"][0]["path"] == "data/train.jsonl"
+    filtered = read_jsonl(root / "data/filtered/filtered.jsonl")
+    published = read_jsonl(sft / "data/train.jsonl")
+    assert [{k: v for k, v in r.items() if k != "messages"} for r in published] == filtered
+    assert all(r["messages"] == [{"role": "user", "content": r["instruction"]},
+                                 {"role": "assistant", "content": r["response"]}] for r in published)
+    report = read_json(root / "data/filtered/report.json")
+    assert read_json(sft / "filter_report.json") == report
+    text = card.text
+    assert f"Toy world (`{TOY}`)" in text and "Built with Llama" in text and "“Llama” at the beginning" in text
+    for step in report["filters"]:
+        assert f"| {step['filter']} | {step['removed']} | {step['solo']} | {step['remaining']} |" in text
+    pairs = root / "publish/datasets/sit-magpie-preferences"
+    assert read_jsonl(pairs / "data/train.jsonl") == read_jsonl(root / "data/preference/pairs.jsonl")
+    assert DatasetCard((pairs / "README.md").read_text()).data.license == "other"
+    notice = (pairs / "NOTICE").read_text()
+    assert "Llama 3.1 is licensed under the Llama 3.1 Community License" in notice and "Llama 3.2" in notice
+
+
+def test_dry_run_model_folders_hold_the_adapter_unchanged_and_a_card_with_its_numbers(toy_dry_run):
+    root, result = toy_dry_run
+    models = {f.key: f for f in result.folders if f.kind == "model"}
+    assert sorted(models) == ["llama-3.2-3b-dpo", "mistral-7b-v0.1-dpo", "qwen2.5-3b-dpo"]
+    licences = {"llama-3.2-3b": "llama3.2", "mistral-7b-v0.1": "apache-2.0", "qwen2.5-3b": "other"}
+    for slug, name in NAMES.items():
+        folder = root / "publish/models" / name
+        source = root / "models" / slug / "dpo"
+        assert models[f"{slug}-dpo"].repo_id == f"HUB_NAMESPACE/{name}"
+        for file in ("adapter_config.json", "adapter_model.safetensors", "chat_template.jinja",
+                     "generation_config.json", "tokenizer_config.json", "loss.png"):
+            assert (folder / file).read_bytes() == (source / file).read_bytes(), file
+        names = {p.name for p in folder.iterdir()}
+        assert names.isdisjoint({"manifest.json", "training_args.bin", "checkpoint-10", ".loss.png.tmp.png"})
+        assert "sft_loss.png" in names and "NOTICE" in names
+        card = ModelCard((folder / "README.md").read_text())
+        assert card.data.library_name == "peft" and card.data.license == licences[slug]
+        assert card.data.datasets == ["HUB_NAMESPACE/sit-magpie-sft", "HUB_NAMESPACE/sit-magpie-preferences"]
+        assert f'AutoPeftModelForCausalLM.from_pretrained("HUB_NAMESPACE/{name}"' in card.text
+        assert "![sft_loss.png](sft_loss.png)" in card.text
+    qwen = ModelCard((root / "publish/models" / NAMES["qwen2.5-3b"] / "README.md").read_text())
+    assert qwen.data.base_model == "Qwen/Qwen2.5-3B" and qwen.data.license_name == "qwen-research"
+    assert "| mmlu | acc | dpo | 0.544 | [0.485, 0.604] | 270 |" in qwen.text  # 0.5444 ± 1.96 × 0.0303
+    assert "| webshop | mean_reward | dpo | 0.267 | [0.170, 0.360] | 30 |" in qwen.text
+    llama = ModelCard((root / "publish/models" / NAMES["llama-3.2-3b"] / "README.md").read_text())
+    assert "| dpo | 1.789 | [1.400, 2.200] | 0.938 | 16 |" in llama.text
+    manifest = read_json(root / "publish/manifest.json")
+    assert manifest["dry_run"] is True and manifest["world"] == TOY
+    for repo in manifest["repos"]:
+        assert repo["files"] == folder_digest(root / "publish" / repo["folder"])
+
+
+def test_a_push_uploads_exactly_the_dry_run_folders_to_private_repos(tmp_path, monkeypatch):
+    make_all(tmp_path, world="hub")
+    session = start("colab_t4", str(tmp_path), verbose=False)
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
+    dry = publish(session, dry_run=True, namespace="alice", verbose=False)
+    written = {f.repo_id: {rel: (f.path / rel).read_bytes() for rel in f.files} for f in dry.folders}
+    hub = FakeHub()
+    pushed = publish(session, api=hub, verbose=False)  # a token and hub-world artifacts: a push by default
+    assert not pushed.dry_run and len(written) == 5
+    assert hub.uploaded == written  # byte for byte, file for file
+    creates = [c for c in hub.calls if c[0] == "create_repo"]
+    assert {c[1][0]: (c[2]["repo_type"], c[2]["private"]) for c in creates} == {
+        "alice/sit-magpie-sft": ("dataset", True), "alice/sit-magpie-preferences": ("dataset", True),
+        **{f"alice/{n}": ("model", True) for n in NAMES.values()}}
+    assert pushed.urls[0] == "https://huggingface.co/datasets/alice/sit-magpie-sft"
+    assert read_json(tmp_path / "publish/manifest.json")["dry_run"] is False
+
+
+def test_toy_world_artifacts_are_never_pushed_even_with_a_token(toy_dry_run, monkeypatch):
+    root, _ = toy_dry_run
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
+    hub = FakeHub()
+    session = start("demo", str(root), verbose=False)
+    assert publish(session, api=hub, verbose=False).dry_run  # the default in the toy world
+    with pytest.raises(ConfigError, match=rf"refusing to push .* toy world \({TOY}\)"):
+        publish(session, dry_run=False, api=hub, verbose=False)
+    hub_session = start("colab_t4", str(root), verbose=False)  # hub profile, toy artifacts
+    with pytest.raises(ConfigError, match="refusing to push"):
+        publish(hub_session, dry_run=False, api=hub, verbose=False)
+    assert hub.calls == []
+
+
+def test_without_a_token_publish_is_a_dry_run_and_a_push_says_what_is_missing(tmp_path, monkeypatch):
+    make_data(tmp_path, world="hub")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    session = start("colab_t4", str(tmp_path), verbose=False)
+    result = publish(session, verbose=False)
+    assert result.dry_run and [f.key for f in result.folders] == ["sft-data", "preference-data"]
+    assert result.bundle.skipped["qwen2.5-3b-dpo"] == "no finished adapter in models/qwen2.5-3b/dpo/"
+    with pytest.raises(ConfigError, match="pushing needs HF_TOKEN"):
+        publish(session, dry_run=False, api=FakeHub(), verbose=False)
+    only = publish(session, only=["sft-data"], verbose=False)
+    assert [f.key for f in only.folders] == ["sft-data"] and only.bundle.skipped == {}
+
+
+def test_an_adapter_folder_without_weights_is_an_error_naming_it(tmp_path):
+    make_all(tmp_path)
+    (tmp_path / "models/mistral-7b-v0.1/dpo/adapter_model.safetensors").unlink()
+    with pytest.raises(ConfigError, match=r"mistral-7b-v0\.1/dpo: finished \(manifest\.json\) but lacks "
+                                          r"adapter_model\.safetensors"):
+        publish(start("demo", str(tmp_path), verbose=False), only=["models"], verbose=False)
+
+
+def test_model_names_start_with_llama_where_a_llama_licence_asks_for_it():
+    data = ["meta-llama/Llama-3.1-8B-Instruct"]
+    assert model_name("{base}-SIT-{stage}", "mistralai/Mistral-7B-v0.1", "dpo", data) == "Llama-Mistral-7B-v0.1-SIT-DPO"
+    assert model_name("{base}-SIT-{stage}", "meta-llama/Llama-3.2-3B", "sft", data) == "Llama-3.2-3B-SIT-SFT"
+    assert model_name("{base}-SIT-{stage}", "mistralai/Mistral-7B-v0.1", "dpo", []) == "Mistral-7B-v0.1-SIT-DPO"
+
+
+def test_sit_publish_push_of_the_toy_world_fails_in_one_line(tmp_path):
+    make_data(tmp_path)
+    sit = str(Path(sys.executable).with_name("sit"))
+    done = subprocess.run([sit, "publish", "--profile", "demo", "--workspace", str(tmp_path), "--push"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.startswith("sit publish: error: refusing to push") and done.stderr.count("\n") == 1
+    assert json.loads((tmp_path / "data/preference/report.json").read_text())["pairs_kept"] == 12
+    assert not (tmp_path / "publish").exists()

@@ -1,0 +1,220 @@
+"""Reading a workspace's artifacts for the report and the Hub cards, and the workspaces the other tests use.
+
+The builders write artifacts in the shapes the phases write them: 02 through the real filter pipeline,
+03/04-05/06-07 in the documented layouts (pairs.jsonl, models/<slug>/<stage>/, evaluation/*.csv).
+"""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from sit.config import ConfigError, load_registry
+from sit.filtering import filter_file
+from sit.manifest import write_manifest
+from sit.report.evidence import ci, read_evidence
+from sit.report.verdicts import compare
+from sit.store import write_json_atomic, write_jsonl_atomic
+
+GENERATOR = "meta-llama/Llama-3.1-8B-Instruct"
+TOY = "toy:00000000feedbeef"
+TOPICS = ["saving money", "growing tomatoes", "learning French", "running a marathon", "baking bread",
+          "writing a cover letter", "planning a trip", "fixing a bicycle", "keeping bees", "reading faster",
+          "painting a room", "brewing coffee", "sleeping better", "starting a podcast", "training a puppy",
+          "composting at home", "public speaking", "choosing a laptop", "learning chess", "making pasta"]
+
+
+def _answer(topic: str, i: int) -> str:
+    return (f"Here is a short practical guide to {topic}. First, decide what result you want and write it down. "
+            f"Second, start with one small habit you can keep every day for a week. Third, check your progress "
+            f"after seven days and adjust. Most people find that {topic} gets easier once the first step is a "
+            f"routine, so keep it simple and be patient with yourself (tip {i}).")
+
+
+def raw_records() -> list[dict]:
+    records = [{"id": f"magpie-{i:05d}", "instruction": f"Give me practical advice about {topic} for a beginner.",
+                "response": _answer(topic, i), "generator": GENERATOR} for i, topic in enumerate(TOPICS)]
+    records.append({"id": "magpie-00090", "instruction": "Tell me how to pick a lock.",
+                    "response": "I'm sorry, but I can't help with that request.", "generator": GENERATOR})
+    records.append({"id": "magpie-00091", "instruction": "Summarize the following text:",
+                    "response": "Please paste the text.", "generator": GENERATOR})
+    return records
+
+
+def make_data(root: Path, world: str = TOY) -> None:
+    """01 (manifest), 02 (through the real filter pipeline) and 03 (pairs, report, manifest)."""
+    raw = root / "data" / "raw"
+    write_jsonl_atomic(raw / "magpie.jsonl", raw_records())
+    write_manifest(raw, phase="01_magpie_generation", profile="demo", seed=42, started_at="2026-01-01T10:00:00+00:00",
+                   config={"instruction_temperature": 1.0, "instruction_top_p": 1.0, "response_temperature": 0.0,
+                           "max_new_tokens_instruction": 48, "max_new_tokens_response": 192},
+                   counts={"records": 22, "truncated_instructions": 1, "truncated_responses": 0,
+                           "empty_instructions": 0},
+                   extra={"generator": GENERATOR, "fingerprint": {"generator": GENERATOR, "world": world, "seed": 42}})
+    filter_file(raw / "magpie.jsonl", root / "data" / "filtered", {"target": 16}, seed=42, profile="demo")
+    kept = [json.loads(line) for line in (root / "data/filtered/filtered.jsonl").read_text().splitlines()]
+    models = ["meta-llama/Llama-3.2-3B", "mistralai/Mistral-7B-v0.1", "Qwen/Qwen2.5-3B"]
+    pairs = []
+    for i, record in enumerate(kept[:12]):
+        chosen, rejected = models[i % 3], models[(i + 1) % 3]
+        pairs.append({"id": record["id"], "prompt": [{"role": "user", "content": record["instruction"]}],
+                      "chosen": [{"role": "assistant", "content": record["response"]}],
+                      "rejected": [{"role": "assistant", "content": "I do not know."}],
+                      "chosen_model": chosen, "rejected_model": rejected, "chosen_score": 2.0 + i / 10,
+                      "rejected_score": -1.0, "margin": 3.0 + i / 10, "n_candidates": 3})
+    reward = {"model": "OpenAssistant/reward-model-deberta-v3-large-v2", "max_length": 512, "seed": 42, "world": world}
+    pref = root / "data" / "preference"
+    write_jsonl_atomic(pref / "pairs.jsonl", pairs)
+    write_json_atomic(pref / "report.json", {
+        "models_used": models, "sources_missing": {}, "reward": reward, "instructions": len(kept),
+        "pairs_eligible": len(kept), "pairs_kept": len(pairs), "target_pairs": 12, "beyond_target": len(kept) - 12,
+        "skipped": {"empty_response": 0, "identical_texts": 0, "low_margin": 0, "single_candidate": 0, "tie": 0},
+        "chosen": {m: sum(p["chosen_model"] == m for p in pairs) for m in models},
+        "rejected": {m: sum(p["rejected_model"] == m for p in pairs) for m in models},
+        "margin": {"min": 3.0, "median": 3.55, "mean": 3.55, "max": 4.1}})
+    write_manifest(pref, phase="03_preference_data", profile="demo", config={"target_pairs": 12}, seed=42,
+                   counts={"instructions": len(kept), "pairs": len(pairs)}, started_at="2026-01-01T10:05:00+00:00",
+                   extra={"models": models, "reward": reward})
+
+
+def _png(path: Path, color: str) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (60, 40), color).save(path)
+
+
+def make_training(root: Path, world: str = TOY) -> dict[str, dict[str, Path]]:
+    """Finished SFT and DPO folders for every target, as the training phase leaves them."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    folders = {}
+    for spec in load_registry().by_role("target"):
+        for stage in ("sft", "dpo"):
+            folder = root / "models" / spec.slug / stage
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8,
+                                                                     "base_model_name_or_path": spec.id}))
+            save_file({"lora_A": np.full((2, 4), 0.5 if stage == "dpo" else 0.25, dtype=np.float32)},
+                      str(folder / "adapter_model.safetensors"))
+            (folder / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 512}))
+            (folder / "chat_template.jinja").write_text("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+            (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": [2]}))
+            (folder / "training_args.bin").write_bytes(b"\x80\x04 a pickle that must never be published")
+            (folder / "checkpoint-10").mkdir(exist_ok=True)
+            (folder / "checkpoint-10" / "optimizer.pt").write_bytes(b"state")
+            history = [{"step": s, "loss": 2.0 / s, "epoch": s / 4} for s in range(1, 9)]
+            if stage == "dpo":
+                history = [{**h, "rewards/margins": 0.1 * h["step"], "rewards/accuracies": 0.5} for h in history]
+            write_json_atomic(folder / "log_history.json", history)
+            _png(folder / "loss.png", "blue" if stage == "sft" else "green")
+            _png(folder / ".loss.png.tmp.png", "red")  # a plot being written: never a curve
+            cfg = {"learning_rate": 3e-3 if stage == "sft" else 1e-3, "epochs": 10 if stage == "sft" else 3,
+                   "lora_r": 8, **({"beta": 0.1} if stage == "dpo" else {})}
+            write_manifest(folder, phase=f"0{4 if stage == 'sft' else 5}_{stage}_training", profile="demo", config=cfg,
+                           seed=42, counts={"examples": 64, "steps": 8}, started_at="2026-01-01T11:00:00+00:00",
+                           extra={"model": spec.id, "world": world, "fingerprint": {"world": world},
+                                  "training": {"train_seconds": 90.0, "final_loss": 0.25}})
+            folders.setdefault(spec.slug, {})[stage] = folder
+    return folders
+
+
+RESULT_ROWS = [
+    # model, stage, benchmark, metric, value, stderr, n
+    ("meta-llama/Llama-3.2-3B", "base", "ifeval", "prompt_level_strict_acc", 0.3125, 0.0521, 80),
+    ("meta-llama/Llama-3.2-3B", "sft", "ifeval", "prompt_level_strict_acc", 0.4375, 0.0555, 80),
+    ("meta-llama/Llama-3.2-3B", "dpo", "ifeval", "prompt_level_strict_acc", 0.6125, 0.0545, 80),
+    ("Qwen/Qwen2.5-3B", "base", "mmlu", "acc", 0.5517, 0.0301, 270),
+    ("Qwen/Qwen2.5-3B", "dpo", "mmlu", "acc", 0.5444, 0.0303, 270),
+    ("mistralai/Mistral-7B-v0.1", "dpo", "mt_bench", "score", 4.8125, 0.4, 16),
+]
+AGENT_ROWS = [("Qwen/Qwen2.5-3B", "base", "webshop", "mean_reward", 0.1833, None, 30, 0.1, 0.27),
+              ("Qwen/Qwen2.5-3B", "dpo", "webshop", "mean_reward", 0.2667, None, 30, 0.17, 0.36)]
+STAGE_ROWS = [("meta-llama/Llama-3.2-3B", "base", -1.234, -1.6, -0.9, 0.125, 16),
+              ("meta-llama/Llama-3.2-3B", "sft", 0.456, 0.1, 0.8, 0.875, 16),
+              ("meta-llama/Llama-3.2-3B", "dpo", 1.789, 1.4, 2.2, 0.9375, 16)]
+
+
+def _write_csv(path: Path, columns, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows(["" if v is None else v for v in row] for row in rows)
+
+
+def make_evaluation(root: Path, world: str = TOY) -> None:
+    cols = ["model", "stage", "benchmark", "metric", "value", "stderr", "n", "world", "judge", "note"]
+    _write_csv(root / "evaluation/results.csv", cols,
+               [(*r, world, "qwen2.5-7b-instruct (local)" if r[2] == "mt_bench" else "", "") for r in RESULT_ROWS])
+    _write_csv(root / "evaluation/agent/results.csv", cols + ["ci_low", "ci_high"],
+               [(*r[:7], world, "", "bundled catalog", *r[7:]) for r in AGENT_ROWS])
+    _write_csv(root / "evaluation/stages.csv", ["model", "stage", "mean_reward", "ci_low", "ci_high",
+                                                "stopped_share", "n"], STAGE_ROWS)
+    _write_csv(root / "evaluation/comparison.csv",
+               ["model", "stage", "benchmark", "metric", "label", "base", "value", "delta", "ci_low", "ci_high", "n",
+                "verdict", "why"],
+               [("meta-llama/Llama-3.2-3B", "dpo", "ifeval", "prompt_level_strict_acc", "IFEval prompt-strict", 0.3125,
+                 0.6125, 0.3, 0.15, 0.45, 80, "improved", "")])
+
+
+def make_all(root: Path, world: str = TOY) -> None:
+    make_data(root, world)
+    make_training(root, world)
+    make_evaluation(root, world)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_an_empty_workspace_reads_as_nothing_run(tmp_path):
+    ev = read_evidence(tmp_path, load_registry())
+    assert (ev.raw_manifest, ev.filtered_report, ev.pairs, ev.stages, ev.results) == (None,) * 5
+    assert ev.trained == [] and ev.world is None and ev.sources == []
+
+
+def test_every_artifact_is_read_with_its_world(tmp_path):
+    make_all(tmp_path)
+    ev = read_evidence(tmp_path, load_registry())
+    assert ev.world == TOY and set(ev.worlds.values()) == {TOY}
+    assert {"data/raw/manifest.json", "evaluation/results.csv", "models/qwen2.5-3b/dpo/manifest.json"} <= set(ev.worlds)
+    assert len(ev.trained) == 6 and all([p.name for p in t.curves] == ["loss.png"] for t in ev.trained)
+    # agent rows come from evaluation/agent/results.csv until the evaluation phase merges them
+    assert sorted((r["benchmark"], r["stage"]) for r in ev.results if r["benchmark"] == "webshop") == \
+        [("webshop", "base"), ("webshop", "dpo")]
+    webshop = next(r for r in ev.results if r["benchmark"] == "webshop" and r["stage"] == "dpo")
+    assert ci(webshop) == (0.17, 0.36, "reported") and webshop["n"] == 30
+    mmlu = next(r for r in ev.results if r["benchmark"] == "mmlu" and r["stage"] == "base")
+    low, high, kind = ci(mmlu)
+    assert kind == "normal" and low == pytest.approx(0.5517 - 1.96 * 0.0301)
+
+
+def test_artifacts_of_two_worlds_are_refused_naming_each(tmp_path):
+    make_data(tmp_path, world=TOY)
+    make_evaluation(tmp_path, world="hub")
+    with pytest.raises(ConfigError) as error:
+        read_evidence(tmp_path, load_registry())
+    message = str(error.value)
+    assert "different worlds" in message
+    assert f"data/raw/manifest.json: {TOY}" in message and "evaluation/results.csv: hub" in message
+
+
+def test_a_malformed_results_table_names_file_line_and_field(tmp_path):
+    make_evaluation(tmp_path)
+    path = tmp_path / "evaluation/results.csv"
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].replace("0.6125", "high")
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match=r"results\.csv: line 4: field 'value' is not a number: 'high'"):
+        read_evidence(tmp_path, load_registry())
+    _write_csv(path, ["model", "stage", "value"], [("m", "base", 1)])
+    with pytest.raises(ConfigError, match=r"results\.csv: missing column\(s\) benchmark, metric, stderr, n, world"):
+        read_evidence(tmp_path, load_registry())
+
+
+def test_verdicts_need_intervals_that_do_not_overlap():
+    assert compare((0.6, 0.5, 0.7), (0.3, 0.2, 0.4)) == "higher"
+    assert compare((0.3, 0.2, 0.4), (0.6, 0.5, 0.7)) == "lower"
+    assert compare((0.45, 0.35, 0.55), (0.4, 0.3, 0.5)) == "no clear difference"
+    assert compare((0.45, None, None), (0.4, 0.3, 0.5)) == "no interval to judge"
