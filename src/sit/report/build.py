@@ -7,14 +7,12 @@ and a ``manifest.json``. Nothing is loaded but artifacts, so this runs at any po
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import ConfigError
 from ..manifest import git_commit, now, write_manifest
-from ..store import write_text_atomic
+from ..store import write_bytes_atomic, write_text_atomic
 from . import data_sections as data
 from . import html, markdown, pdf, readme, slides
 from . import result_sections as results
@@ -32,21 +30,6 @@ class ReportResult:
     evidence: Evidence
     paths: dict[str, Path] = field(default_factory=dict)  # format -> file written
     readme_block: str = ""
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def assemble(session, evidence: Evidence | None = None) -> Report:

@@ -18,36 +18,37 @@ FILTERED_FILE = "filtered.jsonl"
 PAIRS_FILE = "pairs.jsonl"
 
 
-def read_filtered(session) -> list[dict]:
-    path = session.workspace.filtered_dir / FILTERED_FILE
+def _read_records(path, fields: tuple[str, ...], missing: str, empty: str) -> list[dict]:
+    """The records of a phase's output; errors name the notebook that makes it, the file and the line."""
     if not path.exists():
-        raise FileNotFoundError(f"no SFT data at {path}. Run notebook 02 (quality filtering) on this workspace "
-                                "first; it writes data/filtered/filtered.jsonl.")
+        raise FileNotFoundError(missing.format(path=path))
     records = read_jsonl(path)
     if not records:
-        raise ConfigError(f"{path} holds no instructions: the SFT dataset is empty. Re-run notebook 02 "
-                          "(quality filtering) with looser settings.")
+        raise ConfigError(f"{path} {empty}")
     for line, record in enumerate(records, 1):
-        for field in ("id", "instruction", "response"):
-            if not isinstance(record.get(field), str) or not record[field].strip():
+        for field in fields:
+            value = record.get(field)
+            if not value or (isinstance(value, str) and not value.strip()):
                 raise ConfigError(f"{path}, line {line}: field '{field}' is missing or empty")
     return records
+
+
+def read_filtered(session) -> list[dict]:
+    return _read_records(
+        session.workspace.filtered_dir / FILTERED_FILE, ("id", "instruction", "response"),
+        "no SFT data at {path}. Run notebook 02 (quality filtering) on this workspace first; it writes "
+        "data/filtered/filtered.jsonl.",
+        "holds no instructions: the SFT dataset is empty. Re-run notebook 02 (quality filtering) with looser "
+        "settings.")
 
 
 def read_pairs(session) -> list[dict]:
-    path = session.workspace.preference_dir / PAIRS_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"no preference pairs at {path}. Run notebook 03 (preference data) for at least "
-                                "two target models on this workspace first; it writes data/preference/pairs.jsonl.")
-    records = read_jsonl(path)
-    if not records:
-        raise ConfigError(f"{path} holds no pairs: the DPO dataset is empty. Re-run notebook 03 for more models "
-                          "or with a lower preference.min_margin.")
-    for line, record in enumerate(records, 1):
-        for field in ("id", "prompt", "chosen", "rejected"):
-            if not record.get(field):
-                raise ConfigError(f"{path}, line {line}: field '{field}' is missing or empty")
-    return records
+    return _read_records(
+        session.workspace.preference_dir / PAIRS_FILE, ("id", "prompt", "chosen", "rejected"),
+        "no preference pairs at {path}. Run notebook 03 (preference data) on this workspace first; it writes "
+        "data/preference/pairs.jsonl.",
+        "holds no pairs: the DPO dataset is empty. Re-run notebook 03 for more models or with a lower "
+        "preference.min_margin.")
 
 
 def heldout_count(session) -> int:

@@ -13,7 +13,7 @@ from ..store import read_json
 from .artifacts import finish_stage
 from .data import data_digest, dpo_pairs
 from .fit import CHECKPOINTS, batch_plan, check_fingerprint, fit, stage_settings, trainer_arguments
-from .model import expose_lm_head_bias, load_base_for_training, trainable_dtypes, upcast_trainable
+from .model import expose_lm_head_bias, load_base_for_training, ready_to_train, trainable_dtypes
 from .sft import StageResult
 from .stages import require_stage
 
@@ -53,11 +53,7 @@ def train_dpo(session, model_name: str, *, progress: bool = True, trainer_hook=N
         args = trainer_arguments(DPOConfig, session, cfg, folder / CHECKPOINTS, batch, accum, progress=progress,
                                  length_grouping=False, beta=float(cfg["beta"]))
         trainer = DPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
-        expose_lm_head_bias(trainer.model)
-        upcast_trainable(trainer.model)
-        if trainer_hook is not None:
-            trainer_hook(trainer)
-        return trainer
+        return ready_to_train(trainer, trainer_hook)
 
     batch, accum = batch_plan(spec, cfg)
     if progress:

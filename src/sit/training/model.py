@@ -110,6 +110,16 @@ def upcast_trainable(model) -> dict[str, int]:
     return changed
 
 
+def ready_to_train(trainer, hook=None):
+    """What every trainer gets once built: the head's bias forwarded, trainable weights in fp32, then
+    ``hook`` (tests inspect the model right before training)."""
+    expose_lm_head_bias(trainer.model)
+    upcast_trainable(trainer.model)
+    if hook is not None:
+        hook(trainer)
+    return trainer
+
+
 def trainable_dtypes(model) -> set[str]:
     return {str(p.dtype) for p in model.parameters() if p.requires_grad}
 

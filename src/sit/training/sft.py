@@ -21,12 +21,11 @@ from .data import data_digest, sft_conversations
 from .fit import CHECKPOINTS, batch_plan, check_fingerprint, fit, stage_settings, trainer_arguments
 from .model import (
     chat_token_ids,
-    expose_lm_head_bias,
     init_untrained_rows,
     load_base_for_training,
     lora_config,
+    ready_to_train,
     trainable_dtypes,
-    upcast_trainable,
 )
 
 
@@ -98,11 +97,7 @@ def train_sft(session, model_name: str, *, progress: bool = True, trainer_hook=N
                                  completion_only_loss=True)
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                              peft_config=lora_config(spec, cfg, token_ids))
-        expose_lm_head_bias(trainer.model)
-        upcast_trainable(trainer.model)
-        if trainer_hook is not None:
-            trainer_hook(trainer)
-        return trainer
+        return ready_to_train(trainer, trainer_hook)
 
     batch, accum = batch_plan(spec, cfg)
     if progress:

@@ -1,0 +1,164 @@
+"""The folders a publish run would push: ``<workspace>/publish/{datasets,models}/<repo-name>/``.
+
+A dry run stops after writing them; a push uploads exactly these folders. Each folder is built beside
+its final place and swapped in whole, so a killed run never leaves a half-written repo folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import ConfigError
+from ..report.evidence import Evidence
+from ..store import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from . import cards
+from .licenses import model_name, notice_text
+
+PUBLISH_DIR = "publish"
+KEYS = ("sft-data", "preference-data", "models")
+ADAPTER_REQUIRED = ("adapter_config.json", "adapter_model.safetensors")
+# What a model repo carries from the adapter folder: adapter, tokenizer, chat template, generation config,
+# curves. Not the manifest (local paths) and never a pickle (training_args.bin, optimizer states).
+MODEL_SUFFIXES = {".json", ".safetensors", ".jinja", ".model", ".txt", ".png", ".csv"}
+MODEL_EXCLUDED = {"manifest.json", "log_history.json", "trainer_state.json"}
+NAMESPACE_PLACEHOLDER = "HUB_NAMESPACE"
+
+
+@dataclass
+class RepoFolder:
+    key: str
+    kind: str  # "dataset" | "model"
+    repo_id: str
+    path: Path
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+
+
+@dataclass
+class Bundle:
+    folders: list[RepoFolder]
+    skipped: dict[str, str]  # what could not be prepared yet, and why
+    world: str
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def folder_digest(path: Path) -> dict[str, str]:
+    return {p.relative_to(path).as_posix(): sha256(p) for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def _swap_in(build, final: Path) -> dict[str, str]:
+    """Run ``build(tmp_folder)``, then replace ``final`` with the result."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        build(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder_digest(final)
+
+
+def build_bundle(session, ev: Evidence, cfg: dict, namespace: str | None, only=None) -> Bundle:
+    """Write every repo folder whose artifacts exist; say why the others are skipped."""
+    only = list(only or KEYS)
+    unknown = [k for k in only if k not in KEYS]
+    if unknown:
+        raise ConfigError(f"unknown publish target(s) {unknown} (known: {', '.join(KEYS)})")
+    ns = namespace or NAMESPACE_PLACEHOLDER
+    world = ev.world or session.world_id
+    toy = world.startswith("toy")
+    root = session.workspace.root / PUBLISH_DIR
+    ids = {"sft": f"{ns}/{cfg['sft_dataset']}", "preference": f"{ns}/{cfg['preference_dataset']}"}
+    generator = (ev.raw_manifest or {}).get("generator")
+    folders, skipped = [], {}
+    if "sft-data" in only:
+        if not ev.filtered or ev.filtered_report is None:
+            skipped["sft-data"] = "no data/filtered/filtered.jsonl yet (notebook 02)"
+        else:
+            folders.append(_sft_dataset(ev, ids["sft"], root, toy, generator))
+    if "preference-data" in only:
+        if not ev.pairs or ev.preference_report is None:
+            skipped["preference-data"] = "no data/preference/pairs.jsonl yet (notebook 03)"
+        else:
+            folders.append(_preference_dataset(ev, ids["preference"], root, toy, generator))
+    if "models" in only:
+        stages = ["dpo"] + (["sft"] if cfg["include_sft"] else [])
+        for spec in session.registry.by_role("target"):
+            for stage in stages:
+                trained = ev.stage(spec.slug, stage)
+                if trained is None:
+                    skipped[f"{spec.slug}-{stage}"] = f"no finished adapter in models/{spec.slug}/{stage}/"
+                    continue
+                name = model_name(cfg["model_name"], spec.id, stage, [generator] if generator else [])
+                folders.append(_model(ev, trained, f"{ns}/{name}", ids, root, toy, generator))
+    return Bundle(folders, skipped, world)
+
+
+def _sft_dataset(ev: Evidence, repo_id: str, root: Path, toy: bool, generator) -> RepoFolder:
+    def build(tmp: Path) -> None:
+        records = [{**r, "messages": [{"role": "user", "content": r["instruction"]},
+                                      {"role": "assistant", "content": r["response"]}]} for r in ev.filtered]
+        write_jsonl_atomic(tmp / "data" / "train.jsonl", records)
+        write_json_atomic(tmp / "filter_report.json", ev.filtered_report)
+        write_text_atomic(tmp / "README.md", cards.sft_dataset_card(ev, repo_id, toy))
+        _notice(tmp, [generator])
+
+    path = root / "datasets" / repo_id.split("/")[-1]
+    return RepoFolder("sft-data", "dataset", repo_id, path, _swap_in(build, path))
+
+
+def _preference_dataset(ev: Evidence, repo_id: str, root: Path, toy: bool, generator) -> RepoFolder:
+    report = ev.preference_report
+
+    def build(tmp: Path) -> None:
+        write_jsonl_atomic(tmp / "data" / "train.jsonl", ev.pairs)
+        write_json_atomic(tmp / "pairs_report.json", report)
+        write_text_atomic(tmp / "README.md", cards.preference_dataset_card(ev, repo_id, toy))
+        _notice(tmp, [generator, *report["models_used"]])
+
+    path = root / "datasets" / repo_id.split("/")[-1]
+    return RepoFolder("preference-data", "dataset", repo_id, path, _swap_in(build, path))
+
+
+def _model(ev: Evidence, trained, repo_id: str, ids: dict, root: Path, toy: bool, generator) -> RepoFolder:
+    lacking = [name for name in ADAPTER_REQUIRED if not (trained.folder / name).is_file()]
+    if lacking:
+        raise ConfigError(f"{trained.folder}: finished (manifest.json) but lacks {', '.join(lacking)}; "
+                          "re-run its training notebook")
+
+    def build(tmp: Path) -> None:
+        for source in sorted(trained.folder.iterdir()):
+            if (source.is_file() and source.suffix in MODEL_SUFFIXES and source.name not in MODEL_EXCLUDED
+                    and not source.name.startswith(".")):  # a dot file is a write in progress
+                shutil.copy2(source, tmp / source.name)
+        curves = sorted(p.name for p in tmp.glob("*.png"))
+        sft = ev.stage(trained.slug, "sft") if trained.stage == "dpo" else None
+        for curve in sft.curves if sft else []:  # the DPO card also shows how SFT went
+            shutil.copy2(curve, tmp / f"sft_{curve.name}")
+            curves.append(f"sft_{curve.name}")
+        write_text_atomic(tmp / "README.md", cards.model_card(
+            ev, model_id=trained.model, slug=trained.slug, stage=trained.stage, repo_id=repo_id, dataset_ids=ids,
+            curves=curves, toy=toy))
+        _notice(tmp, [trained.model, generator])
+
+    path = root / "models" / repo_id.split("/")[-1]
+    return RepoFolder(f"{trained.slug}-{trained.stage}", "model", repo_id, path, _swap_in(build, path))
+
+
+def _notice(folder: Path, model_ids) -> None:
+    text = notice_text([m for m in model_ids if m])
+    if text:
+        write_text_atomic(folder / "NOTICE", text)
