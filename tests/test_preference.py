@@ -26,7 +26,8 @@ LLAMA, MISTRAL, QWEN = "meta-llama/Llama-3.2-3B", "mistralai/Mistral-7B-v0.1", "
 REWARD = "OpenAssistant/reward-model-deberta-v3-large-v2"
 GENERATOR = "meta-llama/Llama-3.1-8B-Instruct"
 SIT = str(Path(sys.executable).with_name("sit"))
-SMALL = {"batch_size": 4, "checkpoint_every": 4, "max_new_tokens_response": 48}
+# The targets' answers only (the demo profile also offers the generator's), unless a test adds it.
+SMALL = {"batch_size": 4, "checkpoint_every": 4, "max_new_tokens_response": 48, "include_generator_response": False}
 
 
 def write_filtered(workspace: Path, n: int) -> list[dict]:
@@ -223,7 +224,8 @@ def test_the_generators_own_answer_is_scored_and_paired_when_enabled(tmp_path, t
 
 
 def _cli(workspace, *args):
-    return subprocess.run([SIT, "preference", *args, "--workspace", str(workspace), "--profile", "demo"],
+    return subprocess.run([SIT, "preference", *args, "--workspace", str(workspace), "--profile", "demo",
+                           "--set", "preference.include_generator_response=false"],
                           capture_output=True, text=True, timeout=600)
 
 

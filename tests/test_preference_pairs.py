@@ -122,6 +122,8 @@ def test_a_file_from_another_model_or_other_settings_or_instructions_is_refused(
 
 
 def _session(tmp_path, **overrides):
+    """The targets' answers only, unless a test adds the generator's."""
+    overrides = {"include_generator_response": False, **overrides}
     return start("demo", str(tmp_path), 42, {f"preference.{k}": v for k, v in overrides.items()}, verbose=False)
 
 

@@ -165,9 +165,9 @@ def sample_magpie_instructions(slug: str, n: int = 32, max_new_tokens: int = 48)
     return [(tok.decode(row, skip_special_tokens=True).strip(), eot in row) for row in new]
 
 
-@pytest.mark.parametrize("slug", [GENERATOR, JUDGE])
-def test_magpie_sampling_writes_english_instructions_that_end_the_turn(toy_world, english_words, slug):
-    samples = sample_magpie_instructions(slug)
+def test_magpie_sampling_writes_english_instructions_that_end_the_turn(toy_world, english_words):
+    # Only the generator writes Magpie instructions; the judge's user turns are mostly judging requests.
+    samples = sample_magpie_instructions(GENERATOR)
     good = [text for text, ended in samples if ended and mostly_english(text, english_words)]
     assert len(good) >= 0.8 * len(samples), samples
     assert len(set(good)) >= 0.7 * len(good)  # sampling gives variety, not one memorised line

@@ -69,7 +69,7 @@ class Sizes:
         def n(value: int, low: int) -> int:
             return max(low, round(value * scale))
 
-        return cls(corpus=n(4000, 200), vocab=3584 if scale >= 0.5 else 512, chat_steps=n(800, 2),
+        return cls(corpus=n(4000, 200), vocab=3584 if scale >= 0.5 else 512, chat_steps=n(1100, 2),
                    judge_steps=n(450, 2), target_steps=n(600, 2), reward_steps=n(350, 2),
                    reward_train=n(4800, 60), reward_heldout=n(600, 30))
 
