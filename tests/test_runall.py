@@ -90,6 +90,21 @@ def test_complete_steps_are_skipped_and_a_changed_setting_makes_the_step_and_its
     assert other_world[0].reasons == ["world: 'toy:abc' -> 'toy:new'"] and other_world[0].state == STALE
 
 
+def test_a_fresh_checkout_with_its_readmes_has_nothing_stale(tmp_path):
+    nbs = tmp_path / "notebooks"
+    notebook(nbs, "01_gen.ipynb", "PROFILE = 'auto'")
+    notebook(nbs, "04_sft.ipynb", "MODEL_NAME = 'x'\nPROFILE = 'auto'")
+    notebook(nbs, "06_eval.ipynb", "MODEL_NAME = 'x'\nPROFILE = 'auto'")
+    runs = discover(nbs, TARGETS)
+    ws = tmp_path / "ws"
+    for folder in ("data", "evaluation"):
+        (ws / folder).mkdir(parents=True)
+        (ws / folder / "README.md").write_text("what goes here")
+    assert {s.state for s in assess_all(runs, ws, load_profile("demo"), "toy:abc")} == {PENDING}
+    (ws / "evaluation" / "results.csv").write_text("model\n")
+    assert STALE in {s.state for s in assess_all(runs, ws, load_profile("demo"), "toy:abc")}
+
+
 def test_a_finished_shared_folder_is_pending_for_a_model_it_does_not_list(tmp_path):
     runs = demo_runs(tmp_path)
     ws = tmp_path / "ws"

@@ -122,7 +122,9 @@ def assess_all(runs: list[Run], root: Path, profile: dict, world: str) -> list[S
 
 
 def has_artifacts(run: Run, root: Path) -> bool:
-    return any((root / folder).is_dir() and any((root / folder).iterdir()) for folder in run.folders())
+    """Anything in the run's folders but the READMEs a checkout ships in ``data/`` and ``evaluation/``."""
+    return any((root / folder).is_dir() and any(p.name != "README.md" for p in (root / folder).iterdir())
+               for folder in run.folders())
 
 
 def set_aside(runs: list[Run], root: Path, stamp: str | None = None) -> list[tuple[Path, Path]]:
