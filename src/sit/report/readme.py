@@ -35,7 +35,8 @@ def results_markdown(ev: Evidence, world: str, generated_at: str, toy: bool) -> 
         lines.append(f"| held-out reward | {row['model'].split('/')[-1]} {STAGE_NAMES.get(row['stage'], row['stage'])}"
                      f": {fmt(row['mean_reward'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}], "
                      f"n={fmt(row['n'])} | `evaluation/stages.csv` |")
-    results = ev.results or []
+    # Headline metrics only: the README is a summary, the report and results.csv hold every metric.
+    results = [r for r in ev.results or [] if r["metric"] == _headline(r["benchmark"])]
     bench = [r for r in results if r["benchmark"] != AGENT_BENCHMARK]
     agent = [r for r in results if r["benchmark"] == AGENT_BENCHMARK]
     for label, rows, where in (("06 Evaluation", bench, "`evaluation/results.csv`"),
@@ -48,6 +49,15 @@ def results_markdown(ev: Evidence, world: str, generated_at: str, toy: bool) -> 
                          f"| {where} |")
     lines += ["", "The full report: `evaluation/report.html` (also `.md`, `.pdf`) and `evaluation/slides.pptx`."]
     return "\n".join(lines)
+
+
+def _headline(benchmark: str) -> str:
+    from ..evaluation.benchmarks import BENCHMARKS
+
+    if benchmark == AGENT_BENCHMARK:
+        return "reward"
+    known = BENCHMARKS.get(benchmark)
+    return known.headline if known else "value"
 
 
 def replace_block(text: str, block: str, where: str = "README.md") -> str:
