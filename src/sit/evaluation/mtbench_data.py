@@ -33,10 +33,6 @@ def data_dir() -> Path:
     return path
 
 
-def license_file() -> Path:
-    return data_dir().parents[2] / "LICENSE"
-
-
 def read_questions(limit: int | None = None) -> list[dict]:
     """``{"question_id", "category", "turns": [q1, q2], "reference": [r1, r2] | None}``, in file order.
 

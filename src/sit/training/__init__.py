@@ -5,9 +5,10 @@
 stage's answers to held-out instructions with the reward model (``evaluation/stages.csv``).
 """
 
+from .artifacts import StageResult
 from .compare import compare_stages
 from .dpo import train_dpo
-from .sft import StageResult, train_sft
+from .sft import train_sft
 from .stages import STAGES, export_merged, load_stage, require_stage
 
 __all__ = ["STAGES", "StageResult", "compare_stages", "export_merged", "load_stage", "require_stage", "train_dpo",

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import ModelSpec
 from ..manifest import write_manifest
-from ..store import write_json_atomic, write_text_atomic
+from ..store import read_json, write_json_atomic, write_text_atomic
+from .fit import check_fingerprint
 
 LOG_JSON = "log_history.json"
 LOG_CSV = "log_history.csv"
@@ -25,6 +27,34 @@ CURVES = {
     "dpo": {"loss.png": ("loss",), "rewards.png": ("rewards/chosen", "rewards/rejected"),
             "margins.png": ("rewards/margins",), "accuracy.png": ("rewards/accuracies",)},
 }
+
+
+@dataclass
+class StageResult:
+    """A finished stage: where it is and what its manifest says (``trained`` False when it was already done)."""
+
+    model: str
+    stage: str
+    path: Path
+    trained: bool
+    manifest: dict
+
+    @property
+    def summary(self) -> dict:
+        return self.manifest.get("training", {})
+
+    @classmethod
+    def read(cls, folder: Path, model: str, stage: str, *, trained: bool) -> StageResult:
+        return cls(model, stage, folder, trained, read_json(folder / "manifest.json"))
+
+
+def finished(folder: Path, fingerprint: dict, model: str, stage: str, *, progress: bool) -> StageResult | None:
+    """The stage in ``folder`` when it is complete with this fingerprint (refuses a foreign one), else None."""
+    if not check_fingerprint(folder, fingerprint):
+        return None
+    if progress:
+        print(f"{stage.upper()} of {model} is already complete in {folder}")
+    return StageResult.read(folder, model, stage, trained=False)
 
 
 def generation_config(spec: ModelSpec, tokenizer):

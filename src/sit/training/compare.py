@@ -41,9 +41,15 @@ def answers_path(session, slug: str, stage: str) -> Path:
     return folder / f"{slug}-{stage}.jsonl"
 
 
-def stage_answers(session, model_name: str, stage: str, *, max_new_tokens: int, batch_size: int,
-                  progress: bool = True) -> StageAnswers:
-    """One stage's greedy answers to the held-out instructions (resumes; stored answers are kept)."""
+def stage_answers(session, model_name: str, stage: str, *, max_new_tokens: int | None = None,
+                  batch_size: int | None = None, progress: bool = True) -> StageAnswers:
+    """One stage's greedy answers to the held-out instructions (resumes; stored answers are kept).
+
+    Lengths and batch default to the profile's ``preference`` answering settings (the base models'
+    answers in notebook 03 were made with the same)."""
+    answering = session.section("preference")
+    max_new_tokens = max_new_tokens or answering["max_new_tokens_response"]
+    batch_size = batch_size or answering["batch_size"]
     spec = session.model(model_name, role="target")
     folder = require_stage(session, model_name, stage)
     adapter = read_json(folder / "manifest.json").get("fingerprint") if folder else None
@@ -146,9 +152,6 @@ def score_answers(session, answers: list[StageAnswers]) -> list[dict]:
 def compare_stages(session, models: list[str] | None = None, *, max_new_tokens: int | None = None,
                    batch_size: int | None = None, progress: bool = True) -> list[dict]:
     """Answer, score and tabulate every finished stage of every target (or ``models``); writes stages.csv."""
-    cfg = session.section("preference")
-    max_new_tokens = max_new_tokens or cfg["max_new_tokens_response"]
-    batch_size = batch_size or cfg["batch_size"]
     names = models or [s.id for s in session.registry.by_role("target")]
     answers = []
     for name in names:
@@ -170,14 +173,6 @@ def write_stages_csv(path: Path, rows: list[dict]) -> Path:
     writer.writeheader()
     writer.writerows(rows)
     return write_text_atomic(path, buffer.getvalue())
-
-
-def read_stages_csv(session) -> list[dict]:
-    path = session.workspace.evaluation_dir / STAGES_CSV
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def stage_answer_records(session, slug: str, stage: str) -> list[dict]:

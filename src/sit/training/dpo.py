@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from ..manifest import now
 from ..store import read_json
-from .artifacts import finish_stage
+from .artifacts import StageResult, finish_stage, finished
 from .data import data_digest, dpo_pairs
-from .fit import CHECKPOINTS, batch_plan, check_fingerprint, fit, stage_settings, trainer_arguments
+from .fit import CHECKPOINTS, batch_plan, fit, stage_settings, trainer_arguments
 from .model import expose_lm_head_bias, load_base_for_training, ready_to_train, trainable_dtypes
-from .sft import StageResult
 from .stages import require_stage
 
 
@@ -39,10 +38,9 @@ def train_dpo(session, model_name: str, *, progress: bool = True, trainer_hook=N
     pairs, heldout = dpo_pairs(session)
     fingerprint = dpo_fingerprint(session, spec, cfg, pairs, sft_manifest)
     folder = session.workspace.model_dir(spec.slug, "dpo")
-    if check_fingerprint(folder, fingerprint):
-        if progress:
-            print(f"DPO of {spec.id} is already complete in {folder}")
-        return StageResult(spec.id, "dpo", folder, False, read_json(folder / "manifest.json"))
+    done = finished(folder, fingerprint, spec.id, "dpo", progress=progress)
+    if done:
+        return done
     tokenizer = AutoTokenizer.from_pretrained(str(sft_dir))
     dataset = Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs])
 
@@ -66,4 +64,4 @@ def train_dpo(session, model_name: str, *, progress: bool = True, trainer_hook=N
                  counts={"pairs": len(pairs), "heldout": len(heldout)},
                  extra={"reference": "frozen copy of the SFT adapter", "sft_adapter": str(sft_dir),
                         "trainable_dtypes": sorted(trainable_dtypes(outcome.trainer.model))})
-    return StageResult(spec.id, "dpo", folder, True, read_json(folder / "manifest.json"))
+    return StageResult.read(folder, spec.id, "dpo", trained=True)

@@ -122,8 +122,3 @@ def ready_to_train(trainer, hook=None):
 
 def trainable_dtypes(model) -> set[str]:
     return {str(p.dtype) for p in model.parameters() if p.requires_grad}
-
-
-def trainable_token_rows(model) -> dict[str, object]:
-    """The trained chat-token rows (``trainable_tokens_delta``) by parameter name."""
-    return {name: param for name, param in model.named_parameters() if "trainable_tokens_delta" in name}

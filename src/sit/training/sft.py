@@ -8,17 +8,13 @@ cut, because a cut answer would teach the model not to stop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 from ..config import ConfigError
 from ..manifest import now
 from ..models import load_tokenizer
-from ..store import read_json
-from .artifacts import finish_stage
+from .artifacts import StageResult, finish_stage, finished
 from .chat import encode_chat
 from .data import data_digest, sft_conversations
-from .fit import CHECKPOINTS, batch_plan, check_fingerprint, fit, stage_settings, trainer_arguments
+from .fit import CHECKPOINTS, batch_plan, fit, stage_settings, trainer_arguments
 from .model import (
     chat_token_ids,
     init_untrained_rows,
@@ -27,21 +23,6 @@ from .model import (
     ready_to_train,
     trainable_dtypes,
 )
-
-
-@dataclass
-class StageResult:
-    """A finished stage: where it is and what its manifest says (``trained`` False when it was already done)."""
-
-    model: str
-    stage: str
-    path: Path
-    trained: bool
-    manifest: dict
-
-    @property
-    def summary(self) -> dict:
-        return self.manifest.get("training", {})
 
 
 def encode_dataset(tokenizer, spec, records: list[dict], max_length: int) -> tuple[list[dict], int]:
@@ -79,10 +60,9 @@ def train_sft(session, model_name: str, *, progress: bool = True, trainer_hook=N
     records, heldout = sft_conversations(session)
     fingerprint = sft_fingerprint(session, spec, cfg, records, heldout)
     folder = session.workspace.model_dir(spec.slug, "sft")
-    if check_fingerprint(folder, fingerprint):
-        if progress:
-            print(f"SFT of {spec.id} is already complete in {folder}")
-        return StageResult(spec.id, "sft", folder, False, read_json(folder / "manifest.json"))
+    done = finished(folder, fingerprint, spec.id, "sft", progress=progress)
+    if done:
+        return done
     tokenizer = load_tokenizer(spec, session.profile, padding_side="right")
     rows, too_long = encode_dataset(tokenizer, spec, records, cfg["max_length"])
     dataset = Dataset.from_list(rows)
@@ -111,4 +91,4 @@ def train_sft(session, model_name: str, *, progress: bool = True, trainer_hook=N
                  extra={"chat_tokens": tokenizer.convert_ids_to_tokens(token_ids) if token_ids else [],
                         "initialized_rows": initialized,
                         "trainable_dtypes": sorted(trainable_dtypes(outcome.trainer.model))})
-    return StageResult(spec.id, "sft", folder, True, read_json(folder / "manifest.json"))
+    return StageResult.read(folder, spec.id, "sft", trained=True)
