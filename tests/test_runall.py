@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 from sit.config import ConfigError, load_profile, load_registry
@@ -168,6 +169,19 @@ def test_a_failing_cell_is_named_with_the_executed_notebook_that_holds_the_trace
     executed = nbformat.read(out, as_version=4)
     assert any("ValueError" in "".join(o.get("traceback", [])) for c in executed.cells for o in c.get("outputs", []))
     assert out.with_suffix(".kernel.log").exists()
+
+
+def test_every_step_kernel_is_stopped_after_its_notebook_ran_or_failed(tmp_path):
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    ok = notebook(tmp_path / "nbs", "01_ok.ipynb", "PROFILE = 'auto'", "import os\npid = os.getpid()\nprint(pid)")
+    bad = notebook(tmp_path / "nbs", "02_bad.ipynb", "PROFILE = 'auto'", "raise ValueError('x')")
+    execute(ok, tmp_path / "runs" / "01_ok.ipynb", {}, label="01_ok")
+    kernel_pid = int(nbformat.read(tmp_path / "runs" / "01_ok.ipynb", as_version=4).cells[-1].outputs[0]["text"])
+    with pytest.raises(StepFailed):
+        execute(bad, tmp_path / "runs" / "02_bad.ipynb", {}, label="02_bad")
+    assert not psutil.pid_exists(kernel_pid) or psutil.Process(kernel_pid).status() == psutil.STATUS_ZOMBIE
+    assert {p.pid for p in me.children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE} <= before
 
 
 SCRIPT = """

@@ -6,6 +6,10 @@ kernel" when jupyter_client interrupts it at shutdown. The kernel here talks ove
 private folder (which also removes the reason for the first warning), and its stdout and stderr go
 to a log file beside the executed notebook. Cell outputs still reach the notebook through the kernel's
 messages, so nothing of the run is lost.
+
+nbclient shuts down only a kernel it created itself; one handed to it (as here) outlives the run, with
+the step's models still in its memory. :func:`execute` therefore stops the kernel itself, also when a
+cell fails.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.utils import run_sync
 
 
 class StepFailed(RuntimeError):
@@ -61,4 +66,6 @@ def execute(notebook: Path, output: Path, parameters: dict, *, label: str, kerne
         cell = f"cell [{exc.exec_count}] `{first_line(exc.source)}`"
         raise StepFailed(label, output, cell, f"{exc.ename}: {exc.evalue}") from None
     finally:
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
         shutil.rmtree(socket_dir, ignore_errors=True)
