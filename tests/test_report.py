@@ -120,6 +120,8 @@ def test_verdicts_come_from_the_evaluation_comparison_and_the_intervals(full):
     assert "Llama-3.2-3B SFT+DPO vs base, IFEval prompt-strict: **improved** (0.300, 95% CI [0.150, 0.450]" in said
     stages = " ".join(b for block in full.report.section("stages").blocks for b in getattr(block, "items", []))
     assert "Llama-3.2-3B, held-out reward: SFT+DPO 1.789 [1.400, 2.200] is **higher** than SFT 0.456" in stages
+    table = next(b for b in full.report.section("stages").blocks if hasattr(b, "rows"))
+    assert [row[-1] for row in table.rows] == ["–", "+1.69 [1.200, 2.100] vs base", "+1.33 [0.900, 1.800] vs SFT"]
 
 
 def test_readme_block_replaces_only_the_text_between_its_markers(tmp_path, full):

@@ -131,9 +131,9 @@ RESULT_ROWS = [
 ]
 AGENT_ROWS = [("Qwen/Qwen2.5-3B", "base", "webshop", "mean_reward", 0.1833, None, 30, 0.1, 0.27),
               ("Qwen/Qwen2.5-3B", "dpo", "webshop", "mean_reward", 0.2667, None, 30, 0.17, 0.36)]
-STAGE_ROWS = [("meta-llama/Llama-3.2-3B", "base", -1.234, -1.6, -0.9, 0.125, 16),
-              ("meta-llama/Llama-3.2-3B", "sft", 0.456, 0.1, 0.8, 0.875, 16),
-              ("meta-llama/Llama-3.2-3B", "dpo", 1.789, 1.4, 2.2, 0.9375, 16)]
+STAGE_ROWS = [("meta-llama/Llama-3.2-3B", "base", -1.234, -1.6, -0.9, 0.125, 16, "", "", "", ""),
+              ("meta-llama/Llama-3.2-3B", "sft", 0.456, 0.1, 0.8, 0.875, 16, "base", 1.69, 1.2, 2.1),
+              ("meta-llama/Llama-3.2-3B", "dpo", 1.789, 1.4, 2.2, 0.9375, 16, "sft", 1.333, 0.9, 1.8)]
 
 
 def _write_csv(path: Path, columns, rows) -> None:
@@ -151,7 +151,8 @@ def make_evaluation(root: Path, world: str = TOY) -> None:
     _write_csv(root / "evaluation/agent/results.csv", cols + ["ci_low", "ci_high"],
                [(*r[:7], world, "", "bundled catalog", *r[7:]) for r in AGENT_ROWS])
     _write_csv(root / "evaluation/stages.csv", ["model", "stage", "mean_reward", "ci_low", "ci_high",
-                                                "stopped_share", "n"], STAGE_ROWS)
+                                                "stopped_share", "n", "vs", "delta", "delta_low", "delta_high"],
+               STAGE_ROWS)
     _write_csv(root / "evaluation/comparison.csv",
                ["model", "stage", "benchmark", "metric", "label", "base", "value", "delta", "ci_low", "ci_high", "n",
                 "verdict", "why"],

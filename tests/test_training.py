@@ -14,7 +14,7 @@ import torch
 
 from sit.config import ConfigError
 from sit.session import start
-from sit.store import read_json, write_jsonl_atomic
+from sit.store import read_json, read_jsonl, write_jsonl_atomic
 from sit.toy.corpus import labeled_triples, make_corpus
 from sit.training import compare_stages, load_stage, require_stage, train_dpo, train_sft
 from sit.training.compare import bootstrap_ci, stage_answers
@@ -249,6 +249,21 @@ def test_dpo_trains_the_sft_adapter_against_a_frozen_sft_reference(trained):
     assert [r["stage"] for r in rows] == ["base", "sft", "dpo"]
     assert all(r["ci_low"] <= r["mean_reward"] <= r["ci_high"] and r["n"] == 16 for r in rows)
     assert (workspace / "evaluation/stages.csv").read_text().count("Qwen/Qwen2.5-3B") == 3
+    # Each stage is paired with the one before on the same instructions, from the per-item scores it keeps.
+    items = {stage: {it["id"]: it["scores"]["mean_reward"] for it in
+                     read_jsonl(workspace / f"evaluation/items/qwen2.5-3b/{stage}/reward.jsonl")}
+             for stage in ("base", "sft", "dpo")}
+    assert [r["vs"] for r in rows] == ["", "base", "sft"]
+    for row, before in zip(rows[1:], ("base", "sft"), strict=True):
+        mine, theirs = items[row["stage"]], items[before]
+        assert sum(mine.values()) / 16 == pytest.approx(row["mean_reward"], abs=1e-6)
+        assert row["delta"] == pytest.approx(sum(mine[i] - theirs[i] for i in mine) / 16, abs=1e-6)
+        assert row["delta_low"] <= row["delta"] <= row["delta_high"]
+    from sit.evaluation.compare import pair_delta
+
+    delta, why = pair_delta(session, QWEN, "dpo", "reward", "mean_reward", samples=200, confidence=0.95)
+    assert why == "" and delta.n == 16
+    assert delta.delta == pytest.approx(rows[2]["mean_reward"] - rows[0]["mean_reward"], abs=1e-6)
 
 
 def test_an_adapter_from_another_world_is_refused(tmp_path):

@@ -25,7 +25,8 @@ STAGES_COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped
 RESULTS_COLUMNS = ("model", "stage", "benchmark", "metric", "value", "stderr", "n", "world", "judge", "note")
 COMPARISON_COLUMNS = ("model", "stage", "benchmark", "metric", "label", "base", "value", "delta", "ci_low",
                       "ci_high", "n", "verdict")
-NUMERIC = {"mean_reward", "ci_low", "ci_high", "stopped_share", "n", "value", "stderr", "base", "delta"}
+NUMERIC = {"mean_reward", "ci_low", "ci_high", "stopped_share", "n", "value", "stderr", "base", "delta",
+           "delta_low", "delta_high"}
 TRAINING_STAGES = ("sft", "dpo")
 STAGE_ORDER = {"base": 0, "sft": 1, "dpo": 2}
 

@@ -81,15 +81,24 @@ def stage_comparison(ev: Evidence) -> Section:
     n_total = sum(r["n"] or 0 for r in rows)
     src = source(ev, STAGES_FILE, n=n_total, unit="scored answers",
                  extra="judge: the preference step's reward model")
-    table = Table(["model", "stage", "mean reward", "95% CI", "stopped share", "n"],
+    table = Table(["model", "stage", "mean reward", "95% CI", "stopped share", "n", "change (paired, 95% CI)"],
                   [[r["model"], STAGE_NAMES.get(r["stage"], r["stage"]), fmt(r["mean_reward"]),
-                    f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["stopped_share"]), fmt(r["n"])]
-                   for r in rows], src, "Reward-model score of held-out answers per model and stage.")
+                    f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["stopped_share"]), fmt(r["n"]), _change(r)]
+                   for r in rows], src, "Reward-model score of held-out answers per model and stage; the change is "
+                  "from the stage before, on the same instructions.")
     chart = Figure("stage_rewards", figures.stage_rewards(rows), "Mean held-out reward with 95% intervals.", src)
     said = verdicts(stage_points(rows))
     section.add(table, chart, Bullets(said))
     section.slides.append(Slide("Results: held-out reward by stage", said[:4], figure=chart, notes=src))
     return section
+
+
+def _change(row: dict) -> str:
+    """``+0.19 [-0.6, 1.0] vs SFT``; empty for base, or for a stages.csv written before the column existed."""
+    if row.get("delta") is None:
+        return "–"
+    return (f"{row['delta']:+.2f} [{fmt(row['delta_low'])}, {fmt(row['delta_high'])}] vs "
+            f"{STAGE_NAMES.get(row['vs'], row['vs'])}")
 
 
 def _results_source(ev: Evidence, rows: list[dict], kinds: set[str]) -> str:

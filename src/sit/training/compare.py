@@ -4,8 +4,11 @@ Each stage (``base``, ``sft``, ``dpo``) answers the same held-out instructions (
 with the same chat-template prompt, greedily, through the resumable generation runner: answers are
 stored in ``evaluation/stages/<slug>-<stage>.jsonl`` and a killed run resumes. The reward model then
 scores them. The table gives per model and stage the mean reward with a 95 % bootstrap CI (answers
-resampled, fixed seed) and the share of answers that ended with the end-of-turn token; it is written
-to ``evaluation/stages.csv`` for notebook 06 and the report.
+resampled, fixed seed), the share of answers that ended with the end-of-turn token, and the change from
+the stage before (SFT vs base, DPO vs SFT) with a 95 % CI from a paired bootstrap over the same
+instructions: with 16 answers per stage two overlapping CIs say little, a paired difference says more.
+It is written to ``evaluation/stages.csv`` for notebook 06 and the report; each answer's score goes to
+``evaluation/items/<slug>/<stage>/reward.jsonl``, which notebook 06 pairs against base like any benchmark.
 """
 
 from __future__ import annotations
@@ -15,16 +18,19 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..evaluation.bootstrap import bootstrap_seed, paired_bootstrap
 from ..generation.engine import Completion, HFBackend, Prompt, SamplingSettings, derive_seed
 from ..generation.runner import run_stage
 from ..models import load_reward_model, load_tokenizer, release_memory
 from ..preference.scoring import reward_scores, reward_spec
-from ..store import JsonlStore, read_json, read_jsonl, write_text_atomic
+from ..store import JsonlStore, read_json, read_jsonl, write_jsonl_atomic, write_text_atomic
 from .data import data_digest, heldout_ids, read_filtered
 from .stages import STAGES, load_stage, require_stage
 
 STAGES_CSV = "stages.csv"
-COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n", "world")
+COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n", "world", "vs", "delta",
+           "delta_low", "delta_high")
+ITEMS_BENCHMARK = "reward"  # evaluation/items/<slug>/<stage>/reward.jsonl, the layout of notebook 06's items
 BOOTSTRAP = 2000
 
 
@@ -129,16 +135,17 @@ def bootstrap_ci(values: list[float], seed: int, *, resamples: int = BOOTSTRAP) 
 
 
 def score_answers(session, answers: list[StageAnswers]) -> list[dict]:
-    """Reward scores for every answer; one table row per model and stage."""
+    """Reward scores for every answer (kept per item); one table row per model and stage."""
     spec = reward_spec(session)
     cfg = session.section("preference")
     tokenizer = load_tokenizer(spec, session.profile, padding_side="right")
     model = load_reward_model(spec, session.profile)
-    rows = []
+    rows, scored = [], {}
     for entry in answers:
         pairs = [(r["instruction"], r["response"]) for r in entry.records]
         scores = reward_scores(model, tokenizer, pairs, batch_size=cfg["reward_batch_size"],
                                max_length=cfg["reward_max_length"])
+        scored[(entry.model, entry.stage)] = {r["id"]: s for r, s in zip(entry.records, scores, strict=True)}
         low, high = bootstrap_ci(scores, derive_seed(session.seed, "stages-ci", entry.model, entry.stage))
         rows.append({"model": entry.model, "stage": entry.stage, "mean_reward": sum(scores) / len(scores),
                      "ci_low": low, "ci_high": high,
@@ -146,7 +153,35 @@ def score_answers(session, answers: list[StageAnswers]) -> list[dict]:
                      "n": len(scores), "world": session.world_id})
     del model
     release_memory()
+    for row in rows:
+        row.update(_change(session, scored, row["model"], row["stage"]))
+    _write_items(session, spec.id, answers, scored)
     return rows
+
+
+def _change(session, scored: dict, model: str, stage: str) -> dict:
+    """The paired difference from the stage before, on the instructions both answered."""
+    earlier = [s for s in STAGES[:STAGES.index(stage)] if (model, s) in scored]
+    if not earlier:
+        return {"vs": "", "delta": "", "delta_low": "", "delta_high": ""}
+    before = earlier[-1]
+    delta = paired_bootstrap(scored[(model, before)], scored[(model, stage)], samples=BOOTSTRAP,
+                             seed=bootstrap_seed(session.seed, model, stage, "stages", before))
+    return {"vs": before, "delta": delta.delta, "delta_low": delta.low, "delta_high": delta.high}
+
+
+def _write_items(session, reward_model: str, answers: list[StageAnswers], scored: dict) -> None:
+    """Per-answer scores in notebook 06's item layout; the fingerprint says what makes two stages comparable."""
+    fingerprint = {"reward_model": reward_model, "world": session.world_id,
+                   "heldout": data_digest([{"ids": sorted(heldout_ids(session))}], ("ids",))}
+    for entry in answers:
+        slug = session.registry.get(entry.model).slug
+        path = session.workspace.evaluation_dir / "items" / slug / entry.stage / f"{ITEMS_BENCHMARK}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        items = [{"id": r["id"], "scores": {"mean_reward": scored[(entry.model, entry.stage)][r["id"]]},
+                  "fingerprint": {**fingerprint, "max_new_tokens": r["gen"]["max_new_tokens"]}}
+                 for r in entry.records]
+        write_jsonl_atomic(path, items)
 
 
 def compare_stages(session, models: list[str] | None = None, *, max_new_tokens: int | None = None,

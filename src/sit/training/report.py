@@ -31,16 +31,24 @@ def curves(result) -> list[Path]:
 
 
 def stage_table(rows: list[dict]):
-    """Mean reward [95 % CI] and stopping share per model and stage."""
+    """Mean reward [95 % CI], stopping share and the paired change from the stage before, per model and stage."""
     import pandas as pd
 
     if not rows:
-        return pd.DataFrame(columns=["model", "stage", "mean reward", "95% CI", "stopped", "n"])
+        return pd.DataFrame(columns=["model", "stage", "mean reward", "95% CI", "stopped", "n", "change (paired)"])
     table = pd.DataFrame([{
         "model": r["model"], "stage": r["stage"], "mean reward": round(float(r["mean_reward"]), 3),
         "95% CI": f"[{float(r['ci_low']):.2f}, {float(r['ci_high']):.2f}]",
-        "stopped": f"{float(r['stopped_share']):.0%}", "n": int(r["n"])} for r in rows])
+        "stopped": f"{float(r['stopped_share']):.0%}", "n": int(r["n"]), "change (paired)": _change(r)} for r in rows])
     return table
+
+
+def _change(row: dict) -> str:
+    """The paired difference from the stage before, e.g. ``+1.62 [0.40, 2.90] vs base``."""
+    if row.get("delta") in (None, ""):
+        return ""
+    return (f"{float(row['delta']):+.2f} [{float(row['delta_low']):.2f}, {float(row['delta_high']):.2f}] "
+            f"vs {row['vs']}")
 
 
 def plot_stages(rows: list[dict]):
