@@ -39,8 +39,11 @@ NATIVE_CHAT_TEMPLATES = {
         "{{- '<|im_start|>assistant\\n' }}{%- endif %}"
     ),
 }
-# Training effort of the targets, in registry order: unequal on purpose so their answers differ in quality.
-TARGET_EFFORT = (1.0, 0.7, 0.85)
+# Training effort of the targets, in registry order (Llama-3.2-3B, Mistral-7B, Qwen2.5-3B): unequal on purpose
+# so their answers differ in quality. Mistral-7B, the largest of the three, trains as long as Llama: on 70 %
+# its stand-in could not yet follow an instruction, so SFT settled on one memorised answer for every question
+# and DPO had nothing left to improve.
+TARGET_EFFORT = (1.0, 1.0, 0.85)
 DOCUMENT_SHARE = 0.35  # share of a target's training sequences that are plain documents
 EXTRA_BOS_SHARE = 0.15  # chat sequences that start with a doubled bos (what tokenizing a rendered template gives)
 MAX_TOKENS = 320
