@@ -51,4 +51,5 @@ plan: setup
 	$(BIN)/sit plan --profile colab_t4
 
 clean-demo:
-	rm -rf data/raw data/filtered data/preference models evaluation/* runs
+	rm -rf data/raw data/filtered data/preference models runs
+	find evaluation -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
