@@ -88,10 +88,10 @@ def read_evidence(root: str | Path, registry) -> Evidence:
     ev.raw_manifest = _json(ev, "data/raw/manifest.json")
     ev.filtered_manifest = _json(ev, "data/filtered/manifest.json")
     ev.filtered_report = _json(ev, "data/filtered/report.json")
-    ev.filtered = _jsonl(ev, "data/filtered/filtered.jsonl")
+    ev.filtered = _json(ev, "data/filtered/filtered.jsonl", read_jsonl)
     ev.preference_manifest = _json(ev, "data/preference/manifest.json")
     ev.preference_report = _json(ev, "data/preference/report.json")
-    ev.pairs = _jsonl(ev, "data/preference/pairs.jsonl")
+    ev.pairs = _json(ev, "data/preference/pairs.jsonl", read_jsonl)
     ev.trained = _trained(ev, registry)
     ev.stages = _csv(ev, STAGES_FILE, STAGES_COLUMNS)
     results, agent = _csv(ev, RESULTS_FILE, RESULTS_COLUMNS), _csv(ev, AGENT_FILE, RESULTS_COLUMNS)
@@ -110,20 +110,13 @@ def read_evidence(root: str | Path, registry) -> Evidence:
     return ev
 
 
-def _json(ev: Evidence, rel: str):
+def _json(ev: Evidence, rel: str, reader=read_json):
+    """The file's content (``reader``: read_json or read_jsonl), noted as a source; None when it is missing."""
     path = ev.root / rel
     if not path.is_file():
         return None
     ev.sources.append(rel)
-    return read_json(path)
-
-
-def _jsonl(ev: Evidence, rel: str):
-    path = ev.root / rel
-    if not path.is_file():
-        return None
-    ev.sources.append(rel)
-    return read_jsonl(path)
+    return reader(path)
 
 
 def _trained(ev: Evidence, registry) -> list[TrainedStage]:

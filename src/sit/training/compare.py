@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..evaluation.bootstrap import bootstrap_seed, paired_bootstrap
+from ..evaluation.results import items_path
 from ..generation.engine import Completion, HFBackend, Prompt, SamplingSettings, derive_seed
 from ..generation.runner import run_stage
 from ..models import load_reward_model, load_tokenizer, release_memory
@@ -30,7 +31,7 @@ from .stages import STAGES, load_stage, require_stage
 STAGES_CSV = "stages.csv"
 COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n", "world", "vs", "delta",
            "delta_low", "delta_high")
-ITEMS_BENCHMARK = "reward"  # evaluation/items/<slug>/<stage>/reward.jsonl, the layout of notebook 06's items
+ITEMS_BENCHMARK = "reward"  # the benchmark name of the per-answer scores in notebook 06's item layout
 BOOTSTRAP = 2000
 
 
@@ -175,8 +176,7 @@ def _write_items(session, reward_model: str, answers: list[StageAnswers], scored
     fingerprint = {"reward_model": reward_model, "world": session.world_id,
                    "heldout": data_digest([{"ids": sorted(heldout_ids(session))}], ("ids",))}
     for entry in answers:
-        slug = session.registry.get(entry.model).slug
-        path = session.workspace.evaluation_dir / "items" / slug / entry.stage / f"{ITEMS_BENCHMARK}.jsonl"
+        path = items_path(session, session.registry.get(entry.model).slug, entry.stage, ITEMS_BENCHMARK)
         path.parent.mkdir(parents=True, exist_ok=True)
         items = [{"id": r["id"], "scores": {"mean_reward": scored[(entry.model, entry.stage)][r["id"]]},
                   "fingerprint": {**fingerprint, "max_new_tokens": r["gen"]["max_new_tokens"]}}
