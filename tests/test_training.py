@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from sit.config import ConfigError
+from sit.evaluation.compare import pair_delta
 from sit.session import start
 from sit.store import read_json, read_jsonl, write_jsonl_atomic
 from sit.toy.corpus import labeled_triples, make_corpus
@@ -259,8 +260,6 @@ def test_dpo_trains_the_sft_adapter_against_a_frozen_sft_reference(trained):
         assert sum(mine.values()) / 16 == pytest.approx(row["mean_reward"], abs=1e-6)
         assert row["delta"] == pytest.approx(sum(mine[i] - theirs[i] for i in mine) / 16, abs=1e-6)
         assert row["delta_low"] <= row["delta"] <= row["delta_high"]
-    from sit.evaluation.compare import pair_delta
-
     delta, why = pair_delta(session, QWEN, "dpo", "reward", "mean_reward", samples=200, confidence=0.95)
     assert why == "" and delta.n == 16
     assert delta.delta == pytest.approx(rows[2]["mean_reward"] - rows[0]["mean_reward"], abs=1e-6)

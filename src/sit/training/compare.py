@@ -176,12 +176,11 @@ def _write_items(session, reward_model: str, answers: list[StageAnswers], scored
     fingerprint = {"reward_model": reward_model, "world": session.world_id,
                    "heldout": data_digest([{"ids": sorted(heldout_ids(session))}], ("ids",))}
     for entry in answers:
-        path = items_path(session, session.registry.get(entry.model).slug, entry.stage, ITEMS_BENCHMARK)
-        path.parent.mkdir(parents=True, exist_ok=True)
         items = [{"id": r["id"], "scores": {"mean_reward": scored[(entry.model, entry.stage)][r["id"]]},
                   "fingerprint": {**fingerprint, "max_new_tokens": r["gen"]["max_new_tokens"]}}
                  for r in entry.records]
-        write_jsonl_atomic(path, items)
+        write_jsonl_atomic(items_path(session, session.registry.get(entry.model).slug, entry.stage,
+                                      ITEMS_BENCHMARK), items)
 
 
 def compare_stages(session, models: list[str] | None = None, *, max_new_tokens: int | None = None,
