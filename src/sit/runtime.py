@@ -46,6 +46,28 @@ def mount_drive(mountpoint: str = "/content/drive") -> bool:
     return True
 
 
+# Outside the workspace, so that every workspace (and a deleted one) shares the downloads.
+DRIVE_HF_CACHE = "/content/drive/MyDrive/hf-cache"
+
+
+def use_drive_cache(enabled: bool) -> str | None:
+    """Keep Hugging Face hub downloads on Drive (Colab only): a new runtime then finds the base models
+    there instead of downloading them again. Returns the cache folder in use, None when unchanged.
+
+    Called at session start, before any model is loaded. ``HF_HUB_CACHE`` serves processes started
+    later; ``huggingface_hub`` reads it once at import, and transformers asks its module constant at
+    every download, so an already imported ``huggingface_hub`` is pointed there too."""
+    if not enabled or not in_colab():
+        return None
+    mount_drive()
+    os.makedirs(DRIVE_HF_CACHE, exist_ok=True)
+    os.environ["HF_HUB_CACHE"] = DRIVE_HF_CACHE
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        constants.HF_HUB_CACHE = DRIVE_HF_CACHE
+    return DRIVE_HF_CACHE
+
+
 def load_hf_token() -> bool:
     """Find an HF token (Colab secret ``HF_TOKEN``, else the environment) and export it.
 

@@ -6,7 +6,15 @@ from dataclasses import dataclass, field
 
 from .config import ConfigError, ModelSpec, Registry, load_profile, load_registry
 from .manifest import now
-from .runtime import environment_summary, load_hf_token, mount_drive, require_token, seed_everything
+from .runtime import (
+    environment_summary,
+    in_colab,
+    load_hf_token,
+    mount_drive,
+    require_token,
+    seed_everything,
+    use_drive_cache,
+)
 from .workspace import Workspace
 
 
@@ -53,10 +61,14 @@ def world_id(profile: dict, registry: Registry | None = None) -> str:
 
 
 def start(profile: str | None = "auto", workspace: str | None = None, seed: int | None = None,
-          overrides: dict | None = None, *, verbose: bool = True) -> Session:
-    """Resolve the profile, mount Drive on Colab, export HF_TOKEN if available, seed, summarize."""
+          overrides: dict | None = None, *, hf_cache_on_drive: bool | None = None, verbose: bool = True) -> Session:
+    """Resolve the profile, mount Drive on Colab, keep hub downloads on Drive if asked (``hf_cache_on_drive``,
+    else the profile's), export HF_TOKEN if available, seed, summarize."""
     config = load_profile(profile, overrides)
     mount_drive()
+    if hf_cache_on_drive is not None:
+        config["hf_cache_on_drive"] = bool(hf_cache_on_drive)
+    drive_cache = use_drive_cache(bool(config.get("hf_cache_on_drive", False)))
     load_hf_token()
     seed = int(config.get("seed", 42) if seed is None else seed)
     config["seed"] = seed
@@ -65,8 +77,17 @@ def start(profile: str | None = "auto", workspace: str | None = None, seed: int 
     if verbose:
         summary = environment_summary()
         summary.update(profile=f"{config['name']} ({config['world']} models)", workspace=str(session.workspace.root),
-                       seed=seed)
+                       seed=seed, hf_cache=_cache_line(config, drive_cache))
         width = max(len(k) for k in summary)
         for key, value in summary.items():
             print(f"{key:<{width}}  {value}")
     return session
+
+
+def _cache_line(config: dict, drive_cache: str | None) -> str:
+    """Where hub downloads go, for the setup cell's summary."""
+    if drive_cache:
+        return f"{drive_cache} (Drive: kept across runtimes)"
+    if config.get("hf_cache_on_drive") and not in_colab():
+        return "the default hub cache (hf_cache_on_drive applies on Colab only)"
+    return "the runtime's disk (downloaded again by every new runtime)" if in_colab() else "the default hub cache"
