@@ -621,3 +621,164 @@ def test_command_prints_times_calibration_and_a_session_plan_for_colab_and_a_mul
     colab = re.search(r"^Total (\d+\.\d) h in (\d+) session", out, re.M)
     assert colab and float(colab[1]) > 12 and int(colab[2]) >= 2
     assert re.search(r"^Total \d+ min in 1 session", node.stdout, re.M)
+
+
+# --------------------------------------------------------------------------- evaluation and agent rows
+
+
+def _word_tokenizer(vocab):
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(WordLevel({f"w{i}": i for i in range(vocab)}, unk_token="w0")),
+        eos_token="w1", pad_token="w2")
+
+
+@pytest.mark.parametrize(("batch", "seq", "vocab", "peak_at"), [
+    (4, 64, 20000, "log_softmax"),  # the logits and their log_softmax dominate
+    (8, 128, 4096, "log_softmax"),
+    (2, 256, 512, "forward"),  # a small vocabulary: the last layer and the cache of every layer
+])
+def test_loglikelihood_peak_matches_lm_eval_measured(batch, seq, vocab, peak_at):
+    """lm-eval's own HFLM scores a batch of the longest prompts; its live bytes match the plan's row."""
+    from lm_eval.models.huggingface import HFLM
+
+    arch = {**CAUSAL, "vocab": vocab}
+    model = mem.build_model("llama", arch, "cpu").half().eval()
+    lm = HFLM(pretrained=model, tokenizer=_word_tokenizer(vocab), batch_size=batch)
+    generator = torch.Generator().manual_seed(0)
+    requests = [((f"context {i}", " A"), torch.randint(3, vocab, (seq,), generator=generator).tolist(), [5])
+                for i in range(batch)]
+    tracker = LiveBytes(resident(model))
+    with tracker:
+        lm._loglikelihood_tokens(requests, disable_tqdm=True)
+    e = estimate(spec_for("llama", arch, t4={"batch_size": batch}), "mmlu",
+                 Settings(profile={"evaluation": {"mmlu": {"max_prompt_tokens": seq}}}))
+    assert e.workload == f"b{batch} x {seq} tok" and e.peak_at == peak_at
+    assert close(tracker.peak, e.activations + e.kv_cache + e.logits), (tracker.peak, e)
+
+
+def test_plan_has_mmlu_and_agent_rows_that_fit_at_the_default_batches_and_flags_bigger_ones():
+    registry = load_registry()
+    rows = {(e.model, e.phase): e for e in plan(registry, load_profile("colab_t4"))}
+    for spec in registry.by_role("target"):
+        for phase in ("ifeval", "mmlu", "mt_bench", "agent"):
+            assert rows[spec.slug, phase].fits, rows[spec.slug, phase]
+    reference = rows[registry.by_role("generator")[0].slug, "agent"]  # notebook 07's reference agent
+    assert reference.fits and reference.workload == "b8 x 4096 tok"
+    # Batch 8 of ~2,700-token prompts: logits + log_softmax in fp16 are ~11 GB (Llama, vocab 128,256) and
+    # ~13 GB (Qwen, 151,936) on top of the weights; Qwen's does not fit a T4.
+    eight = {(e.model, e.phase): e for e in plan(registry, load_profile("colab_t4", {"evaluation.mmlu.batch_size": 8}))}
+    llama, qwen = eight["llama-3.2-3b", "mmlu"], eight["qwen2.5-3b", "mmlu"]
+    seq = int(llama.workload.split(" x ")[1].split()[0])
+    assert 2000 <= seq <= 3000
+    assert llama.logits == 2 * 8 * seq * 128256 * 2 and 10e9 < llama.logits < 12e9
+    assert qwen.logits == 2 * 8 * seq * 151936 * 2 and 12e9 < qwen.logits < 14e9
+    assert not qwen.fits and "✗" in plan_table(list(eight.values()))
+    sixteen = {(e.model, e.phase): e for e in plan(registry, load_profile("colab_t4", {"agent.batch_size": 16}))}
+    assert not sixteen[registry.by_role("generator")[0].slug, "agent"].fits
+
+
+def test_mmlu_prompt_length_follows_the_configured_subjects_and_shots():
+    from sit.planning.prompts import MMLU_TOKENS, mmlu_prompts
+
+    law = mmlu_prompts(load_profile("colab_t4", {"evaluation.mmlu.subjects": ["professional_law", "anatomy"]}))
+    short = mmlu_prompts(load_profile("colab_t4", {"evaluation.mmlu.subjects": ["anatomy", "marketing"]}))
+    fewer = mmlu_prompts(load_profile("colab_t4", {"evaluation.mmlu.subjects": ["professional_law"],
+                                                   "evaluation.mmlu.num_fewshot": 1}))
+    assert law.longest_subject == "professional_law" and 2000 <= law.longest <= 3000
+    assert short.longest < 700 and short.mean < law.mean and fewer.longest < law.longest - 4 * 250
+    assert law.longest - fewer.longest >= 4 * MMLU_TOKENS["professional_law"][0]
+    assert "estimated" in law.source and "not available offline" in law.source
+    measured = mmlu_prompts(load_profile("colab_t4", {"evaluation.mmlu.max_prompt_tokens": 3500}))
+    assert measured.longest == 3500 and "set in the profile" in measured.source
+    local = mmlu_prompts(load_profile("demo"))
+    assert "offline fixture" in local.source and local.longest < 400
+
+
+def test_agent_prompt_estimate_holds_a_real_ten_round_agentbench_prompt():
+    """The longest agent prompt, built by the agent's own prompting from real results pages of the bundled shop."""
+    from sit.agent import prompting
+    from sit.agent.catalog import build_catalog
+    from sit.agent.env import Shop
+    from sit.planning.prompts import agent_prompts
+
+    profile = load_profile("colab_t4", {"agent.context_window": None})
+    rounds, new = profile["agent"]["max_rounds"], profile["agent"]["max_new_tokens"]
+    catalog = build_catalog(profile["seed"])
+    shop = Shop(catalog, results_per_page=profile["agent"]["results_per_page"])
+    pages = []
+    for goal in catalog.split("test", rounds):
+        episode = shop.episode(goal)
+        episode.step(f"search[{goal['instruction']}]")
+        pages.append((episode.observation, episode.available_actions()))
+    reply = "Thought:\n" + "x" * (new * 4 - 20) + "\n\nAction:\nclick[next >]"  # a reply as long as allowed
+    turns = [{"observation": o, "available_actions": a, "reply": reply} for o, a in pages[:-1]]
+    messages = prompting.ordered(prompting.blocks("agentbench", turns, *pages[-1]), "agentbench")
+    real = sum(len(m["content"]) for m in messages)
+    estimate_ = agent_prompts(profile)
+    assert abs(estimate_.chars - real) / real < 0.2, (estimate_.chars, real)
+    assert estimate_.window is None and estimate_.longest == estimate_.untrimmed
+    trimmed = agent_prompts(load_profile("colab_t4"))
+    assert trimmed.longest == load_profile("colab_t4")["agent"]["context_window"] - new == trimmed.window
+    shorter = agent_prompts(load_profile("colab_t4", {"agent.context_window": None, "agent.max_rounds": 5}))
+    assert shorter.untrimmed < estimate_.untrimmed - 4 * 300
+
+
+def test_notebooks_07_04_05_are_timed_for_what_they_run():
+    from sit.planning.timing import AGENT_STAGES
+
+    base = _times()
+    registry = load_registry()
+    first, *others = [s.slug for s in registry.by_role("target")]
+    # notebook 07: its default stages, and the reference agent (the generator) once, in the first run
+    assert "reference episodes" in base["07", first].parts
+    assert all("reference episodes" not in base["07", slug].parts for slug in others)
+    assert base["07", first].parts["loads"] == pytest.approx(len(AGENT_STAGES) * base["04", first].parts["load"])
+    parameters = _parameters_cell("07_agentbench.ipynb")
+    assert f"STAGES = {list(AGENT_STAGES)!r}".replace("'", '"') in parameters
+    # notebooks 04/05: the held-out answers of the trained stage (05: and of base), and 05 scores them
+    heldout = _times(overrides={"training.heldout": 100})
+    for notebook in ("04", "05"):
+        part = base[notebook, first].parts["held-out answers"]
+        assert part > 0 and heldout[notebook, first].parts["held-out answers"] > 1.5 * part
+    assert base["05", first].parts["held-out answers"] == pytest.approx(2 * base["04", first].parts["held-out answers"])
+    assert {"reward load", "scores", "base load"} <= set(base["05", first].parts)
+
+
+def _parameters_cell(name: str) -> str:
+    import json
+    from pathlib import Path
+
+    notebook = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / name).read_text())
+    return next("".join(c["source"]) for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", []))
+
+
+def test_mmlu_time_follows_the_subjects_prompt_lengths():
+    law = _times(overrides={"evaluation.mmlu.subjects": ["professional_law"]})
+    algebra = _times(overrides={"evaluation.mmlu.subjects": ["abstract_algebra"]})
+    assert law["06", "qwen2.5-3b"].parts["MMLU"] > 3 * algebra["06", "qwen2.5-3b"].parts["MMLU"]
+
+
+def test_downloads_are_sized_from_the_registry_and_counted_per_notebook_run():
+    from sit.planning.downloads import download_table, downloads
+
+    items = {d.model: d for d in downloads(load_registry())}
+    assert items["llama-3.1-8b-instruct"].bytes == pytest.approx(16.06e9, rel=0.01)  # hub: 16.1 GB of bf16
+    assert items["mistral-7b-v0.1"].bytes == pytest.approx(14.48e9, rel=0.01)
+    assert items["reward-deberta-v3-large-v2"].bytes == pytest.approx(1.74e9, rel=0.01)  # fp32 on the hub
+    assert items["llama-3.2-3b"].runs == 5 and items["llama-3.1-8b-instruct"].runs == 2
+    table = download_table(list(items.values()))
+    total = sum(d.bytes for d in items.values()) / 1e9
+    assert f"it needs {total:.0f} GB of Drive" in table and "free account has 15 GB" in table
+
+
+@pytest.mark.slow
+def test_command_prints_downloads_for_hub_models_only():
+    hub = _sit_plan("--profile", "colab_t4")
+    assert hub.returncode == 0, hub.stderr
+    assert "Downloads from the hub" in hub.stdout and re.search(r"^mistral-7b-v0.1\s+14\.5 GB", hub.stdout, re.M)
+    assert "MMLU prompts: longest" in hub.stdout and "not available offline" in hub.stdout
+    toy = _sit_plan("--profile", "demo")
+    assert toy.returncode == 0 and "Downloads from the hub" not in toy.stdout

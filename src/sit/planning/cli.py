@@ -6,13 +6,15 @@ import argparse
 
 from ..config import load_profile, load_registry, parse_set_args
 from . import memory as mem
+from .downloads import download_table, downloads
 from .gpus import GPUS, default_gpu, get_gpu
 from .parallel import vllm_parallelism
 from .plan import OVERHEAD_GIB, Settings, plan
+from .prompts import CHARS_PER_TOKEN, agent_prompts, mmlu_prompts
 from .report import plan_table
 from .schedule import SESSION_HOURS, oversized, session_table, time_table
 from .timing import DP_EFFICIENCY, HF_VS_UNSLOTH, LENGTHS, VLLM, Timer, anchor_checks, notebook_times
-from .workload import model_arch, training_setup
+from .workload import lookup, model_arch, training_setup
 
 
 def register(subparsers) -> None:
@@ -50,6 +52,9 @@ def _run(args: argparse.Namespace) -> int:
     times = notebook_times(timer)
     print("\nWall time per notebook run")
     print(time_table(times))
+    if profile.get("world") == "hub":
+        print("\nDownloads from the hub (per model)")
+        print(download_table(downloads(registry)))
     print("\n" + assumptions(timer))
     if args.backend == "vllm" or args.num_gpus > 1:
         print("\n" + parallel_lines(registry, profile, gpu, args.num_gpus))
@@ -63,6 +68,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def assumptions(timer: Timer) -> str:
     gpu = timer.gpu
+    mmlu = mmlu_prompts(timer.profile)
+    agent = agent_prompts(timer.profile, model_arch(timer.registry.by_role("target")[0], timer.profile).get(
+        "max_positions"))
     lines = [
         "Assumptions:",
         f"- decoding: weights streamed each step at {gpu.bandwidth / 1e9:.0f} GB/s realized "
@@ -77,8 +85,13 @@ def assumptions(timer: Timer) -> str:
         + (f"; {timer.num_gpus} GPUs data parallel at {DP_EFFICIENCY:.0%} efficiency" if timer.num_gpus > 1 else ""),
         f"- prefill, reward scoring, MMLU log-likelihoods: 2 N FLOPs per token at {gpu.prefill_flops / 1e12:.2f} TFLOP/s",
         f"- lengths: instructions {LENGTHS['instruction']:.0%} and answers {LENGTHS['response']:.0%} of their limits "
-        f"on average; MMLU {LENGTHS['mmlu_prompt_per_shot']} tokens per shot; MT-Bench judge prompts "
-        f"{LENGTHS['judge_prompt']} tokens",
+        f"on average; MT-Bench judge prompts {LENGTHS['judge_prompt']} tokens",
+        f"- MMLU prompts: longest {mmlu.longest} tokens ({mmlu.longest_subject}), mean {mmlu.mean}; {mmlu.source}. "
+        "lm-eval scores a batch from fp16 [batch, length, vocab] logits plus their log_softmax of the same size",
+        f"- agent prompts: task prompt, one-shot example and up to {lookup(timer.profile, 'agent.max_rounds', 10)} "
+        f"rounds: ~{agent.untrimmed} tokens"
+        + (f", trimmed to {agent.window} (context_window - max_new_tokens)" if agent.window else "")
+        + f"; measured in characters at {CHARS_PER_TOKEN:g} a token",
         f"- each notebook: {gpu.startup_s:.0f} s to start; a model loads at {gpu.load_gbs} GB/s of 16-bit checkpoint",
     ]
     if not gpu.calibrated:

@@ -258,6 +258,13 @@ def sampling_bytes(inv: Inventory, batch: int) -> int:
     return batch * inv.vocab * (COMPUTE_BYTES + FP32 + FP32)
 
 
+def loglikelihood_logits_bytes(inv: Inventory, batch: int, tokens: int) -> int:
+    """lm-eval's log-likelihood scoring (``HFLM._loglikelihood_tokens``): the model's logits over every
+    position, ``[batch, tokens, vocab]`` in fp16, and their ``log_softmax`` of the same size and dtype
+    (``softmax_dtype`` unset), both live while the softmax runs."""
+    return 2 * batch * tokens * inv.vocab * COMPUTE_BYTES
+
+
 # --------------------------------------------------------------------------- causal LM: QLoRA training
 
 

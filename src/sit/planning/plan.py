@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 
 from ..config import ConfigError, ModelSpec, Registry
 from . import memory as mem
+from .prompts import agent_prompts, mmlu_prompts
+from .timing import LENGTHS
 from .workload import model_arch, model_load, phase_sizes, phases_of, training_setup
 
 GIB = 1024**3
@@ -88,6 +90,19 @@ def _generation_moments(inv: mem.Inventory, load: str, batch: int, prompt: int, 
     return [prefill, decode]
 
 
+def _loglikelihood_moments(inv: mem.Inventory, load: str, batch: int, seq: int) -> list[Moment]:
+    """lm-eval scores a right-padded batch without an attention mask (SDPA's causal path) and no cache
+    reuse: inside the last layer, the cache the forward builds for every layer is alive; at the LM
+    head, that cache, the final hidden states and the fp16 logits; then the logits and their
+    ``log_softmax``, once the output (and its cache) is dropped."""
+    dequant = mem.dequant_bytes(inv, load)
+    kv = mem.kv_cache_bytes(inv, batch, seq)
+    logits = mem.loglikelihood_logits_bytes(inv, batch, seq)
+    return [Moment("forward", mem.inference_layer_bytes(inv, batch, seq, padded=False) + dequant, kv),
+            Moment("lm head", batch * seq * inv.hidden * mem.COMPUTE_BYTES, kv, logits // 2),
+            Moment("log_softmax", 0, 0, logits)]
+
+
 def _training_moments(spec: ModelSpec, inv: mem.Inventory, sequences: int, seq: int, settings: Settings,
                       setup, *, reference: bool) -> list[Moment]:
     """Backpropagation through the last layer, the LM head's backward and, for DPO, the reference
@@ -124,6 +139,13 @@ def _training_moments(spec: ModelSpec, inv: mem.Inventory, sequences: int, seq: 
 def _moments(spec: ModelSpec, inv: mem.Inventory, phase: str, sizes: dict, settings: Settings):
     """(workload label, candidate moments) of one phase."""
     batch = sizes["batch"]
+    if phase == "mmlu":
+        seq = mmlu_prompts(settings.profile).longest
+        return f"b{batch} x {seq} tok", _loglikelihood_moments(inv, spec.load, batch, seq)
+    if phase in EVALUATION_PROMPTS:
+        new = sizes["new"]
+        prompt = EVALUATION_PROMPTS[phase](spec, settings.profile, new)
+        return f"b{batch} x {prompt + new} tok", _generation_moments(inv, spec.load, batch, prompt, new, settings)
     if phase in ("generate", "respond", "judge"):
         new = sizes["new"]
         if phase == "judge":  # a judge prompt carries an instruction and two responses: the full window
@@ -143,6 +165,19 @@ def _moments(spec: ModelSpec, inv: mem.Inventory, phase: str, sizes: dict, setti
     label = f"{batch} pairs x {sizes['max_length']} tok" if phase == "dpo" else f"b{batch} x {sizes['max_length']} tok"
     return label, _training_moments(spec, inv, sequences, sizes["max_length"], settings, setup,
                                     reference=phase == "dpo")
+
+
+def _agent_prompt(spec: ModelSpec, profile: dict, new: int) -> int:
+    return agent_prompts(profile, spec.arch.get("max_positions")).longest
+
+
+# Prompt tokens of the generation phases of notebooks 06 and 07 (the longest prompt of each).
+EVALUATION_PROMPTS = {
+    "ifeval": lambda spec, profile, new: LENGTHS["template"] + LENGTHS["ifeval_prompt"],
+    # the second turn carries the first question and a full first answer
+    "mt_bench": lambda spec, profile, new: LENGTHS["template"] + 2 * LENGTHS["mt_bench_prompt"] + new,
+    "agent": _agent_prompt,
+}
 
 
 # --------------------------------------------------------------------------- estimate and plan

@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 from ..config import ModelSpec, Registry
 from . import memory as mem
 from .gpus import GPU
+from .prompts import agent_prompts, mmlu_prompts
 from .workload import lookup, model_arch, model_load, phase_sizes, training_setup
 
 # Mean lengths, as fractions of the profile's limits (Magpie instructions are short; answers
 # use about half their budget), and fixed token counts of templates and prompts.
 LENGTHS = {"instruction": 0.25, "response": 0.5, "template": 32, "pre_query": 16, "ifeval_prompt": 80,
-           "mmlu_prompt_per_shot": 110, "mt_bench_prompt": 120, "judge_prompt": 900, "agent_prompt": 1500}
+           "mt_bench_prompt": 120, "judge_prompt": 900,
+           "agent_first_page": 1500}  # AgentBench: task prompt, one-shot example and the first page
 FILTER_SECONDS_PER_RECORD = 0.003  # language ID dominates (FIELD_NOTES: ~3 ms per text)
 VLLM = {"batch": 256, "layer_overhead_ms": 0.02}  # CUDA graphs remove most launch overhead
 DP_EFFICIENCY = 0.9  # gradient all-reduce and stragglers under data parallel training
@@ -181,13 +183,25 @@ def notebook_times(timer: Timer) -> list[StepTime]:
         steps.append(step)
     save_steps = int(lookup(p, "training.save_steps", 25))
     pairs = min(int(lookup(p, "preference.target_pairs", kept)), kept - heldout)
+    targets = reg.by_role("target")
     for stage, examples, tokens in (("sft", kept - heldout, prompt + answer),
                                     ("dpo", pairs, prompt + _mean("response", int(
                                         lookup(p, "preference.max_new_tokens_response", 512))))):
-        for spec in reg.by_role("target"):
+        for spec in targets:
             total, per_step = timer.train_seconds(spec, stage, examples, tokens)
-            steps.append(StepTime("04" if stage == "sft" else "05", spec.slug,
-                                  {"start": start, "load": timer.load_seconds(spec), "train": total},
+            parts = {"start": start, "load": timer.load_seconds(spec), "train": total}
+            # The trained stage answers the held-out instructions (notebook 04: SFT; 05: DPO, and base, which
+            # loads the model once more); 05 then scores every stage's answers with the reward model.
+            sizes = phase_sizes(spec, "respond", p)
+            answers = timer.decode_seconds(spec, heldout, sizes["batch"], prompt, sizes["new"],
+                                           _mean("response", sizes["new"]))
+            parts["held-out answers"] = answers if stage == "sft" else 2 * answers
+            if stage == "dpo":
+                parts["base load"] = timer.load_seconds(spec)
+                parts["reward load"] = timer.load_seconds(reward)
+                parts["scores"] = timer.forward_seconds(reward, 3 * len(targets) * heldout, reward_len,
+                                                        phase_sizes(reward, "score", p)["batch"])
+            steps.append(StepTime("04" if stage == "sft" else "05", spec.slug, parts,
                                   save_steps * per_step, f"training.{stage}.epochs or training.{stage}.max_length"))
     steps += _evaluation_times(timer, start)
     steps += _agent_times(timer, start)
@@ -208,7 +222,7 @@ def _evaluation_times(timer: Timer, start: float) -> list[StepTime]:
         mmlu = sum(min(n, int(per_subject)) if per_subject else n for name, n in local.items() if name != "ifeval")
     else:
         mmlu = (len(subjects) if subjects else 57) * (int(per_subject) if per_subject else 246)  # 14,042 / 57
-    shots = int(lookup(p, "evaluation.mmlu.num_fewshot", 5))
+    mmlu_tokens = mmlu_prompts(p).mean
     out = []
     for spec in reg.by_role("target"):
         parts = {"start": start, "loads": stages * timer.load_seconds(spec)}
@@ -218,9 +232,9 @@ def _evaluation_times(timer: Timer, start: float) -> list[StepTime]:
             new = int(lookup(p, "evaluation.ifeval.max_gen_toks", 1280))
             parts["IFEval"] = stages * timer.decode_seconds(spec, limit, int(lookup(p, "evaluation.ifeval.batch_size", 8)),
                                                             LENGTHS["ifeval_prompt"], new, new // 2)
-        if "mmlu" in benchmarks:
-            parts["MMLU"] = stages * timer.forward_seconds(spec, 4 * mmlu, (shots + 1) * LENGTHS["mmlu_prompt_per_shot"],
-                                                           int(lookup(p, "evaluation.mmlu.batch_size", 8)))
+        if "mmlu" in benchmarks:  # lm-eval's logits cache: one forward scores a question's four one-token answers
+            parts["MMLU"] = stages * timer.forward_seconds(spec, mmlu, mmlu_tokens,
+                                                           int(lookup(p, "evaluation.mmlu.batch_size", 4)))
         if "mt_bench" in benchmarks:
             new = int(lookup(p, "evaluation.mt_bench.max_new_tokens", 1024))
             batch = int(lookup(p, "evaluation.mt_bench.batch_size", 8))
@@ -250,21 +264,35 @@ def _fixture_sizes() -> dict[str, int]:
                                                                      if line.strip()) for f in files}
 
 
+# Notebook 07's default STAGES: the final (SFT+DPO) model of each target.
+AGENT_STAGES = ("dpo",)
+
+
 def _agent_times(timer: Timer, start: float) -> list[StepTime]:
+    """Notebook 07 per target: its default stages; the first run also plays the reference agent (the
+    generator), once per workspace. A round's prompt grows from the first page to the longest prompt."""
     p = timer.profile
     if "agent" not in p:
         return []
-    stages = len(lookup(p, "evaluation.stages", ["base", "sft", "dpo"]))
     goals = lookup(p, "agent.goals") or (100 if lookup(p, "agent.split", "test") == "test" else 40)
     rounds = int(lookup(p, "agent.max_rounds", 10))
     new = int(lookup(p, "agent.max_new_tokens", 256))
-    context = min(int(lookup(p, "agent.context_window", 4096) or 4096), LENGTHS["agent_prompt"])
-    batch = int(lookup(p, "agent.batch_size", 16))
+    batch = int(lookup(p, "agent.batch_size", 8))
+
+    def play(spec) -> float:
+        longest = agent_prompts(p, model_arch(spec, p).get("max_positions")).longest
+        mean = (longest + min(LENGTHS["agent_first_page"], longest)) // 2
+        return rounds * timer.decode_seconds(spec, int(goals), batch, mean, new, new // 2)
+
     out = []
-    for spec in timer.registry.by_role("target"):
-        play = stages * rounds * timer.decode_seconds(spec, int(goals), batch, context, new, new // 2)
-        out.append(StepTime("07", spec.slug, {"start": start, "loads": stages * timer.load_seconds(spec),
-                                              "episodes": play}, knob="agent.goals or agent.max_rounds"))
+    generator = timer.registry.by_role("generator")[0]
+    for i, spec in enumerate(timer.registry.by_role("target")):
+        parts = {"start": start, "loads": len(AGENT_STAGES) * timer.load_seconds(spec),
+                 "episodes": len(AGENT_STAGES) * play(spec)}
+        if i == 0:
+            parts["reference load"] = timer.load_seconds(generator)
+            parts["reference episodes"] = play(generator)
+        out.append(StepTime("07", spec.slug, parts, knob="agent.goals or agent.max_rounds"))
     return out
 
 

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 from ..config import ConfigError, ModelSpec
 
-PHASES = {"generator": ("generate",), "target": ("respond", "sft", "dpo"), "reward": ("score",),
-          "judge": ("judge",)}
+# Notebook 06's benchmarks (IFEval, MMLU log-likelihoods, MT-Bench answers) and notebook 07's episodes run
+# on every target; the generator plays notebook 07 as the reference agent.
+PHASES = {"generator": ("generate", "agent"),
+          "target": ("respond", "sft", "dpo", "ifeval", "mmlu", "mt_bench", "agent"),
+          "reward": ("score",), "judge": ("judge",)}
 
 # Where each phase's sizes come from: (profile key or None, key of the model's `t4` entry).
 SOURCES = {
@@ -31,6 +34,13 @@ SOURCES = {
             "max_length": ("training.dpo.max_length", "max_length")},
     "score": {"batch": ("preference.reward_batch_size", "batch_size"),
               "max_length": ("preference.reward_max_length", "max_length")},
+    "ifeval": {"batch": ("evaluation.ifeval.batch_size", "batch_size"),
+               "new": ("evaluation.ifeval.max_gen_toks", "max_new_tokens_response")},
+    "mmlu": {"batch": ("evaluation.mmlu.batch_size", "batch_size")},
+    "mt_bench": {"batch": ("evaluation.mt_bench.batch_size", "batch_size"),
+                 "new": ("evaluation.mt_bench.max_new_tokens", "max_new_tokens_response")},
+    "agent": {"batch": ("agent.batch_size", "batch_size"),
+              "new": ("agent.max_new_tokens", "max_new_tokens_response")},
     "judge": {"batch": ("evaluation.mt_bench.judge_batch_size", "batch_size"),
               "new": ("evaluation.mt_bench.judge_max_new_tokens", "max_new_tokens_response"),
               "max_length": (None, "max_length")},
