@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import ConfigError, ModelSpec, Registry, load_profile, load_registry
+from .display import configure_tables
 from .manifest import now
 from .runtime import environment_summary, load_hf_token, mount_drive, require_token, seed_everything
 from .workspace import Workspace
@@ -54,13 +55,15 @@ def world_id(profile: dict, registry: Registry | None = None) -> str:
 
 def start(profile: str | None = "auto", workspace: str | None = None, seed: int | None = None,
           overrides: dict | None = None, *, verbose: bool = True) -> Session:
-    """Resolve the profile, mount Drive on Colab, export HF_TOKEN if available, seed, summarize."""
+    """Resolve the profile, mount Drive on Colab, export HF_TOKEN if available, seed, set up how tables
+    display, summarize."""
     config = load_profile(profile, overrides)
     mount_drive()
     load_hf_token()
     seed = int(config.get("seed", 42) if seed is None else seed)
     config["seed"] = seed
     seed_everything(seed)
+    configure_tables()
     session = Session(profile=config, workspace=Workspace(workspace), registry=load_registry(), seed=seed)
     if verbose:
         summary = environment_summary()

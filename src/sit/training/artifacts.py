@@ -14,6 +14,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..charts import mark_toy
 from ..config import ModelSpec
 from ..manifest import write_manifest
 from ..store import read_json, write_json_atomic, write_text_atomic
@@ -74,8 +75,9 @@ def save_model_files(folder: Path, model, tokenizer, spec: ModelSpec) -> None:
     generation_config(spec, tokenizer).save_pretrained(str(folder))
 
 
-def save_logs(folder: Path, stage: str, log_history: list[dict]) -> dict[str, Path]:
-    """The trainer's log history as JSON and CSV, and the stage's curves as PNG."""
+def save_logs(folder: Path, stage: str, log_history: list[dict], *, model: str = "",
+              world_id: str | None = None) -> dict[str, Path]:
+    """The trainer's log history as JSON and CSV, and the stage's curves as PNG, titled with model and stage."""
     write_json_atomic(folder / LOG_JSON, log_history)
     keys = sorted({k for row in log_history for k in row})
     buffer = io.StringIO()
@@ -83,30 +85,40 @@ def save_logs(folder: Path, stage: str, log_history: list[dict]) -> dict[str, Pa
     writer.writeheader()
     writer.writerows(log_history)
     write_text_atomic(folder / LOG_CSV, buffer.getvalue())
-    return {name: plot_curve(folder / name, log_history, keys) for name, keys in CURVES[stage].items()}
+    title = " · ".join(p for p in (model.split("/")[-1], f"{stage.upper()} training") if p)
+    return {name: plot_curve(folder / name, log_history, keys, title=title, world_id=world_id)
+            for name, keys in CURVES[stage].items()}
 
 
-def plot_curve(path: Path, log_history: list[dict], keys: tuple[str, ...]) -> Path:
-    import matplotlib
+def plot_curve(path: Path, log_history: list[dict], keys: tuple[str, ...], *, title: str = "",
+               world_id: str | None = None) -> Path:
+    """Save :func:`curve_figure` as PNG at ``path`` (atomically)."""
+    fig = curve_figure(log_history, keys, f"{title}: {path.stem}" if title else path.stem, world_id=world_id)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(path)
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+def curve_figure(log_history: list[dict], keys: tuple[str, ...], title: str, *, world_id: str | None = None):
+    """Logged values per optimizer step. A bare Figure, not pyplot: saving it leaves the notebook's backend
+    (and every chart drawn after it) alone."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 3.4))
+    ax = fig.subplots()
     for key in keys:
         points = [(row["step"], row[key]) for row in log_history if key in row and "step" in row]
         if points:
             ax.plot(*zip(*points, strict=True), marker=".", label=key)
     ax.set_xlabel("optimizer step")
-    ax.set_title(path.stem)
+    ax.set_ylabel(keys[0] if len(keys) == 1 else keys[0].split("/")[0])
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    mark_toy(fig, world_id)
+    return fig
 
 
 def final_loss(log_history: list[dict]) -> float | None:
@@ -123,7 +135,7 @@ def finish_stage(folder: Path, *, session, stage: str, model, tokenizer, spec: M
         return {}
     save_model_files(folder, model, tokenizer, spec)
     history = list(trainer.state.log_history)
-    save_logs(folder, stage, history)
+    save_logs(folder, stage, history, model=spec.id, world_id=session.world_id)
     summary = {"global_steps": trainer.state.global_step, "final_loss": final_loss(history),
                "resumed_from_step": outcome.resumed_from_step, "oom_retries": outcome.oom_retries,
                "batch_size": outcome.batch_size, "grad_accum": outcome.grad_accum,

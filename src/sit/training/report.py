@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..charts import STAGE_COLORS, STAGE_LABELS, mark_toy, model_label
+
 
 def run_summary(result) -> object:
     """One row: what was trained, for how long, and how it ended."""
@@ -51,13 +53,13 @@ def _change(row: dict) -> str:
             f"vs {row['vs']}")
 
 
-def plot_stages(rows: list[dict]):
+def plot_stages(rows: list[dict], *, world_id: str | None = None):
     """Grouped bars: mean reward per model and stage with CI whiskers, and the share of answers that stopped."""
     import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(r["model"] for r in rows))
     stages = list(dict.fromkeys(r["stage"] for r in rows))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     width = 0.8 / max(1, len(stages))
     for k, stage in enumerate(stages):
         xs, means, errs, stopped = [], [], [[], []], []
@@ -72,15 +74,19 @@ def plot_stages(rows: list[dict]):
             errs[0].append(mean - float(r["ci_low"]))
             errs[1].append(float(r["ci_high"]) - mean)
             stopped.append(float(r["stopped_share"]))
-        left.bar(xs, means, width, yerr=errs, capsize=3, label=stage)
-        right.bar(xs, stopped, width, label=stage)
+        style = {"label": STAGE_LABELS.get(stage, stage), "color": STAGE_COLORS.get(stage)}
+        left.bar(xs, means, width, yerr=errs, capsize=3, **style)
+        right.bar(xs, stopped, width, **style)
     for ax, title in ((left, "held-out reward (mean, 95% CI)"), (right, "answers that ended with end-of-turn")):
         ax.set_xticks([i + width * (len(stages) - 1) / 2 for i in range(len(models))])
-        ax.set_xticklabels([m.split("/")[-1] for m in models])
+        ax.set_xticklabels([model_label(m) for m in models])
         ax.set_title(title)
         ax.legend(fontsize=8)
+    left.set_ylabel("reward-model score")
+    right.set_ylabel("share of answers")
     right.set_ylim(0, 1.05)
     fig.tight_layout()
+    mark_toy(fig, world_id)
     return fig
 
 
