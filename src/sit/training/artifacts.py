@@ -20,6 +20,12 @@ from ..manifest import write_manifest
 from ..store import read_json, write_json_atomic, write_text_atomic
 from .fit import check_fingerprint
 
+# The SFTConfig/DPOConfig and LoraConfig fields the manifest records as the run used them (a student defends these).
+TRAINER_ARGS = ("num_train_epochs", "learning_rate", "lr_scheduler_type", "warmup_steps", "per_device_train_batch_size",
+                "gradient_accumulation_steps", "optim", "fp16", "bf16", "gradient_checkpointing", "max_length", "beta",
+                "logging_steps", "save_steps", "seed")
+LORA_ARGS = ("r", "lora_alpha", "lora_dropout", "target_modules", "trainable_token_indices")
+QUANTIZATION_ARGS = ("load_in_4bit", "bnb_4bit_quant_type", "bnb_4bit_use_double_quant", "bnb_4bit_compute_dtype")
 LOG_JSON = "log_history.json"
 LOG_CSV = "log_history.csv"
 # Curves per stage: file name -> the log keys drawn in it.
@@ -121,6 +127,20 @@ def curve_figure(log_history: list[dict], keys: tuple[str, ...], title: str, *, 
     return fig
 
 
+def effective_settings(trainer, model) -> dict:
+    """What the trainer and the adapter were actually built with (after overrides, the registry's batch and any
+    out-of-memory halving), as plain JSON."""
+    args = trainer.args.to_dict()
+    lora = model.peft_config["default"].to_dict()
+    quantization = getattr(model.config, "quantization_config", None)
+    if quantization is not None and not isinstance(quantization, dict):
+        quantization = quantization.to_dict()
+    return {"trainer_args": {k: args[k] for k in TRAINER_ARGS if k in args},
+            "lora": {k: sorted(v) if isinstance(v, set) else v for k, v in lora.items() if k in LORA_ARGS},
+            "quantization": {k: str(quantization[k]) if k.endswith("dtype") else quantization[k]
+                             for k in QUANTIZATION_ARGS if k in quantization} if quantization else None}
+
+
 def final_loss(log_history: list[dict]) -> float | None:
     losses = [row["loss"] for row in log_history if "loss" in row]
     return losses[-1] if losses else None
@@ -144,6 +164,6 @@ def finish_stage(folder: Path, *, session, stage: str, model, tokenizer, spec: M
                    config=cfg, seed=session.seed, counts={**counts, "steps": trainer.state.global_step},
                    started_at=started_at,
                    extra={"fingerprint": fingerprint, "model": spec.id, "world": session.world_id,
-                          "training": summary, **(extra or {})})
+                          "training": summary, **effective_settings(trainer, model), **(extra or {})})
     trainer.accelerator.wait_for_everyone()
     return summary
