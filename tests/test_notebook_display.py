@@ -70,5 +70,7 @@ def test_start_sets_the_display_once_for_every_table(tmp_path):
     assert REASON in frame.to_string() and REASON in table_html(frame)
     shortened = frame["response"][0]
     assert shortened.endswith("…") and shortened in table_html(frame)  # clipped where it was built, not again
-    wide = pd.DataFrame({"step": list(range(100)), "text": ["x" * 60] * 100})
-    assert "…" in table_html(wide) or "..." in table_html(wide)  # a long frame keeps pandas' shortened view
+    long = pd.DataFrame({"step": list(range(100)), "text": ["x" * 60] * 100})
+    assert "…" in table_html(long) or "..." in table_html(long)  # a long frame keeps pandas' shortened view
+    repeated = pd.DataFrame({"text": [REASON, REASON]}, index=[0, 0])
+    assert table_html(repeated).count(REASON) == 2  # repeated labels: pandas' own HTML, still whole

@@ -27,11 +27,12 @@ def configure_tables() -> None:
 
 
 def table_html(frame) -> str:
-    """A DataFrame as HTML whose text columns wrap. A frame longer than pandas' ``display.max_rows`` keeps
-    pandas' own (shortened) rendering."""
+    """A DataFrame as HTML whose text columns wrap. A frame longer than pandas' ``display.max_rows``, or with
+    repeated labels, keeps pandas' own rendering."""
     import pandas as pd
 
     text_columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    if not text_columns or len(frame) > pd.get_option("display.max_rows") or not frame.columns.is_unique:
+    plain = not text_columns or len(frame) > pd.get_option("display.max_rows")
+    if plain or not (frame.index.is_unique and frame.columns.is_unique):  # a Styler needs unique labels
         return frame._repr_html_()
     return frame.style.set_properties(subset=text_columns, **WRAPPED_CELL).format(precision=4, escape="html").to_html()
