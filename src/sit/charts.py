@@ -20,3 +20,19 @@ def mark_toy(fig, world_id: str | None) -> None:
     if is_toy(world_id):
         fig.text(0.995, 0.005, f"toy world {world_id}: tests the plumbing, not the models",
                  ha="right", va="bottom", fontsize=7, color=TOY_MARK_COLOR)
+
+
+def model_label(model: str, width: int = 14) -> str:
+    """A model id as a tick label: the name without its owner, broken at hyphens into lines of about ``width``.
+
+    Neighbouring bars carry names like ``Llama-3.1-8B-Instruct`` and ``Llama-3.2-3B``; on one line they run
+    into each other."""
+    lines = [""]
+    for part in model.split("/")[-1].split("-"):
+        piece = part if not lines[-1] else f"-{part}"
+        if lines[-1] and len(lines[-1]) + len(piece) > width:
+            lines[-1] += "-"
+            lines.append(part)
+        else:
+            lines[-1] += piece
+    return "\n".join(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import ConfigError, ModelSpec, Registry, load_profile, load_registry
+from .display import configure_tables
 from .manifest import now
 from .runtime import (
     environment_summary,
@@ -63,7 +64,7 @@ def world_id(profile: dict, registry: Registry | None = None) -> str:
 def start(profile: str | None = "auto", workspace: str | None = None, seed: int | None = None,
           overrides: dict | None = None, *, hf_cache_on_drive: bool | None = None, verbose: bool = True) -> Session:
     """Resolve the profile, mount Drive on Colab, keep hub downloads on Drive if asked (``hf_cache_on_drive``,
-    else the profile's), export HF_TOKEN if available, seed, summarize."""
+    else the profile's), export HF_TOKEN if available, seed, set up how tables display, summarize."""
     config = load_profile(profile, overrides)
     mount_drive()
     if hf_cache_on_drive is not None:
@@ -73,6 +74,7 @@ def start(profile: str | None = "auto", workspace: str | None = None, seed: int 
     seed = int(config.get("seed", 42) if seed is None else seed)
     config["seed"] = seed
     seed_everything(seed)
+    configure_tables()
     session = Session(profile=config, workspace=Workspace(workspace), registry=load_registry(), seed=seed)
     if verbose:
         summary = environment_summary()

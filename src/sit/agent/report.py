@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..charts import mark_toy
 from .metrics import METRICS
 
 NAMES = {"reward": "mean reward", "success_rate": "success rate", "avg_turns": "avg turns",
@@ -23,7 +24,7 @@ def metrics_table(runs):
     return pd.DataFrame(rows)
 
 
-def plot_metrics(runs):
+def plot_metrics(runs, *, world_id: str | None = None):
     """Mean reward and success rate per agent with their confidence intervals; returns the figure."""
     import matplotlib.pyplot as plt
 
@@ -40,6 +41,7 @@ def plot_metrics(runs):
     fig.suptitle("WebShop-style (AgentBench protocol), bundled catalog — not comparable with published scores",
                  fontsize=9)
     fig.tight_layout()
+    mark_toy(fig, world_id)
     return fig
 
 

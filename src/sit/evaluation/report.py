@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import math
+import textwrap
 
+from ..charts import STAGE_COLORS, STAGE_LABELS, mark_toy, model_label
 from .compare import HEADLINES, Comparison
 from .loading import STAGES
 from .mtbench_data import CATEGORIES
 from .mtbench_run import LABEL
 
 Z95 = 1.96
-STAGE_COLORS = {"base": "#9e9e9e", "sft": "#4c72b0", "dpo": "#dd8452"}
+MMLU_CHANCE = 0.25  # four choices
+# What each headline panel's y axis measures, and its fixed range (None: the data's).
+AXES = {("ifeval", "prompt_level_strict_acc"): ("share of prompts, all instructions followed", (0, 1)),
+        ("ifeval", "inst_level_strict_acc"): ("share of instructions followed", (0, 1)),
+        ("mmlu", "acc"): ("accuracy", (0, 1)),
+        ("mt_bench", "score"): ("judge's score (1-10)", (0, 10)),
+        ("reward", "mean_reward"): ("mean reward-model score", None)}
+PANEL_COLUMNS = 3
 
 
 def results_frame(rows: list[dict], model: str | None = None):
@@ -44,8 +53,9 @@ def _short(model: str) -> str:
     return model.split("/")[-1]
 
 
-def plot_benchmarks(rows: list[dict], *, judge: str | None = None):
-    """One panel per headline metric: bars per model, one per stage, whiskers = 95 % CI (±1.96 stderr)."""
+def plot_benchmarks(rows: list[dict], *, judge: str | None = None, world_id: str | None = None):
+    """One panel per headline metric (a grid of up to 3 columns): bars per model, one per stage,
+    whiskers = 95 % CI (±1.96 stderr); MMLU's panel carries the chance line."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -53,9 +63,12 @@ def plot_benchmarks(rows: list[dict], *, judge: str | None = None):
     if not metrics:
         return None
     models = list(dict.fromkeys(r["model"] for r in rows))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    columns = min(PANEL_COLUMNS, len(metrics))
+    grid_rows = math.ceil(len(metrics) / columns)
+    fig, axes = plt.subplots(grid_rows, columns, figsize=(max(4.4, 1.5 * len(models)) * columns, 3.6 * grid_rows),
+                             squeeze=False)
     width = 0.8 / len(STAGES)
-    for ax, (benchmark, metric, label) in zip(axes[0], metrics, strict=True):
+    for ax, (benchmark, metric, label) in zip(axes.flat, metrics, strict=False):
         for k, stage in enumerate(STAGES):
             values, errors = [], []
             for model in models:
@@ -65,12 +78,26 @@ def plot_benchmarks(rows: list[dict], *, judge: str | None = None):
                 err = row["stderr"] if row else np.nan
                 errors.append(Z95 * err if err is not None and not math.isnan(err) else 0.0)
             x = np.arange(len(models)) + (k - 1) * width
-            ax.bar(x, values, width, yerr=errors, capsize=3, label=stage, color=STAGE_COLORS[stage])
+            ax.bar(x, values, width, yerr=errors, capsize=3, label=STAGE_LABELS[stage], color=STAGE_COLORS[stage])
+        ylabel, limits = AXES.get((benchmark, metric), (metric.replace("_", " "), None))
+        if limits:
+            ax.set_ylim(*limits)
         title = LABEL.format(judge=judge) if benchmark == "mt_bench" and judge else label
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks(np.arange(len(models)), [_short(m) for m in models], rotation=15, fontsize=8)
-    axes[0][0].legend(fontsize=8)
+        ax.set_title("\n".join(textwrap.wrap(title, 36)), fontsize=10)
+        ax.set_ylabel(ylabel, fontsize=9)
+        ax.set_xticks(np.arange(len(models)), [model_label(m) for m in models], fontsize=8)
+        if benchmark == "mmlu":
+            chance = ax.axhline(MMLU_CHANCE, color="black", linestyle="--", linewidth=1, label="chance (0.25)")
+            ax.legend(handles=[chance], fontsize=7, loc="upper right")
+    # One legend for the stages: in the grid's spare cell when there is one, else in the first panel.
+    spare = list(axes.flat)[len(metrics):]
+    for ax in spare:
+        ax.axis("off")
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    (spare[0] if spare else axes.flat[0]).legend(handles[:len(STAGES)], names[:len(STAGES)], title="stage",
+                                                 fontsize=8, loc="center" if spare else "best")
     fig.tight_layout()
+    mark_toy(fig, world_id)
     return fig
 
 
@@ -92,14 +119,19 @@ def _radar(ax, labels, series: dict[str, list[float]], title: str, limit: float)
 
     angles = np.linspace(0, 2 * np.pi, len(labels), endpoint=False).tolist()
     for name, values in series.items():
-        ax.plot(angles + angles[:1], values + values[:1], label=name, color=STAGE_COLORS.get(name))
-        ax.fill(angles + angles[:1], values + values[:1], alpha=0.1, color=STAGE_COLORS.get(name))
-    ax.set_xticks(angles, [label.replace(" (headline)", "") for label in labels], fontsize=7)
+        color = STAGE_COLORS.get(name)
+        ax.plot(angles + angles[:1], values + values[:1], label=STAGE_LABELS.get(name, name), color=color)
+        ax.fill(angles + angles[:1], values + values[:1], alpha=0.1, color=color)
+    # Short lines, pushed out past the rim: long axis names run into each other and into the plot.
+    names = ["\n".join(textwrap.wrap(label.replace(" (headline)", ""), 14, break_on_hyphens=False)) for label in labels]
+    ax.set_xticks(angles, names, fontsize=7)
+    ax.tick_params(axis="x", pad=12)
+    ax.tick_params(axis="y", labelsize=6)
     ax.set_ylim(0, limit)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=9, pad=18)
 
 
-def plot_model_radars(rows: list[dict]):
+def plot_model_radars(rows: list[dict], *, world_id: str | None = None):
     """A radar per model: its stages over the headline benchmarks (MT-Bench scaled to 0-1)."""
     import matplotlib.pyplot as plt
 
@@ -112,15 +144,18 @@ def plot_model_radars(rows: list[dict]):
             panels.append((model, labels, {s: [v[label] for label in labels] for s, v in stages.items() if v}))
     if not panels:
         return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4), subplot_kw={"polar": True}, squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.8), subplot_kw={"polar": True},
+                             squeeze=False)
     for ax, (model, labels, series) in zip(axes[0], panels, strict=True):
         _radar(ax, labels, series, _short(model), 1.0)
-    axes[0][-1].legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.3, 0))
-    fig.tight_layout()
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, fontsize=8, loc="lower center", ncol=len(names), bbox_to_anchor=(0.5, 0.03))
+    fig.tight_layout(rect=(0, 0.13, 1, 0.93))
+    mark_toy(fig, world_id)
     return fig
 
 
-def plot_mt_bench_categories(rows: list[dict], model: str, judge: str | None = None):
+def plot_mt_bench_categories(rows: list[dict], model: str, judge: str | None = None, *, world_id: str | None = None):
     """MT-Bench per category (radar, 0-10), one line per stage of ``model``."""
     import matplotlib.pyplot as plt
 
@@ -133,10 +168,13 @@ def plot_mt_bench_categories(rows: list[dict], model: str, judge: str | None = N
                              for c in CATEGORIES]
     if not series:
         return None
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), subplot_kw={"polar": True})
-    _radar(ax, list(CATEGORIES), series, f"{_short(model)}: " + LABEL.format(judge=judge or "?"), 10.0)
-    ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.3, 0))
-    fig.tight_layout()
+    fig, ax = plt.subplots(figsize=(5.2, 5.4), subplot_kw={"polar": True})
+    _radar(ax, list(CATEGORIES), series, "\n".join(textwrap.wrap(
+        f"{_short(model)}: " + LABEL.format(judge=judge or "?"), 48)), 10.0)
+    handles, names = ax.get_legend_handles_labels()
+    fig.legend(handles, names, fontsize=8, loc="lower center", ncol=len(names), bbox_to_anchor=(0.5, 0.03))
+    fig.tight_layout(rect=(0, 0.13, 1, 0.93))
+    mark_toy(fig, world_id)
     return fig
 
 

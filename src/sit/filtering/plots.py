@@ -7,11 +7,12 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..charts import mark_toy
 from .rules import word_count
 
 
-def plot_removals(report: dict, ax=None):
-    """Bar chart per filter (pipeline order): removed in the pipeline vs. would remove on its own."""
+def plot_removals(report: dict, ax=None, *, world_id: str | None = None):
+    """Bar chart per filter (pipeline order): removed in the pipeline vs. would remove on its own; returns the axes."""
     steps = report["filters"]
     names = [step["filter"] for step in steps]
     if ax is None:
@@ -24,10 +25,12 @@ def plot_removals(report: dict, ax=None):
     ax.set_title(f"Filtering: {report['input']} in, {report['passed_filters']} passed, {report['output']} kept")
     ax.legend()
     ax.figure.tight_layout()
+    mark_toy(ax.figure, world_id)
     return ax
 
 
-def plot_length_histograms(before: Sequence[dict], after: Sequence[dict], bins: int = 40):
+def plot_length_histograms(before: Sequence[dict], after: Sequence[dict], bins: int = 40, *,
+                           world_id: str | None = None):
     """Histograms of instruction and response lengths (words) before and after filtering."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, field in zip(axes, ("instruction", "response"), strict=True):
@@ -41,4 +44,5 @@ def plot_length_histograms(before: Sequence[dict], after: Sequence[dict], bins: 
         ax.set_ylabel("records")
         ax.legend()
     fig.tight_layout()
+    mark_toy(fig, world_id)
     return fig

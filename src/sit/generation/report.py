@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..charts import mark_toy
+
 
 def samples_table(records: list[dict], n: int = 5, width: int = 160):
     import pandas as pd
@@ -18,8 +20,8 @@ def counts_table(counts: dict):
     return pd.DataFrame([{"what": k.replace("_", " "), "count": v} for k, v in counts.items()])
 
 
-def plot_lengths(records: list[dict], fields=("instruction", "response")):
-    """Word-count histograms, one panel per field; returns the figure."""
+def plot_lengths(records: list[dict], fields=("instruction", "response"), *, world_id: str | None = None):
+    """Word-count histograms, one panel per field; returns the figure (marked when ``world_id`` is a toy world)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(fields), figsize=(5 * len(fields), 3.2))
@@ -29,6 +31,7 @@ def plot_lengths(records: list[dict], fields=("instruction", "response")):
         ax.set_xlabel("words")
         ax.set_ylabel("records")
     fig.tight_layout()
+    mark_toy(fig, world_id)
     return fig
 
 

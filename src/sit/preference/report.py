@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..charts import mark_toy, model_label
 from ..store import read_jsonl
 from .inputs import preference_settings
 from .pipeline import candidate_sources
@@ -40,7 +41,7 @@ def score_table(scored: dict[str, list[dict]]):
     return pd.DataFrame(rows)
 
 
-def plot_score_histograms(scored: dict[str, list[dict]]):
+def plot_score_histograms(scored: dict[str, list[dict]], *, world_id: str | None = None):
     """One reward-score histogram per model on a shared x axis; returns the figure."""
     import matplotlib.pyplot as plt
 
@@ -52,10 +53,11 @@ def plot_score_histograms(scored: dict[str, list[dict]]):
         ax.set_xlabel("reward score")
         ax.set_ylabel("answers")
     fig.tight_layout()
+    mark_toy(fig, world_id)
     return fig
 
 
-def plot_margins(pairs: list[dict]):
+def plot_margins(pairs: list[dict], *, world_id: str | None = None):
     """Histogram of chosen-minus-rejected score over the kept pairs; returns the figure."""
     import matplotlib.pyplot as plt
 
@@ -65,6 +67,7 @@ def plot_margins(pairs: list[dict]):
     ax.set_xlabel("chosen score - rejected score")
     ax.set_ylabel("pairs")
     fig.tight_layout()
+    mark_toy(fig, world_id)
     return fig
 
 
@@ -78,12 +81,12 @@ def choice_table(pairs: list[dict]):
     return pd.DataFrame(rows, columns=["model", "chosen", "rejected"])
 
 
-def plot_choices(table):
+def plot_choices(table, *, world_id: str | None = None):
     """Grouped bars of :func:`choice_table`; returns the figure."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    labels = [m.split("/")[-1] for m in table["model"]]
+    labels = [model_label(m) for m in table["model"]]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(labels)), 3.6))
     x = range(len(labels))
     ax.bar([i - 0.2 for i in x], table["chosen"], width=0.4, label="chosen", color="#55A868")
     ax.bar([i + 0.2 for i in x], table["rejected"], width=0.4, label="rejected", color="#C44E52")
@@ -92,6 +95,7 @@ def plot_choices(table):
     ax.set_title("chosen / rejected per model" if labels else "no pairs yet")
     ax.legend()
     fig.tight_layout()
+    mark_toy(fig, world_id)
     return fig
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..charts import STAGE_COLORS, STAGE_LABELS, mark_toy, model_label
+
 
 def run_summary(result) -> object:
     """One row: what was trained, for how long, and how it ended."""
@@ -18,6 +20,76 @@ def run_summary(result) -> object:
            "final loss": summary.get("final_loss"), "seconds": summary.get("train_seconds"),
            "trainable dtypes": ", ".join(manifest.get("trainable_dtypes", []))}
     return pd.DataFrame([row])
+
+
+SEED_PROFILE = "colab_t4"  # the project's reference recipe: the seed's settings for a free T4
+NOT_RECORDED = "not recorded"
+
+
+def settings_table(session, result):
+    """The SFTConfig/DPOConfig and LoraConfig values this stage was trained with (from its manifest), and how
+    the base weights were loaded, beside the seed's values (the colab_t4 profile with the model's T4 batch)."""
+    import pandas as pd
+
+    from ..config import load_profile
+
+    spec = session.registry.get(result.model)
+    seed = seed_settings(load_profile(SEED_PROFILE), result.stage, spec)
+    manifest = result.manifest
+    used = {"trainer_args": manifest.get("trainer_args", {}), "lora": manifest.get("lora", {}),
+            "base": {"weights": _weights(manifest["quantization"]) if "quantization" in manifest else NOT_RECORDED}}
+    groups = {"trainer_args": "DPOConfig" if result.stage == "dpo" else "SFTConfig", "lora": "LoraConfig",
+              "base": "base model"}
+    rows = [{"config": groups[group], "field": name, "this run": _show(used[group].get(name, NOT_RECORDED)),
+             f"seed ({SEED_PROFILE})": _show(value)}
+            for group, fields in seed.items() for name, value in fields.items()
+            if value is not None or name in used[group]]
+    return pd.DataFrame(rows, columns=["config", "field", "this run", f"seed ({SEED_PROFILE})"])
+
+
+def seed_settings(profile: dict, stage: str, spec) -> dict[str, dict]:
+    """What ``trainer_arguments`` and ``lora_config`` build from ``profile`` for ``spec``, by field name."""
+    from .fit import SHARED_KEYS
+
+    training = profile["training"]
+    cfg = {**{key: training[key] for key in SHARED_KEYS}, **training[stage]}
+    sft = training["sft"]  # DPO trains the SFT adapter further: its LoRA settings are SFT's
+    on_cuda = profile.get("device") == "cuda"
+    args = {"num_train_epochs": cfg["epochs"], "learning_rate": cfg["learning_rate"],
+            "lr_scheduler_type": cfg["lr_scheduler"], "warmup_steps": cfg["warmup_ratio"],
+            "per_device_train_batch_size": cfg.get("batch_size") or spec.t4.get("train_batch_size"),
+            "gradient_accumulation_steps": cfg.get("grad_accum") or spec.t4.get("grad_accum") or 1,
+            "optim": cfg["optim"], "fp16": on_cuda and profile.get("dtype") == "float16",
+            "bf16": on_cuda and profile.get("dtype") == "bfloat16",
+            "gradient_checkpointing": cfg["gradient_checkpointing"], "max_length": cfg["max_length"],
+            "beta": cfg.get("beta"), "logging_steps": cfg["logging_steps"], "save_steps": cfg["save_steps"],
+            "seed": profile["seed"]}
+    lora = {"r": sft["lora_r"], "lora_alpha": sft["lora_alpha"], "lora_dropout": sft["lora_dropout"],
+            "target_modules": sorted(sft.get("lora_targets") or spec.lora_targets),
+            "trainable_token_indices": "the chat template's special tokens" if cfg["train_chat_tokens"] else None}
+    nf4 = profile.get("quantize") and spec.load == "nf4"
+    weights = {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True,
+               "bnb_4bit_compute_dtype": profile.get("dtype")} if nf4 else None
+    return {"trainer_args": args, "lora": lora, "base": {"weights": _weights(weights)}}
+
+
+def _weights(quantization: dict | None) -> str:
+    if not quantization:
+        return "not quantized"
+    double = ", double quantization" if quantization.get("bnb_4bit_use_double_quant") else ""
+    return (f"4-bit {quantization.get('bnb_4bit_quant_type')}{double}, "
+            f"compute {quantization.get('bnb_4bit_compute_dtype')}")
+
+
+def _show(value) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {len(ids)} rows" if isinstance(ids, list) else f"{key}: {ids}"
+                         for key, ids in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "none" if value is None else str(value)
 
 
 def curves(result) -> list[Path]:
@@ -51,13 +123,13 @@ def _change(row: dict) -> str:
             f"vs {row['vs']}")
 
 
-def plot_stages(rows: list[dict]):
+def plot_stages(rows: list[dict], *, world_id: str | None = None):
     """Grouped bars: mean reward per model and stage with CI whiskers, and the share of answers that stopped."""
     import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(r["model"] for r in rows))
     stages = list(dict.fromkeys(r["stage"] for r in rows))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     width = 0.8 / max(1, len(stages))
     for k, stage in enumerate(stages):
         xs, means, errs, stopped = [], [], [[], []], []
@@ -72,15 +144,19 @@ def plot_stages(rows: list[dict]):
             errs[0].append(mean - float(r["ci_low"]))
             errs[1].append(float(r["ci_high"]) - mean)
             stopped.append(float(r["stopped_share"]))
-        left.bar(xs, means, width, yerr=errs, capsize=3, label=stage)
-        right.bar(xs, stopped, width, label=stage)
+        style = {"label": STAGE_LABELS.get(stage, stage), "color": STAGE_COLORS.get(stage)}
+        left.bar(xs, means, width, yerr=errs, capsize=3, **style)
+        right.bar(xs, stopped, width, **style)
     for ax, title in ((left, "held-out reward (mean, 95% CI)"), (right, "answers that ended with end-of-turn")):
         ax.set_xticks([i + width * (len(stages) - 1) / 2 for i in range(len(models))])
-        ax.set_xticklabels([m.split("/")[-1] for m in models])
+        ax.set_xticklabels([model_label(m) for m in models])
         ax.set_title(title)
         ax.legend(fontsize=8)
+    left.set_ylabel("reward-model score")
+    right.set_ylabel("share of answers")
     right.set_ylim(0, 1.05)
     fig.tight_layout()
+    mark_toy(fig, world_id)
     return fig
 
 
