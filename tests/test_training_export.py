@@ -39,3 +39,26 @@ def test_export_is_refused_before_loading_when_the_budget_is_too_small(tmp_path,
         export_merged(session, LLAMA, "sft", memory=(need - 1, 10**15))  # the demo profile runs on the CPU
     assert not (folder.parent / "sft-merged-fp16").exists()
     assert not list(folder.parent.glob(".sft-merged-fp16*"))
+
+
+@pytest.mark.slow
+def test_export_merges_on_the_cpu_when_ram_holds_it_and_matches_the_adapter(tmp_path, toy_world):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from sit.training import load_stage, train_sft
+
+    write_inputs(tmp_path, 8)
+    session = session_for(tmp_path, **{**SMALL, "training.sft.epochs": 1})
+    train_sft(session, LLAMA, progress=False)
+    out = export_merged(session, LLAMA, "sft")
+    merged = AutoModelForCausalLM.from_pretrained(out)
+    adapter, tokenizer = load_stage(session, LLAMA, "sft")
+    assert merged.dtype == torch.float16
+    batch = tokenizer(["Explain how tea is made.<|eot_id|>"], return_tensors="pt")
+    with torch.no_grad():
+        want, got = adapter(**batch).logits.float(), merged(**batch).logits.float()
+    assert (want - got).abs().max() < 0.02 * want.abs().max()  # fp16 rounding only
+    eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")  # the SFT adapter's chat-token row is merged in
+    assert torch.allclose(merged.get_input_embeddings().weight[eot].float(),
+                          adapter.get_input_embeddings().weight[eot].float(), atol=1e-2)
