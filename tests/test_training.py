@@ -3,12 +3,14 @@ the trained chat-token rows, stopping on held-out instructions, loading and DPO.
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -20,6 +22,7 @@ from sit.toy.corpus import labeled_triples, make_corpus
 from sit.training import compare_stages, load_stage, require_stage, train_dpo, train_sft
 from sit.training.compare import bootstrap_ci, stage_answers
 from sit.training.data import heldout_ids, sft_conversations
+from sit.training.fit import CHECKPOINTS, checkpoint_problem, last_checkpoint
 
 LLAMA, MISTRAL, QWEN = "meta-llama/Llama-3.2-3B", "mistralai/Mistral-7B-v0.1", "Qwen/Qwen2.5-3B"
 SIT = str(Path(sys.executable).with_name("sit"))
@@ -142,27 +145,37 @@ def test_out_of_memory_halves_the_batch_doubles_accumulation_and_keeps_the_steps
 # --------------------------------------------------------------------------- resume
 
 
-def test_sigkill_after_a_checkpoint_resumes_from_it_and_ends_with_the_same_steps(tmp_path, toy_world):
+def test_sigkill_then_a_broken_newest_checkpoint_resumes_from_the_one_before_with_the_same_steps(tmp_path,
+                                                                                                 toy_world):
+    """A runtime that dies mid-save leaves the newest checkpoint half-written: the rerun falls back to
+    the one before it, says so, and still trains every step."""
     write_inputs(tmp_path, 20)
     args = [SIT, "sft", "--profile", "demo", "--workspace", str(tmp_path), "--model", LLAMA, "--quiet"]
     args += [f"--set={k}={v}" for k, v in {**SMALL, "training.sft.epochs": 3}.items()]
     checkpoints = tmp_path / "models/llama-3.2-3b/sft/checkpoints"
     proc = subprocess.Popen(args)
-    deadline = time.time() + 300
+    deadline = time.time() + 600
     while proc.poll() is None and time.time() < deadline:
-        if any((c / "trainer_state.json").exists() for c in checkpoints.glob("checkpoint-*")):
+        if sum((c / "trainer_state.json").exists() for c in checkpoints.glob("checkpoint-*")) >= 2:
             break
         time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before its first checkpoint"
+    assert proc.poll() is None, "the run ended before its second checkpoint"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    killed_at = max(int(c.name.split("-")[1]) for c in checkpoints.glob("checkpoint-*"))
-    assert not (tmp_path / "models/llama-3.2-3b/sft/manifest.json").exists()
+    steps = sorted(int(c.name.split("-")[1]) for c in checkpoints.glob("checkpoint-*"))
+    assert len(steps) >= 2 and not (tmp_path / "models/llama-3.2-3b/sft/manifest.json").exists()
+    newest, before = checkpoints / f"checkpoint-{steps[-1]}", steps[-2]
+    for file in (newest / "adapter_model.safetensors", newest / "optimizer.pt"):  # as a save cut short leaves them
+        if file.exists():
+            file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
 
-    subprocess.run(args, check=True)
+    rerun = subprocess.run(args, check=True, capture_output=True, text=True)
+    assert f"checkpoint-{steps[-1]} is incomplete" in rerun.stdout
+    assert f"resuming from checkpoint-{before}" in rerun.stdout
     manifest = read_json(tmp_path / "models/llama-3.2-3b/sft/manifest.json")
-    assert manifest["training"]["resumed_from_step"] >= killed_at > 0
-    assert manifest["training"]["global_steps"] == 3 * 16 // 4
+    assert manifest["training"]["resumed_from_step"] == before > 0
+    assert [s["checkpoint"] for s in manifest["training"]["skipped_checkpoints"]] == [newest.name]
+    assert manifest["training"]["global_steps"] == 3 * 16 // 4  # as many as an uninterrupted run
     assert len(list(checkpoints.glob("checkpoint-*"))) <= 2  # the demo profile's save_total_limit
 
     before = (tmp_path / "models/llama-3.2-3b/sft/manifest.json").read_bytes()
@@ -170,6 +183,39 @@ def test_sigkill_after_a_checkpoint_resumes_from_it_and_ends_with_the_same_steps
     assert not again.trained and (tmp_path / "models/llama-3.2-3b/sft/manifest.json").read_bytes() == before
     with pytest.raises(ConfigError, match=r"trained with other settings \(config: .*Refusing to mix"):
         train_sft(session_for(tmp_path, **SMALL), LLAMA, progress=False)
+
+
+def write_checkpoint(folder: Path, step: int) -> Path:
+    """A checkpoint with the files transformers writes for a PEFT model, in their formats."""
+    from safetensors.torch import save_file
+
+    path = folder / CHECKPOINTS / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    save_file({"lora_A": torch.ones(2, 3)}, str(path / "adapter_model.safetensors"))
+    torch.save({"state": {0: {"exp_avg": torch.zeros(3)}}, "param_groups": []}, path / "optimizer.pt")
+    torch.save({"last_epoch": step}, path / "scheduler.pt")
+    torch.save({"python": random.getstate(), "numpy": np.random.get_state(), "cpu": torch.random.get_rng_state()},
+               path / "rng_state.pth")
+    (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    return path
+
+
+def test_resume_takes_the_newest_complete_checkpoint_and_names_the_incomplete_ones(tmp_path):
+    assert last_checkpoint(tmp_path) is None
+    for step in (2, 4, 6):
+        write_checkpoint(tmp_path, step)
+    assert Path(last_checkpoint(tmp_path)).name == "checkpoint-6"
+    (tmp_path / CHECKPOINTS / "checkpoint-6/scheduler.pt").unlink()
+    optimizer = tmp_path / CHECKPOINTS / "checkpoint-4/optimizer.pt"
+    optimizer.write_bytes(optimizer.read_bytes()[:40])
+    skipped = []
+    assert Path(last_checkpoint(tmp_path, skipped)).name == "checkpoint-2"
+    assert [s["checkpoint"] for s in skipped] == ["checkpoint-6", "checkpoint-4"]
+    assert skipped[0]["problem"] == "missing scheduler.pt" and "optimizer.pt is unreadable" in skipped[1]["problem"]
+    state = tmp_path / CHECKPOINTS / "checkpoint-2/trainer_state.json"
+    state.write_text('{"global_step": ')
+    assert last_checkpoint(tmp_path) is None
+    assert "trainer_state.json is unreadable" in checkpoint_problem(state.parent)
 
 
 # --------------------------------------------------------------------------- the demo-sized proof

@@ -159,7 +159,7 @@ def finish_stage(folder: Path, *, session, stage: str, model, tokenizer, spec: M
     summary = {"global_steps": trainer.state.global_step, "final_loss": final_loss(history),
                "resumed_from_step": outcome.resumed_from_step, "oom_retries": outcome.oom_retries,
                "batch_size": outcome.batch_size, "grad_accum": outcome.grad_accum,
-               "train_seconds": round(outcome.seconds, 2)}
+               "train_seconds": round(outcome.seconds, 2), "skipped_checkpoints": outcome.skipped_checkpoints}
     write_manifest(folder, phase=f"0{4 if stage == 'sft' else 5}_{stage}_training", profile=session.profile_name,
                    config=cfg, seed=session.seed, counts={**counts, "steps": trainer.state.global_step},
                    started_at=started_at,

@@ -3,7 +3,9 @@
 * Settings: the profile's ``training`` section (shared keys) merged with its ``sft`` / ``dpo``
   subsection; a batch size of ``null`` means the model's T4 numbers from the registry.
 * Resume: checkpoints go to ``models/<slug>/<stage>/checkpoints/`` every ``save_steps`` optimizer
-  steps (at most ``save_total_limit`` kept). A rerun resumes from the newest one; a stage whose
+  steps (at most ``save_total_limit`` kept). A rerun resumes from the newest complete one (its
+  trainer state, weights, optimizer and scheduler files present and readable); newer incomplete
+  ones are named, left on disk and recorded in the manifest. A stage whose
   ``manifest.json`` matches the current fingerprint is finished and is not trained again. A folder
   trained with another fingerprint is refused, never mixed.
 * Out of memory: the per-device batch is halved and gradient accumulation doubled, so the
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,14 +121,62 @@ def check_fingerprint(folder: Path, fingerprint: dict) -> bool:
     return False
 
 
-def last_checkpoint(folder: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+# What a checkpoint needs to resume: without the optimizer and scheduler files transformers would
+# silently restart them. One of the weight files: PEFT's adapter or a full model.
+REQUIRED = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
+WEIGHTS = ("adapter_model.safetensors", "model.safetensors")
 
-    checkpoints = folder / CHECKPOINTS
-    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+
+def checkpoint_problem(path: Path) -> str:
+    """Why the checkpoint folder cannot be resumed from ('' when it is complete): a file missing or unreadable.
+
+    transformers writes ``checkpoint-N`` in place, so a runtime that dies mid-save (or a Drive that has
+    not synced) leaves a folder that looks like the newest checkpoint and fails every resume."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+    from transformers.trainer_pt_utils import safe_globals
+
+    missing = [name for name in REQUIRED if not (path / name).is_file()]
+    if not any((path / name).is_file() for name in WEIGHTS):
+        missing.append(" or ".join(WEIGHTS))
+    if missing:
+        return f"missing {', '.join(missing)}"
+    for file in sorted(path.iterdir()):
+        try:
+            if file.suffix == ".json":
+                json.loads(file.read_text(encoding="utf-8"))
+            elif file.suffix == ".safetensors":
+                load_file(str(file))
+            elif file.suffix in (".pt", ".pth"):
+                with safe_globals():  # what the trainer allows itself (numpy's RNG state)
+                    torch.load(file, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any failure to read means "do not resume from here"
+            return f"{file.name} is unreadable ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+    return ""
 
 
-def checkpoint_step(path: str | None) -> int:
+def checkpoints_newest_first(folder: Path) -> list[Path]:
+    root = folder / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)]
+    return sorted(found, key=checkpoint_step, reverse=True)
+
+
+def last_checkpoint(folder: Path, skipped: list[dict] | None = None) -> str | None:
+    """The newest complete checkpoint; the incomplete ones newer than it are appended to ``skipped``."""
+    for path in checkpoints_newest_first(folder):
+        problem = checkpoint_problem(path)
+        if not problem:
+            return str(path)
+        if skipped is not None and path.name not in {s["checkpoint"] for s in skipped}:
+            skipped.append({"checkpoint": path.name, "problem": problem})
+    return None
+
+
+def checkpoint_step(path: str | Path | None) -> int:
     return int(Path(path).name.split("-")[-1]) if path else 0
 
 
@@ -141,6 +192,7 @@ class FitOutcome:
     grad_accum: int
     seconds: float
     attempts: list[dict] = field(default_factory=list)
+    skipped_checkpoints: list[dict] = field(default_factory=list)  # incomplete ones, newest first
 
 
 def fit(build_trainer: Callable[[int, int], object], folder: Path, fingerprint: dict, batch: int, accum: int,
@@ -148,10 +200,15 @@ def fit(build_trainer: Callable[[int, int], object], folder: Path, fingerprint: 
     """Train to the end: resume from the newest checkpoint; on out-of-memory halve the batch and go on."""
     write_json_atomic(folder / CHECKPOINTS / RUN_FILE, {"fingerprint": fingerprint})
     started = time.perf_counter()
-    first_resume = checkpoint_step(last_checkpoint(folder))
-    attempts, retries = [], 0
+    skipped: list[dict] = []
+    first_resume = checkpoint_step(last_checkpoint(folder, skipped))
+    attempts, retries, told = [], 0, 0
     while True:
-        resume = last_checkpoint(folder)
+        resume = last_checkpoint(folder, skipped)
+        for bad in skipped[told:]:  # said even when quiet: the run goes back further than the user expects
+            print(f"{bad['checkpoint']} is incomplete ({bad['problem']}), so it is not resumed from: "
+                  f"{'resuming from ' + Path(resume).name if resume else 'starting from step 0'}", flush=True)
+        told = len(skipped)
         attempts.append({"batch_size": batch, "grad_accum": accum, "resumed_from_step": checkpoint_step(resume)})
         if verbose and resume:
             print(f"resuming from {Path(resume).name} (batch {batch} x accumulation {accum})", flush=True)
@@ -166,7 +223,8 @@ def fit(build_trainer: Callable[[int, int], object], folder: Path, fingerprint: 
             trainer.remove_callback(PrinterCallback)  # no per-step log lines
         try:
             trainer.train(resume_from_checkpoint=resume)
-            return FitOutcome(trainer, first_resume, retries, batch, accum, time.perf_counter() - started, attempts)
+            return FitOutcome(trainer, first_resume, retries, batch, accum, time.perf_counter() - started, attempts,
+                              skipped)
         except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, everything else re-raised
             if not is_oom(exc) or batch == 1:
                 raise

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import ConfigError
-from ..models import load_causal_lm, load_tokenizer, model_source
+from ..models import load_causal_lm, load_tokenizer, model_source, release_memory
 from ..store import read_json
 
 STAGES = ("base", "sft", "dpo")
@@ -81,10 +81,57 @@ def merge_token_rows(model) -> int:
     return len(wrapped)
 
 
-def export_merged(session, model_name: str, stage: str, out_dir: str | Path | None = None) -> Path:
+# Beyond its fp16 weights, a merge holds the adapter, one layer's LoRA delta (B @ A) and the loader's
+# buffers: well under half a gigabyte for these models.
+MERGE_SLACK = int(0.5e9)
+GB = 1e9
+
+
+def free_memory() -> tuple[int, int]:
+    """(available RAM, free memory of the current CUDA device, 0 without one), in bytes."""
+    import torch
+
+    ram = 0
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            ram = next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        import os
+
+        ram = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    vram = torch.cuda.mem_get_info()[0] if torch.cuda.is_available() else 0
+    return ram, vram
+
+
+def merge_device(spec, profile: dict, memory: tuple[int, int]) -> tuple[str, int]:
+    """(device the merge runs on, bytes it needs): the GPU when its free memory holds the fp16 model,
+    else the CPU when RAM does; otherwise a ConfigError that gives the sizes, before anything loads."""
+    from ..planning.memory import meta_inventory
+    from ..planning.workload import model_arch
+
+    ram, vram = memory
+    params = meta_inventory(spec.architecture, model_arch(spec, profile)).params
+    need = params * 2 + MERGE_SLACK  # fp16: 2 bytes a parameter
+    if profile.get("device") == "cuda" and vram >= need:
+        return "cuda", need
+    if ram >= need:
+        return "cpu", need
+    raise ConfigError(
+        f"merging into {spec.id} needs about {need / GB:.1f} GB ({params / GB:.2f} B parameters x 2 bytes in fp16 "
+        f"+ {MERGE_SLACK / GB:.1f} GB for the adapter and buffers), but this runtime has {ram / GB:.1f} GB of RAM and {vram / GB:.1f} GB of GPU "
+        "memory free. Nothing was loaded. Use the adapter folder with the base model instead "
+        "(AutoPeftModelForCausalLM, as the model card shows), free GPU memory (restart the runtime and merge "
+        "before loading anything else), or merge on a machine with more memory.")
+
+
+def export_merged(session, model_name: str, stage: str, out_dir: str | Path | None = None,
+                  *, memory: tuple[int, int] | None = None) -> Path:
     """The stage's adapter merged into an fp16 copy of the base model (for serving elsewhere).
 
-    The base is loaded unquantized for this: merging into 4-bit weights would lose the adapter's precision."""
+    The base is loaded unquantized for this: merging into 4-bit weights would lose the adapter's precision.
+    It is loaded where it fits (``memory``: available RAM and GPU bytes, measured when not given); a
+    model that fits nowhere is refused before loading (Mistral-7B in fp16 is ~14.5 GB; Colab has 12.7 GB
+    of RAM)."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
@@ -93,8 +140,14 @@ def export_merged(session, model_name: str, stage: str, out_dir: str | Path | No
     folder = require_stage(session, model_name, stage)
     if folder is None:
         raise ConfigError("the base stage has no adapter to merge")
+    if memory is None:
+        release_memory()  # what this process still caches counts as free
+        memory = free_memory()
+    device, need = merge_device(spec, session.profile, memory)
     out = Path(out_dir) if out_dir else folder.parent / f"{stage}-merged-fp16"
-    base = AutoModelForCausalLM.from_pretrained(model_source(spec, session.profile), dtype=torch.float16)
+    print(f"merging the {stage} adapter into {spec.id} in fp16 on the {device} (about {need / GB:.1f} GB)", flush=True)
+    base = AutoModelForCausalLM.from_pretrained(model_source(spec, session.profile), dtype=torch.float16,
+                                                device_map=device)
     merged = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
     merged.generation_config = GenerationConfig.from_pretrained(str(folder))
     tmp = out.with_name(f".{out.name}.tmp")

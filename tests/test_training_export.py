@@ -1,0 +1,64 @@
+"""EXPORT_MERGED merges where the fp16 model fits (GPU, else RAM) and otherwise refuses before loading,
+with a message computed from the registry's architecture."""
+
+import json
+
+import pytest
+from test_training import LLAMA, MISTRAL, SMALL, session_for, write_inputs
+
+from sit.config import ConfigError
+from sit.session import start
+from sit.training import export_merged
+from sit.training.stages import merge_device
+
+GB = 10**9
+COLAB_RAM = int(12.7 * GB)
+
+
+def test_mistral_7b_in_fp16_does_not_fit_colab_ram_but_fits_a_free_t4(tmp_path):
+    session = start("colab_t4", str(tmp_path), 42, {}, verbose=False)
+    spec = session.registry.get(MISTRAL, role="target")  # no token needed for arithmetic
+    with pytest.raises(ConfigError, match=r"needs about 1[45]\.\d GB \(7\.2\d B parameters x 2 bytes.* 12\.7 GB of "
+                                          r"RAM and 0\.0 GB of GPU memory free\. Nothing was loaded"):
+        merge_device(spec, session.profile, (COLAB_RAM, 0))
+    device, need = merge_device(spec, session.profile, (COLAB_RAM, int(15.6 * GB)))  # a T4 with nothing loaded
+    assert device == "cuda" and 14.4 * GB < need < 15.6 * GB
+    llama = session.registry.get(LLAMA, role="target")
+    assert merge_device(llama, session.profile, (COLAB_RAM, 0))[0] == "cpu"  # 3B in fp16 fits in RAM
+
+
+def test_export_is_refused_before_loading_when_the_budget_is_too_small(tmp_path, toy_world):
+    write_inputs(tmp_path, 8)
+    session = session_for(tmp_path, **SMALL)
+    folder = tmp_path / "models/llama-3.2-3b/sft"
+    folder.mkdir(parents=True)  # a finished stage as far as the export can tell; nothing here can be loaded
+    (folder / "manifest.json").write_text(json.dumps({"fingerprint": {"model": LLAMA, "world": session.world_id}}))
+    spec = session.model(LLAMA, role="target")
+    _, need = merge_device(spec, session.profile, (10**15, 0))
+    with pytest.raises(ConfigError, match=r"merging into meta-llama/Llama-3.2-3B needs about .* Nothing was loaded"):
+        export_merged(session, LLAMA, "sft", memory=(need - 1, 10**15))  # the demo profile runs on the CPU
+    assert not (folder.parent / "sft-merged-fp16").exists()
+    assert not list(folder.parent.glob(".sft-merged-fp16*"))
+
+
+@pytest.mark.slow
+def test_export_merges_on_the_cpu_when_ram_holds_it_and_matches_the_adapter(tmp_path, toy_world):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from sit.training import load_stage, train_sft
+
+    write_inputs(tmp_path, 8)
+    session = session_for(tmp_path, **{**SMALL, "training.sft.epochs": 1})
+    train_sft(session, LLAMA, progress=False)
+    out = export_merged(session, LLAMA, "sft")
+    merged = AutoModelForCausalLM.from_pretrained(out)
+    adapter, tokenizer = load_stage(session, LLAMA, "sft")
+    assert merged.dtype == torch.float16
+    batch = tokenizer(["Explain how tea is made.<|eot_id|>"], return_tensors="pt")
+    with torch.no_grad():
+        want, got = adapter(**batch).logits.float(), merged(**batch).logits.float()
+    assert (want - got).abs().max() < 0.02 * want.abs().max()  # fp16 rounding only
+    eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")  # the SFT adapter's chat-token row is merged in
+    assert torch.allclose(merged.get_input_embeddings().weight[eot].float(),
+                          adapter.get_input_embeddings().weight[eot].float(), atol=1e-2)
