@@ -33,6 +33,9 @@ def test_agentbench_prompt_fits_the_window_and_keeps_the_instruction(session):
     text = agent.prompt_text(state)
     assert agent.backend.count_tokens(text) <= 260
     assert goal["instruction"] in text and text.startswith(tokenizer.bos_token)
+    # The engine trims what the model gets the same way, and the agent counts it for the results note.
+    assert len(agent.replies([state])) == 1 and (agent.prompts, agent.trimmed) == (1, 1)
+    assert agent.note() == "1 of 1 prompts longer than the context window trimmed (oldest rounds first)"
     roomy = LLMAgent(model, tokenizer, spec, mode="agentbench", context_window=8192, max_new_tokens=40, seed=1)
     assert "You are web shopping." in roomy.prompt_text(state) and "B000VOHH8I" in roomy.prompt_text(state)
 

@@ -26,7 +26,7 @@ from sit.generation.magpie import (
     response_prompt,
     sanitize_instruction,
 )
-from sit.generation.runner import plan_batches, run_stage
+from sit.generation.runner import plan_batches
 from sit.models import load_causal_lm, load_tokenizer
 from sit.session import start
 from sit.store import JsonlStore
@@ -147,50 +147,6 @@ def test_length_bucketing_reduces_padding():
     assert padding(bucketed) < padding(plain) / 5
     with pytest.raises(ValueError, match="batch size must be > 0"):
         plan_batches(prompts, 0)
-
-
-class OOMAbove:
-    """Wraps a real backend; raises CUDA's out-of-memory error for batches above a size (no GPU here)."""
-
-    def __init__(self, backend, limit):
-        self.backend, self.limit, self.sizes = backend, limit, []
-
-    def count_tokens(self, text):
-        return self.backend.count_tokens(text)
-
-    def generate(self, prompts, settings):
-        self.sizes.append(len(prompts))
-        if len(prompts) > self.limit:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return self.backend.generate(prompts, settings)
-
-
-def test_out_of_memory_halves_the_batch_and_loses_nothing(generator, tmp_path):
-    spec, tokenizer, backend, profile = generator
-    settings = instruction_settings(spec, tokenizer, profile["generation"])
-    prompts = [Prompt(f"i{i}", pre_query_prompt(spec, tokenizer), derive_seed(3, i)) for i in range(8)]
-
-    def record(p, c):
-        return {"id": p.id, "text": c.text}
-
-    flaky = OOMAbove(backend, limit=2)
-    got, stats = run_stage(JsonlStore(tmp_path / "a.jsonl"), prompts, flaky, settings, make_record=record,
-                           batch_size=8, checkpoint_every=4, bucket=False, progress=False)
-    want, _ = run_stage(JsonlStore(tmp_path / "b.jsonl"), prompts, backend, settings, make_record=record,
-                        batch_size=8, checkpoint_every=4, bucket=False, progress=False)
-    assert got == want and len(got) == 8
-    assert flaky.sizes[:3] == [8, 4, 2] and stats.oom_splits == 3  # 8 -> 4+4 -> 2+2 (+ the second 4)
-    with pytest.raises(ValueError, match="other failure"):
-        run_stage(JsonlStore(tmp_path / "c.jsonl"), prompts, _Failing(), settings, make_record=record,
-                  batch_size=8, checkpoint_every=4, bucket=False, progress=False)
-
-
-class _Failing:
-    def count_tokens(self, text):
-        return 1
-
-    def generate(self, prompts, settings):
-        raise ValueError("other failure")  # not an OOM: must not be retried or swallowed
 
 
 def test_vllm_parameters_mirror_the_hf_settings():

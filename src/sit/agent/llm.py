@@ -3,7 +3,8 @@
 Stages come from the training phase (``sit.training.stages.load_stage``); without it, only ``base``
 is available, loaded from the registry. The registry's generator is the reference
 agent (an instruct model). Decoding is greedy; the conversation is rendered with the tokenizer's chat
-template and trimmed to the context window minus the reply length (:func:`sit.agent.prompting.fit`).
+template; the shared engine trims it to the context window minus the reply length, oldest rounds first
+(:mod:`sit.generation.window`), and each turn records whether its prompt was trimmed.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from pathlib import Path
 
 from ..config import ConfigError
 from ..generation.engine import HFBackend, Prompt, SamplingSettings, derive_seed
-from ..generation.runner import generate_with_retry
+from ..generation.runner import BatchLimit, generate_with_retry
+from ..generation.window import fit_prompt
 from ..models import load_causal_lm, load_tokenizer, stop_token_ids
-from .prompting import fit
+from .prompting import blocks, ordered
 
 STAGES = ("base", "sft", "dpo")
 REFERENCE = "reference"
@@ -84,27 +86,42 @@ class LLMAgent:
                  seed: int):
         self.name = "llm"
         self.tokenizer = tokenizer
-        self.backend = HFBackend(model, tokenizer)
+        self.backend = HFBackend(model, tokenizer, label=spec.id, context_window=context_window)
         self.mode = mode
-        window = context_window or int(getattr(model.config, "max_position_embeddings", 4096))
+        window = self.backend.context_window or 4096
         self.budget = window - max_new_tokens
         if self.budget <= 0:
             raise ConfigError(f"agent.context_window {window} leaves no room for max_new_tokens {max_new_tokens}")
         self.settings = SamplingSettings(max_new_tokens=max_new_tokens, temperature=0.0,
                                          stop_token_ids=tuple(stop_token_ids(spec, tokenizer)))
         self.seed = seed
+        self.batch = BatchLimit()  # halved after an out-of-memory error, for every later round
+        self.prompts = self.trimmed = self.non_finite = 0
 
-    def _render(self, messages: list[dict]) -> str:
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-    def _count(self, messages: list[dict]) -> int:
-        return self.backend.count_tokens(self._render(messages))
+    def _prompt(self, state) -> Prompt:
+        messages = ordered(blocks(self.mode, state.turns, state.observation, state.available), self.mode)
+        keep_first = 0 if self.mode == "observation" else 2  # the task prompt and its "Ok." stay
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return Prompt(id=f"{state.goal['id']}-{len(state.turns)}", text=text, messages=messages,
+                      keep_first=keep_first, seed=derive_seed(self.seed, "agent", state.goal["id"], len(state.turns)))
 
     def prompt_text(self, state) -> str:
-        messages = fit(self.mode, state.turns, state.observation, state.available, self._count, self.budget)
-        return self._render(messages)
+        """The prompt the model gets for this state (trimmed to the window as the engine trims it)."""
+        return fit_prompt(self._prompt(state), self.budget, self.tokenizer)[0].text
 
     def replies(self, states) -> list[str]:
-        prompts = [Prompt(id=f"{s.goal['id']}-{len(s.turns)}", text=self.prompt_text(s),
-                          seed=derive_seed(self.seed, "agent", s.goal["id"], len(s.turns))) for s in states]
-        return [c.text for c in generate_with_retry(self.backend, prompts, self.settings)]
+        completions = generate_with_retry(self.backend, [self._prompt(s) for s in states], self.settings, self.batch)
+        self.prompts += len(completions)
+        self.trimmed += sum(c.prompt_trimmed for c in completions)
+        self.non_finite += sum(c.finish_reason == "non_finite" for c in completions)
+        return [c.text for c in completions]
+
+    def note(self) -> str:
+        """What the results note says about this run's generation (empty when nothing went wrong)."""
+        parts = [self.batch.note()]
+        if self.trimmed:
+            parts.append(f"{self.trimmed} of {self.prompts} prompts longer than the context window trimmed "
+                         "(oldest rounds first)")
+        if self.non_finite:
+            parts.append(f"{self.non_finite} replies with non-finite logits (NaN/inf) counted as invalid")
+        return "; ".join(p for p in parts if p)

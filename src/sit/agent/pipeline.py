@@ -94,6 +94,7 @@ def evaluate(session, agent: str = "llm", model: str | None = None, stage: str =
     run = {"agent": agent, "catalog": catalog.digest(), "split": cfg["split"], "max_rounds": cfg["max_rounds"],
            "results_per_page": cfg["results_per_page"]}
     play = {"max_rounds": int(cfg["max_rounds"]), "batch_size": int(cfg["batch_size"]), "progress": progress}
+    generation = None  # what went wrong in the model's generation, if it ran
     if agent == "llm":
         if not model:
             raise ConfigError("the llm agent needs a model (a target model, or the generator as reference agent)")
@@ -105,7 +106,7 @@ def evaluate(session, agent: str = "llm", model: str | None = None, stage: str =
                    context_window=cfg["context_window"], max_new_tokens=cfg["max_new_tokens"])
         label, key = spec.id, f"{spec.slug}-{stage}"
         path = episodes_path(session, key, cfg["split"])
-        records = _play_llm(session, spec, model, stage, cfg, shop, goals, path, run, play)
+        records, generation = _play_llm(session, spec, model, stage, cfg, shop, goals, path, run, play)
     else:
         if agent == "random":
             run["seed"] = session.seed
@@ -115,24 +116,30 @@ def evaluate(session, agent: str = "llm", model: str | None = None, stage: str =
         records = run_episodes(shop, goals, player, path, run, desc=f"{agent} agent", **play)
     summary = summarize(records, seed=session.seed, resamples=int(cfg["bootstrap"]))
     result = AgentRun(label, stage, agent, cfg["split"], records, summary, path)
-    write_results(session, [result], note=catalog_label(catalog, cfg["split"]))
     folder = path.parent.parent
+    notes = (read_manifest(folder) or {}).get("generation_notes") or {}
+    if generation is not None:  # the model ran: its note replaces the one of an earlier run
+        notes = {**notes, path.name: generation}
+    write_results(session, [result], note="; ".join(n for n in (catalog_label(catalog, cfg["split"]),
+                                                              notes.get(path.name)) if n))
     targets = {s.id for s in session.registry.by_role("target")}
     previous = (read_manifest(folder) or {}).get("models") or []
     models = models_done(folder, session.world_id, label) if label in targets else previous
     write_manifest(folder, phase="07_agentbench", profile=session.profile_name, config=cfg,
                    seed=session.seed, counts={"episodes": len(records)}, started_at=started,
-                   world=session.world_id, models=models, extra={"last_run": run})
+                   world=session.world_id, models=models, extra={"last_run": run, "generation_notes": notes})
     return result
 
 
-def _play_llm(session, spec, model_name, stage, cfg, shop, goals, path, run, play) -> list[dict]:
-    """Load the model only when episodes are missing; every reference to it dies with this frame."""
+def _play_llm(session, spec, model_name, stage, cfg, shop, goals, path, run, play) -> tuple[list[dict], str | None]:
+    """Load the model only when episodes are missing; every reference to it dies with this frame.
+
+    Also returns the agent's generation note (trimmed prompts, NaN/inf, a halved batch); None without a model."""
     from ..store import JsonlStore
 
     stored = {r["id"] for r in JsonlStore(path).read()} if path.exists() else set()
     if path.exists() and all(g["id"] in stored for g in goals):
-        return run_episodes(shop, goals, None, path, run, **play)
+        return run_episodes(shop, goals, None, path, run, **play), None
     from ..models import release_memory
     from .llm import LLMAgent, load_agent_model
 
@@ -140,7 +147,7 @@ def _play_llm(session, spec, model_name, stage, cfg, shop, goals, path, run, pla
     agent = LLMAgent(model, tokenizer, spec, mode=cfg["prompt"], context_window=cfg["context_window"],
                      max_new_tokens=int(cfg["max_new_tokens"]), seed=session.seed)
     try:
-        return run_episodes(shop, goals, agent, path, run, desc=f"{spec.slug} {stage}", **play)
+        return run_episodes(shop, goals, agent, path, run, desc=f"{spec.slug} {stage}", **play), agent.note()
     finally:
         del agent, model, tokenizer
         release_memory()
@@ -161,6 +168,11 @@ def read_results(session) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def _run_label(note: str) -> str:
+    """The catalog and split part of a note: its first two parts."""
+    return "; ".join(note.split("; ")[:2])
+
+
 def rows_for(run: AgentRun, world: str, note: str) -> list[dict]:
     return [{"model": run.model, "stage": run.stage, "benchmark": BENCHMARK, "metric": metric,
              "value": round(stats["value"], 6), "stderr": round(stats["stderr"], 6), "n": stats["n"],
@@ -169,10 +181,13 @@ def rows_for(run: AgentRun, world: str, note: str) -> list[dict]:
 
 
 def write_results(session, runs: list[AgentRun], *, note: str) -> Path:
-    """Replace these runs' rows (same model, stage, metric and note) in results.csv; keep every other row."""
+    """Replace these runs' rows (same model, stage, metric, catalog and split) in results.csv; keep every other row.
+
+    The note opens with the catalog and split (:func:`catalog_label`); what follows (generation counts) may change."""
     new = [row for run in runs for row in rows_for(run, session.world_id, note)]
-    keys = {(r["model"], r["stage"], r["metric"], r["note"]) for r in new}
-    kept = [r for r in read_results(session) if (r["model"], r["stage"], r["metric"], r["note"]) not in keys]
+    keys = {(r["model"], r["stage"], r["metric"], _run_label(r["note"])) for r in new}
+    kept = [r for r in read_results(session)
+            if (r["model"], r["stage"], r["metric"], _run_label(r["note"])) not in keys]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()

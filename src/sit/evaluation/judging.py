@@ -11,7 +11,7 @@ asked again once, sampled with a new seed; if that fails too it is stored as unp
 from __future__ import annotations
 
 from ..generation.engine import Completion, HFBackend, Prompt, SamplingSettings, derive_seed
-from ..generation.runner import generate_with_retry, run_stage
+from ..generation.runner import BatchLimit, generate_with_retry, run_stage
 from ..models import load_causal_lm, load_tokenizer, stop_token_ids
 from ..store import JsonlStore
 from .judge_prompts import judge_messages, load_prompts, parse_rating, prompt_name
@@ -27,20 +27,21 @@ class RetryOnce:
         self.backend = backend
         self.retry = retry
         self.seed = seed
+        self.limit = BatchLimit()
         self.attempts: dict[str, list[str]] = {}
 
     def count_tokens(self, text: str) -> int:
         return self.backend.count_tokens(text)
 
     def generate(self, prompts: list[Prompt], settings: SamplingSettings) -> list[Completion]:
-        first = generate_with_retry(self.backend, prompts, settings)
+        first = generate_with_retry(self.backend, prompts, settings, self.limit)
         failed = [i for i, c in enumerate(first) if parse_rating(c.text) is None]
         for i, c in zip(prompts, first, strict=True):
             self.attempts[i.id] = [c.text]
         if failed:
             again = [Prompt(id=prompts[i].id, text=prompts[i].text, seed=derive_seed(self.seed, "judge-retry",
                                                                                       prompts[i].id)) for i in failed]
-            for i, c in zip(failed, generate_with_retry(self.backend, again, self.retry), strict=True):
+            for i, c in zip(failed, generate_with_retry(self.backend, again, self.retry, self.limit), strict=True):
                 self.attempts[prompts[i].id].append(c.text)
                 first[i] = c
         return first
@@ -69,7 +70,8 @@ def judge_prompt_items(questions: list[dict], answers: dict[str, dict], prompts:
                 messages = judge_messages(prompts[name], asked[:1], shown[:1], refs, max_answer_words=max_answer_words)
             pid = item_id(q["question_id"], turn)
             items.append(Prompt(id=pid, text=render(tokenizer, messages), seed=derive_seed(seed, "judge", pid),
-                                meta={"question": q, "turn": turn, "prompt": name}))
+                                meta={"question": q, "turn": turn, "prompt": name}, messages=messages,
+                                keep_first=len(messages) - 1))
     return items
 
 
@@ -87,16 +89,21 @@ def judge_answers(session, store: JsonlStore, questions: list[dict], answers: di
     stops = tuple(stop_token_ids(judge_spec, tokenizer))
     greedy = SamplingSettings(max_new_tokens=int(settings["judge_max_new_tokens"]), stop_token_ids=stops)
     retry = SamplingSettings(max_new_tokens=greedy.max_new_tokens, temperature=RETRY_TEMPERATURE, stop_token_ids=stops)
-    backend = RetryOnce(HFBackend(model, tokenizer), retry, session.seed)
+    stage = fingerprint.get("answers", {}).get("stage")
+    backend = RetryOnce(HFBackend(model, tokenizer, label=f"judge {judge_spec.id} (answers of stage {stage})"),
+                        retry, session.seed)
     prompts = judge_prompt_items(questions, answers, load_prompts(settings["judge_prompts"]), tokenizer,
                                  settings["max_answer_words"], session.seed)
 
     def record(prompt: Prompt, completion: Completion) -> dict:
         q = prompt.meta["question"]
         attempts = backend.attempts.get(prompt.id, [completion.text])
+        # NaN/inf logits in the answer or the judgment: no rating, never a score made of garbage.
+        non_finite = "non_finite" in (completion.finish_reason, answers[prompt.id].get("finish_reason"))
         return {"id": prompt.id, "question_id": q["question_id"], "category": q["category"],
                 "turn": prompt.meta["turn"], "judge_prompt": prompt.meta["prompt"], "judgment": completion.text,
-                "rating": parse_rating(completion.text), "attempts": len(attempts),
+                "rating": None if non_finite else parse_rating(completion.text), "non_finite": non_finite,
+                "prompt_trimmed": completion.prompt_trimmed, "attempts": len(attempts),
                 "first_judgment": attempts[0], "judged_with": fingerprint}
 
     records, _ = run_stage(store, prompts, backend, greedy, make_record=record,

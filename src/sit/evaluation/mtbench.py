@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..config import ConfigError
 from ..generation.engine import Completion, HFBackend, Prompt, SamplingSettings, derive_seed
-from ..generation.runner import run_stage
+from ..generation.runner import BatchLimit, run_stage
 from ..models import stop_token_ids
 from ..store import JsonlStore
 from .mtbench_data import temperature
@@ -47,7 +47,8 @@ def answer_questions(store: JsonlStore, questions: list[dict], model, tokenizer,
                      seed: int, stage: str, settings: dict, progress: bool = False) -> dict[str, dict]:
     """Answers for both turns of every question (``{item_id: record}``), generating only what is missing."""
     check_fingerprint(store.path, store.read(), fingerprint, "gen")
-    backend = HFBackend(model, tokenizer)
+    backend = HFBackend(model, tokenizer, label=f"{spec.id} ({stage})")
+    limit = BatchLimit()  # a batch halved after an out-of-memory error stays halved for every turn
     stops = tuple(stop_token_ids(spec, tokenizer))
     done: dict[str, dict] = {}
     for turn in (1, 2):
@@ -61,7 +62,7 @@ def answer_questions(store: JsonlStore, questions: list[dict], model, tokenizer,
             pid = item_id(q["question_id"], turn)
             by_temperature[temperature(q["category"])].append(Prompt(
                 id=pid, text=render(tokenizer, messages), seed=derive_seed(seed, "mt-bench-answer", spec.slug, stage, pid),
-                meta={"question": q, "turn": turn}))
+                meta={"question": q, "turn": turn}, messages=messages))
         for temp, prompts in sorted(by_temperature.items()):
             sampling = SamplingSettings(max_new_tokens=int(settings["max_new_tokens"]), temperature=temp,
                                         stop_token_ids=stops)
@@ -71,11 +72,12 @@ def answer_questions(store: JsonlStore, questions: list[dict], model, tokenizer,
                 return {"id": prompt.id, "question_id": q["question_id"], "category": q["category"],
                         "turn": prompt.meta["turn"], "question": q["turns"][prompt.meta["turn"] - 1],
                         "answer": completion.text, "answer_tokens": completion.num_tokens,
-                        "finish_reason": completion.finish_reason, "temperature": temp, "gen": fingerprint}
+                        "finish_reason": completion.finish_reason, "prompt_trimmed": completion.prompt_trimmed,
+                        "temperature": temp, "gen": fingerprint}
 
             records, _ = run_stage(store, prompts, backend, sampling, make_record=record,
                                    batch_size=int(settings["batch_size"]),
                                    checkpoint_every=int(settings["checkpoint_every"]), bucket=True,
-                                   desc=f"MT-Bench turn {turn} (T={temp})", progress=progress)
+                                   desc=f"MT-Bench turn {turn} (T={temp})", progress=progress, batch_limit=limit)
             done.update({r["id"]: r for r in records})
     return done

@@ -62,10 +62,11 @@ def judge_stages(session, spec, result, settings: dict, fingerprint: dict, progr
                                   judge_spec=judge, settings=settings, fingerprint=judged_with, progress=progress)
         release_memory()
         items = question_items(judgments, answers)
-        unparsable = sum(j["rating"] is None for j in judgments)
+        unparsable = sum(j["rating"] is None and not j.get("non_finite") for j in judgments)
         retried = sum(j["attempts"] > 1 for j in judgments)
         note = (f"{len(questions)} questions x 2 turns; {unparsable} unparsable judgment(s), {retried} retried; "
-                f"{settings['judge_prompts']} judge prompts; " + LABEL.format(judge=judge.id)
+                + generation_note(spec.id, stage, answers.values(), judge.id, judgments)
+                + f"{settings['judge_prompts']} judge prompts; " + LABEL.format(judge=judge.id)
                 + ", not comparable with GPT-4-judged MT-Bench")
         metrics = [*get_benchmark("mt_bench").metrics, *(f"score_{c}" for c in CATEGORIES), "unparsable"]
         rows = metric_rows(model=spec.id, stage=stage, benchmark="mt_bench", items=items, metrics=metrics,
@@ -81,6 +82,22 @@ def judge_stages(session, spec, result, settings: dict, fingerprint: dict, progr
         result.ran.append((stage, "mt_bench"))
 
 
+def generation_note(model: str, stage: str, answers, judge: str, judgments: list[dict]) -> str:
+    """Prompts trimmed to the context window and NaN/inf generations (left out of the scores), if any."""
+    answers = list(answers)
+    parts = []
+    for what, records, who in (("answer", answers, f"{model} ({stage})"), ("judge", judgments, judge)):
+        trimmed = sum(bool(r.get("prompt_trimmed")) for r in records)
+        if trimmed:
+            parts.append(f"{trimmed} {what} prompt(s) longer than {who}'s context window trimmed (oldest turns first)")
+    broken = sum(a.get("finish_reason") == "non_finite" for a in answers)
+    left_out = sum(bool(j.get("non_finite")) for j in judgments)
+    if left_out:
+        parts.append(f"{left_out} judgment(s) left out for non-finite logits (NaN/inf): {broken} in answers of "
+                     f"{model} ({stage}), {left_out - broken} in the judge")
+    return "".join(p + "; " for p in parts)
+
+
 def question_items(judgments: list[dict], answers: dict[str, dict]) -> list[dict]:
     """One item per question: ``score`` = its parsed turn ratings (a list), per-turn and per-category scores."""
     by_question: dict[int, list[dict]] = {}
@@ -91,7 +108,8 @@ def question_items(judgments: list[dict], answers: dict[str, dict]) -> list[dict
         turns.sort(key=lambda j: j["turn"])
         ratings = [j["rating"] for j in turns if j["rating"] is not None]
         category = turns[0]["category"]
-        scores = {"score": ratings, "unparsable": float(sum(j["rating"] is None for j in turns))}
+        scores = {"score": ratings,
+                  "unparsable": float(sum(j["rating"] is None and not j.get("non_finite") for j in turns))}
         for j in turns:
             scores[f"score_turn{j['turn']}"] = j["rating"]
         scores[f"score_{category}"] = ratings

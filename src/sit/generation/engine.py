@@ -4,12 +4,20 @@ Reproducibility: every prompt carries its own seed. The transformers backend sam
 its own ``torch.Generator`` (:class:`PerRowSampler`), so an item's text does not depend on which
 other prompts share its batch, how large the batch is, or where a resumed run restarted. vLLM takes
 the same per-request seed natively.
+
+Two failures are handled here for every caller: a prompt longer than the context window is trimmed
+(:mod:`sit.generation.window`) and its completion marked ``prompt_trimmed``; a row whose logits turn
+NaN/inf (fp16 overflow, e.g. Qwen2 on pre-Ampere GPUs) ends at once, is marked
+``finish_reason="non_finite"`` with no text, and a warning names the model.
 """
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import asdict, dataclass, field
+
+from .window import fit_prompt, prompt_budget
 
 
 def derive_seed(*parts) -> int:
@@ -49,8 +57,11 @@ class SamplingSettings:
 class Completion:
     text: str
     num_tokens: int
-    finish_reason: str  # "stop" (end token or stop string) | "length" (hit max_new_tokens)
+    # "stop" (end token or stop string) | "length" (hit max_new_tokens)
+    # | "non_finite" (the logits turned NaN/inf: no text, leave it out of every score)
+    finish_reason: str
     stop_token_id: int | None = None  # the stop token that ended it, if one did
+    prompt_trimmed: bool = False  # the prompt did not fit the context window (see sit.generation.window)
 
 
 @dataclass
@@ -59,6 +70,10 @@ class Prompt:
     text: str
     seed: int
     meta: dict = field(default_factory=dict)
+    # The chat that ``text`` renders, if any: a prompt too long for the window then loses its oldest
+    # turns rather than its middle; the first ``keep_first`` messages (system/task prompt) always stay.
+    messages: list[dict] | None = None
+    keep_first: int = 0
 
 
 def cut_at_stop_strings(text: str, stop_strings) -> tuple[str, bool]:
@@ -74,12 +89,16 @@ class PerRowSampler:
 
     It returns scores that are -inf everywhere except the chosen token, so ``generate`` run
     greedily emits exactly the sampled token. Rows with temperature 0 take the argmax. At the
-    first step, tokens whose text starts with a forbidden prefix (a markdown heading) are masked."""
+    first step, tokens whose text starts with a forbidden prefix (a markdown heading) are masked.
+    A row whose logits hold NaN/inf is recorded in ``first_non_finite`` (row -> step) and given
+    ``end_id`` (a stop token) so that it ends; the other rows are not touched."""
 
     def __init__(self, seeds, temperature: float, top_p: float, prompt_length: int,
-                 forbidden_first_ids=None, device="cpu"):
+                 forbidden_first_ids=None, device="cpu", end_id: int | None = None):
         import torch
 
+        self.end_id = end_id
+        self.first_non_finite: dict[int, int] = {}
         self.temperature = temperature
         self.top_p = top_p
         self.prompt_length = prompt_length
@@ -96,6 +115,12 @@ class PerRowSampler:
         import torch
 
         scores = scores.float()
+        broken = ~torch.isfinite(scores).all(dim=-1)
+        if broken.any():
+            step = input_ids.shape[1] - self.prompt_length
+            for row in broken.nonzero().flatten().tolist():
+                self.first_non_finite.setdefault(row, step)
+            scores = torch.where(broken.unsqueeze(1), torch.zeros_like(scores), scores)
         if self.forbidden is not None and input_ids.shape[1] == self.prompt_length:
             scores = scores.clone()
             scores[:, self.forbidden] = float("-inf")
@@ -108,6 +133,8 @@ class PerRowSampler:
             chosen = torch.stack([
                 torch.multinomial(probs[i], 1, generator=self.generators[i])[0] for i in range(probs.shape[0])
             ])
+        if broken.any() and self.end_id is not None:
+            chosen = torch.where(broken, torch.full_like(chosen, self.end_id), chosen)
         out = torch.full_like(scores, float("-inf"))
         out.scatter_(1, chosen.unsqueeze(1), 0.0)
         return out
@@ -143,13 +170,18 @@ def is_oom(exc: BaseException) -> bool:
 
 
 class HFBackend:
-    """``model.generate`` on left-padded batches, one seed per row."""
+    """``model.generate`` on left-padded batches, one seed per row.
+
+    ``label`` names the model (and stage) in warnings; ``context_window`` overrides the model's
+    ``max_position_embeddings``."""
 
     name = "hf"
 
-    def __init__(self, model, tokenizer):
+    def __init__(self, model, tokenizer, *, label: str | None = None, context_window: int | None = None):
         self.model = model
         self.tokenizer = tokenizer
+        self.label = label or getattr(model, "name_or_path", None) or type(model).__name__
+        self.context_window = context_window or getattr(model.config, "max_position_embeddings", None)
         self._forbidden_cache: dict = {}
 
     def count_tokens(self, text: str) -> int:
@@ -166,12 +198,15 @@ class HFBackend:
         from transformers import GenerationConfig, LogitsProcessorList
 
         tok = self.tokenizer
-        batch = tok([p.text for p in prompts], return_tensors="pt", padding=True, add_special_tokens=False)
+        budget = prompt_budget(self.context_window, settings.max_new_tokens)
+        fitted = [fit_prompt(p, budget, tok) for p in prompts]
+        batch = tok([p.text for p, _ in fitted], return_tensors="pt", padding=True, add_special_tokens=False)
         batch = {k: v.to(self.model.device) for k, v in batch.items()}
         prompt_length = batch["input_ids"].shape[1]
         sampler = PerRowSampler(
             [p.seed for p in prompts], settings.temperature, settings.top_p, prompt_length,
             self._forbidden(settings.forbid_first_token_prefixes), device=self.model.device,
+            end_id=settings.stop_token_ids[0] if settings.stop_token_ids else None,
         )
         config = GenerationConfig(
             max_new_tokens=settings.max_new_tokens, do_sample=False,
@@ -183,9 +218,19 @@ class HFBackend:
                 **batch, generation_config=config, logits_processor=LogitsProcessorList([sampler]),
                 tokenizer=tok if settings.stop_strings else None,
             )
-        return [self._completion(row[prompt_length:].tolist(), settings) for row in output]
+        completions = [self._completion(row[prompt_length:].tolist(), settings, sampler.first_non_finite.get(i))
+                       for i, row in enumerate(output)]
+        for completion, (_, trimmed) in zip(completions, fitted, strict=True):
+            completion.prompt_trimmed = trimmed
+        broken = sum(c.finish_reason == "non_finite" for c in completions)
+        if broken:
+            warnings.warn(f"{self.label}: {broken} of {len(prompts)} generations had non-finite logits (NaN/inf, "
+                          "an fp16 overflow?); they are marked 'non_finite' and left out of scores",
+                          RuntimeWarning, stacklevel=2)
+        return completions
 
-    def _completion(self, new_ids: list[int], settings: SamplingSettings) -> Completion:
+    def _completion(self, new_ids: list[int], settings: SamplingSettings, non_finite_step: int | None = None
+                    ) -> Completion:
         stops = set(settings.stop_token_ids)
         kept, stopped = [], None
         for tid in new_ids:
@@ -197,6 +242,8 @@ class HFBackend:
             # No stop token: trailing pads are padding only if a stop string ended the row.
             while kept and kept[-1] == self.tokenizer.pad_token_id and self.tokenizer.pad_token_id not in stops:
                 kept.pop()
+        if non_finite_step is not None and non_finite_step < len(kept) + (stopped is not None):
+            return Completion(text="", num_tokens=non_finite_step, finish_reason="non_finite")
         text = self.tokenizer.decode(kept, skip_special_tokens=True)
         text, by_string = cut_at_stop_strings(text, settings.stop_strings)
         # num_tokens counts what was generated (a stop string's own tokens included).
@@ -237,6 +284,7 @@ class VLLMBackend:
         from ..planning.parallel import Parallelism, vllm_engine_kwargs
 
         self.tokenizer = tokenizer
+        self.context_window = max_model_len
         kwargs = {"model": model_source, "dtype": dtype, "max_model_len": max_model_len, "seed": seed,
                   **vllm_engine_kwargs(Parallelism(tensor_parallel_size, data_parallel_size))}
         if quantized:
@@ -249,11 +297,16 @@ class VLLMBackend:
     def generate(self, prompts: list[Prompt], settings: SamplingSettings) -> list[Completion]:
         from vllm import SamplingParams, TokensPrompt
 
+        budget = prompt_budget(self.context_window, settings.max_new_tokens)
+        fitted = [fit_prompt(p, budget, self.tokenizer) for p in prompts]
         requests = [TokensPrompt(prompt_token_ids=self.tokenizer(p.text, add_special_tokens=False)["input_ids"])
-                    for p in prompts]
+                    for p, _ in fitted]
         params = [SamplingParams(**vllm_sampling_kwargs(settings, p.seed)) for p in prompts]
         outputs = self.llm.generate(requests, params, use_tqdm=False)
-        return [completion_from_vllm(o.outputs[0]) for o in outputs]
+        completions = [completion_from_vllm(o.outputs[0]) for o in outputs]
+        for completion, (_, trimmed) in zip(completions, fitted, strict=True):
+            completion.prompt_trimmed = trimmed
+        return completions
 
 
 def completion_from_vllm(output) -> Completion:

@@ -207,6 +207,8 @@ def generate(session, *, generator: str | None = None, backend: str = "hf", prog
     records, rstats = _response_stage(engine, tokenizer, spec, session, cfg, instructions, out_store, progress)
     result = MagpieResult(out_store.path, records, istats, rstats)
     extra["status"] = "complete"
+    notes = {name: stats.note() for name, stats in (("instructions", istats), ("responses", rstats)) if stats}
+    extra["notes"] = {name: note for name, note in notes.items() if note}  # a halved batch, trimmed prompts, NaN/inf
     write_manifest(raw_dir, phase="01_magpie_generation", profile=session.profile_name, config=cfg,
                    seed=session.seed, counts=result.counts, started_at=started, extra=extra)
     return result

@@ -7,17 +7,45 @@ Used by Magpie (instructions, then responses) and by the preference step (target
   batches that still miss an id. Items already stored are never generated or written again.
 * Records are appended every ``checkpoint_every`` items (flushed + fsynced); a kill loses at most
   the items since the last checkpoint, and they come back identical.
-* On CUDA out-of-memory a batch is split in halves and retried (no work is lost).
+* On an out-of-memory error the batch is halved and the smaller batch is kept for the rest of the
+  stage (:class:`BatchLimit`); the batch that failed is generated again in smaller pieces, so no work
+  is lost, and per-row seeds keep every item's text independent of the batch size.
+* Prompts longer than the context window are trimmed by the engine
+  (:mod:`sit.generation.window`); rows whose logits turned NaN/inf are marked ``non_finite``. Both
+  are counted in :class:`StageStats` and summarized by :meth:`StageStats.note`.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..store import JsonlStore
 from .engine import Completion, Prompt, SamplingSettings, is_oom
+
+
+@dataclass
+class BatchLimit:
+    """The largest batch that fits in memory, as learned so far in a stage.
+
+    ``size`` is None until the first out-of-memory error; each error halves the batch that failed
+    and the smaller size holds from then on (going back to the full batch would fail again)."""
+
+    size: int | None = None
+    halvings: list[tuple[int, int]] = field(default_factory=list)
+
+    def halve(self, failed: int) -> None:
+        self.size = max(1, failed // 2)
+        self.halvings.append((failed, self.size))
+
+    def note(self) -> str:
+        if not self.halvings:
+            return ""
+        errors = len(self.halvings)
+        return (f"batch halved from {self.halvings[0][0]} to {self.size} after "
+                f"{'an out-of-memory error' if errors == 1 else f'{errors} out-of-memory errors'}")
 
 
 @dataclass
@@ -27,7 +55,24 @@ class StageStats:
     generated: int
     new_tokens: int
     seconds: float
-    oom_splits: int = 0
+    batch: BatchLimit = field(default_factory=BatchLimit)
+    trimmed_prompts: int = 0  # prompts longer than the context window, trimmed before generation
+    non_finite: int = 0  # rows whose logits turned NaN/inf (marked "non_finite", not the model's text)
+
+    def count(self, completion: Completion) -> None:
+        self.generated += 1
+        self.new_tokens += completion.num_tokens
+        self.trimmed_prompts += completion.prompt_trimmed
+        self.non_finite += completion.finish_reason == "non_finite"
+
+    def note(self) -> str:
+        """What a results note should say about this stage's generation (empty when nothing happened)."""
+        parts = [self.batch.note()]
+        if self.trimmed_prompts:
+            parts.append(f"{self.trimmed_prompts} prompt(s) longer than the context window trimmed")
+        if self.non_finite:
+            parts.append(f"{self.non_finite} generation(s) with non-finite logits (NaN/inf) left out")
+        return "; ".join(p for p in parts if p)
 
     @property
     def items_per_second(self) -> float:
@@ -50,19 +95,23 @@ def plan_batches(prompts: list[Prompt], batch_size: int, lengths: list[int] | No
 
 
 def generate_with_retry(backend, batch: list[Prompt], settings: SamplingSettings,
-                        stats: StageStats | None = None) -> list[Completion]:
-    """Generate a batch; on out-of-memory, halve it and retry each half (down to single prompts)."""
-    try:
-        return backend.generate(batch, settings)
-    except Exception as exc:  # noqa: BLE001 - only OOM is handled, everything else re-raised
-        if not is_oom(exc) or len(batch) == 1:
-            raise
-    _empty_cuda_cache()
-    if stats is not None:
-        stats.oom_splits += 1
-    half = len(batch) // 2
-    return (generate_with_retry(backend, batch[:half], settings, stats)
-            + generate_with_retry(backend, batch[half:], settings, stats))
+                        limit: BatchLimit | None = None) -> list[Completion]:
+    """Generate a batch in pieces of at most ``limit.size``; an out-of-memory error halves ``limit``
+    (down to single prompts) and the failed piece is generated again, smaller."""
+    limit = limit if limit is not None else BatchLimit()
+    out: list[Completion] = []
+    while len(out) < len(batch):
+        piece = batch[len(out):len(out) + (limit.size or len(batch))]
+        try:
+            out += backend.generate(piece, settings)
+        except Exception as exc:  # noqa: BLE001 - only OOM is handled, everything else re-raised
+            if not is_oom(exc) or len(piece) == 1:
+                raise
+            _empty_cuda_cache()
+            limit.halve(len(piece))
+            warnings.warn(f"out of memory at a batch of {len(piece)}: going on with {limit.size} for the rest "
+                          "of the stage (no item is lost)", RuntimeWarning, stacklevel=2)
+    return out
 
 
 def _empty_cuda_cache() -> None:
@@ -77,14 +126,17 @@ def _empty_cuda_cache() -> None:
 
 def run_stage(store: JsonlStore, prompts: list[Prompt], backend, settings: SamplingSettings, *,
               make_record: Callable[[Prompt, Completion], dict], batch_size: int, checkpoint_every: int,
-              bucket: bool = True, desc: str = "generating", progress: bool = True) -> tuple[list[dict], StageStats]:
-    """Generate what ``store`` still lacks; return all records in ``prompts`` order and the stats."""
+              bucket: bool = True, desc: str = "generating", progress: bool = True,
+              batch_limit: BatchLimit | None = None) -> tuple[list[dict], StageStats]:
+    """Generate what ``store`` still lacks; return all records in ``prompts`` order and the stats.
+
+    Pass one ``batch_limit`` to several stages of the same model to keep a halved batch across them."""
     if checkpoint_every <= 0:
         raise ValueError(f"checkpoint interval must be > 0, got {checkpoint_every}")
     existing = {r["id"]: r for r in store.read()}
     wanted = {p.id for p in prompts}
     stats = StageStats(total=len(prompts), already_done=len(wanted & existing.keys()), generated=0,
-                       new_tokens=0, seconds=0.0)
+                       new_tokens=0, seconds=0.0, batch=batch_limit if batch_limit is not None else BatchLimit())
     lengths = [backend.count_tokens(p.text) for p in prompts] if bucket else None
     batches = [b for b in plan_batches(prompts, batch_size, lengths) if any(p.id not in existing for p in b)]
     if batches:
@@ -103,15 +155,14 @@ def _run_batches(store, batches, backend, settings, make_record, checkpoint_ever
     bar = tqdm(total=stats.total, initial=stats.already_done, desc=desc, unit="item", disable=not progress)
     try:
         for batch in batches:
-            completions = generate_with_retry(backend, batch, settings, stats)
+            completions = generate_with_retry(backend, batch, settings, stats.batch)
             for prompt, completion in zip(batch, completions, strict=True):
                 if prompt.id in ids:
                     continue  # stored before a restart; keep the stored copy
                 record = make_record(prompt, completion)
                 buffer.append(record)
                 existing[prompt.id] = record
-                stats.generated += 1
-                stats.new_tokens += completion.num_tokens
+                stats.count(completion)
                 bar.update(1)
             stats.seconds = time.perf_counter() - start
             bar.set_postfix(tok_s=f"{stats.tokens_per_second:.0f}", refresh=False)
