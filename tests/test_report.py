@@ -352,3 +352,28 @@ def test_the_readme_block_marks_toy_numbers_as_varying_by_cpu_and_the_paired_ver
     rows = {tuple(line.split(" | ")[:2]): line for line in block.splitlines() if line.startswith("| ")}
     assert "4.500 ↓" in rows[("| Mistral-7B-v0.1", "SFT")]  # paired CI below 0
     assert "0.613 ↑" in rows[("| Llama-3.2-3B", "SFT+DPO")] and "0.438 ↑" not in block  # CI [-0.02, 0.27]: no mark
+
+
+def test_the_readme_explains_the_toy_world_before_its_results_and_cites_only_its_own_docs():
+    readme = (ROOT / "README.md").read_text()
+    assert "FIELD_NOTES" not in readme
+    assert readme.index("## The toy world") < readme.index(BEGIN)
+    block = readme.split(BEGIN)[1].split(END)[0]
+    assert "vary by CPU" in block and "from 4 models" not in block
+    rows = [line for line in readme.split("## What you get")[0].splitlines() if re.match(r"\| 0\d \| \[", line)]
+    assert len(rows) == 7
+    for row in rows:  # step, notebook, T4 time from `sit plan`, badge
+        time = row.split(" | ")[2]
+        assert re.search(r"\d+(\.\d+)? (s|min|h)\b", time), row
+
+
+def test_notebook_04_states_the_sft_memory_the_plan_computes():
+    from sit.config import load_profile, load_registry
+    from sit.planning.plan import plan
+
+    notebook = json.loads((ROOT / "notebooks/04_sft_training.ipynb").read_text())
+    text = " ".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown")
+    stated = re.search(r"needs about (\d+(?:\.\d)?) GiB on a T4 \(`sit plan`: Llama-3\.2-3B SFT", text)
+    assert stated, "notebook 04 does not state the SFT memory of the plan"
+    sft = next(e for e in plan(load_registry(), load_profile("colab_t4")) if (e.model, e.phase) == ("llama-3.2-3b", "sft"))
+    assert float(stated.group(1)) == round(sft.total / 2**30, 1)
