@@ -229,6 +229,8 @@ def test_the_slides_hold_the_headline_table_the_agent_results_and_their_sources(
     assert len(pictures) >= 6
     assert all(slide.notes_slide.notes_text_frame.text.startswith("Source") for slide in list(deck.slides)[1:]
                if any(shape.has_table or shape.shape_type == 13 for shape in slide.shapes))
+    conclusions = next(s for s in deck.slides if s.shapes.title.text == "Conclusions")
+    assert "evaluation/comparison.csv" in conclusions.notes_slide.notes_text_frame.text
 
 
 def test_the_preference_slide_names_the_generator_when_its_answers_were_candidates(tmp_path):

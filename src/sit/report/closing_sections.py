@@ -7,7 +7,7 @@ from datetime import datetime
 from . import prose
 from .data_sections import answering_phrase, source
 from .document import Bullets, Callout, Section, Slide, Table, Text, fmt, missing
-from .evidence import Evidence, ci, stage_sort_key
+from .evidence import COMPARISON_FILE, RESULTS_FILE, STAGES_FILE, Evidence, ci, stage_sort_key
 from .result_sections import AGENT_BENCHMARK, DEVICE, measures
 from .verdicts import STAGE_NAMES, all_changes, find, short
 
@@ -95,7 +95,10 @@ def conclusions(ev: Evidence, toy: bool) -> Section:
     if toy:
         points.append("Toy world: these conclusions are about the code path, not about model quality.")
     section.add(Bullets(points))
-    section.slides.append(Slide("Conclusions", points[:6]))
+    files = [f for f, rows in ((STAGES_FILE, ev.stages), (COMPARISON_FILE, ev.comparison), (RESULTS_FILE, ev.results))
+             if rows]
+    section.slides.append(Slide("Conclusions", points[:6], notes=source(ev, *files, extra="paired changes vs base")
+                                if files else ""))
     return section
 
 
