@@ -105,7 +105,7 @@ def test_dry_run_model_folders_hold_the_adapter_unchanged_and_a_card_with_its_nu
     qwen = ModelCard((root / "publish/models" / NAMES["qwen2.5-3b"] / "README.md").read_text())
     assert qwen.data.base_model == "Qwen/Qwen2.5-3B" and qwen.data.license_name == "qwen-research"
     assert "| mmlu | acc | dpo | 0.544 | [0.485, 0.604] | 270 |" in qwen.text  # 0.5444 ± 1.96 × 0.0303
-    assert "| webshop | mean_reward | dpo | 0.267 | [0.170, 0.360] | 30 |" in qwen.text
+    assert "| webshop | reward | dpo | 0.267 | [0.170, 0.360] | 30 |" in qwen.text
     llama = ModelCard((root / "publish/models" / NAMES["llama-3.2-3b"] / "README.md").read_text())
     assert "| dpo | 1.789 | [1.400, 2.200] | 0.938 | 16 |" in llama.text
     manifest = read_json(root / "publish/manifest.json")

@@ -1,6 +1,8 @@
 """`sit report`: the report in four formats, opened with real readers (pypdf, python-pptx, an HTML parser)."""
 
 import csv
+import io
+import json
 import re
 import subprocess
 import sys
@@ -10,14 +12,53 @@ from pathlib import Path
 import pytest
 from pptx import Presentation
 from pypdf import PdfReader
-from test_report_artifacts import RESULT_ROWS, STAGE_ROWS, TOY, make_all, make_data
+from test_report_artifacts import STAGE_ROWS, TOY, make_all, make_data
 
 from sit.report import build_report
 from sit.report.readme import BEGIN, END, replace_block
 from sit.session import start
 
 ROOT = Path(__file__).resolve().parents[1]
-STEP_SECTIONS = ("magpie", "filtering", "preference", "training", "stages", "evaluation", "agent")
+NOT_RUN_SECTIONS = ["magpie", "filtering", "preference", "training", "headline", "stages", "evaluation", "agent",
+                    "examples", "appendix_results", "reproducibility"]
+VERDICT = r"(higher|lower|no clear change)"
+INTERVAL = r"([+-]\d+\.\d+) \[([+-]\d+\.\d+), ([+-]\d+\.\d+)\]"
+VERDICT_FIRST = re.compile(VERDICT + r"\** \(" + INTERVAL)  # "**lower** (-1.400 [-2.200, -0.600]"
+VERDICT_AFTER = re.compile(INTERVAL + r":? " + VERDICT)  # "-1.400 [-2.200, -0.600] lower"
+
+
+def make_large(root: Path) -> None:
+    """A workspace the size of the demo's: every metric of every benchmark for 3 models x 3 stages."""
+    make_all(root)
+    models = ["meta-llama/Llama-3.2-3B", "mistralai/Mistral-7B-v0.1", "Qwen/Qwen2.5-3B"]
+    metrics = [("ifeval", m) for m in ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc",
+                                       "inst_level_loose_acc")] + [("mmlu", "acc")] + \
+              [("mt_bench", m) for m in ("score", "score_turn1", "score_turn2", "writing", "roleplay", "reasoning",
+                                         "math", "coding", "extraction", "stem", "humanities")]
+    rows = [[m, s, b, metric, 0.1 + 0.01 * i, 0.05, 28, TOY, "", "offline fixture; sample of 28 prompts " * 3]
+            for i, (m, s, (b, metric)) in enumerate((m, s, bm) for m in models for s in ("base", "sft", "dpo")
+                                                     for bm in metrics)]
+    with open(root / "evaluation/results.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["model", "stage", "benchmark", "metric", "value", "stderr", "n", "world", "judge", "note"])
+        writer.writerows(rows)
+    with open(root / "evaluation/comparison.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["model", "stage", "benchmark", "metric", "label", "base", "value", "delta", "ci_low",
+                         "ci_high", "n", "verdict", "why"])
+        for m in models:
+            for s in ("sft", "dpo"):
+                for b, metric, label in (("ifeval", "prompt_level_strict_acc", "IFEval prompt-strict (headline)"),
+                                         ("mmlu", "acc", "MMLU acc"), ("mt_bench", "score", "MT-Bench (local judge)"),
+                                         ("reward", "mean_reward", "reward (held-out)")):
+                    writer.writerow([m, s, b, metric, label, 0.2, 0.25, 0.05, -0.02, 0.12, 28, "", ""])
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory):
+    root = tmp_path_factory.mktemp("large")
+    make_large(root)
+    return build_report(start("demo", str(root), verbose=False), verbose=False)
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +82,14 @@ def _results_csv(root: Path) -> list[dict]:
 def test_a_report_before_anything_ran_says_not_run_yet_in_every_format(tmp_path):
     result = build_report(start("demo", str(tmp_path), verbose=False), verbose=False)
     assert set(result.paths) == {"md", "html", "pdf", "pptx"}
-    assert [s.key for s in result.report.sections if not s.ran] == list(STEP_SECTIONS) + ["cost", "reproducibility"]
+    assert [s.key for s in result.report.sections if not s.ran] == NOT_RUN_SECTIONS
     md = result.paths["md"].read_text()
-    assert md.count("not run yet**") == 9
+    assert md.count("not run yet**") == len(NOT_RUN_SECTIONS)
     _, text = _pdf_text(result.paths["pdf"])
-    assert text.count("not run yet") >= 9
+    assert text.count("not run yet") >= len(NOT_RUN_SECTIONS)
     deck = Presentation(str(result.paths["pptx"]))
     texts = [shape.text_frame.text for slide in deck.slides for shape in slide.shapes if shape.has_text_frame]
-    assert sum("not run yet" in t for t in texts) >= 7
+    assert sum("not run yet" in t for t in texts) >= len(NOT_RUN_SECTIONS)
 
 
 def test_the_pdf_carries_the_figures_of_results_csv_and_the_toy_warning_on_page_one(full):
@@ -61,31 +102,148 @@ def test_the_pdf_carries_the_figures_of_results_csv_and_the_toy_warning_on_page_
     for _, _, mean, low, high, *_ in STAGE_ROWS:
         assert f"{mean:.3f} [{low:.3f}, {high:.3f}]" in flat
     images = sum(len(page.images) for page in reader.pages)
-    assert images == len(full.report.figures) >= 12  # pipeline, filter, 2 pair charts, 6 curves, stages, evaluation
-    assert len(reader.pages) >= 8
+    # pipeline, filter removals, pair choices, training curves, held-out reward, one chart per benchmark
+    assert images == len(full.report.figures) == 8
 
 
-def test_the_slides_hold_one_slide_per_step_with_charts_and_the_results_table(full):
+def test_the_pdf_is_a_technical_report_of_at_most_15_pages(large):
+    reader, text = _pdf_text(large.paths["pdf"])
+    assert len(reader.pages) <= 15
+    flat = " ".join(text.split())
+    for heading in ("Abstract", "Method and data", "Training: QLoRA SFT and DPO", "3 · Results", "Qualitative examples",
+                    "Limitations", "Conclusions", "References", "Appendix A"):
+        assert heading in flat, heading
+    references = re.findall(r"\[(\d+)\] [^\[]*?arXiv:\d{4}\.\d{4,5}", flat)
+    assert len(set(references)) >= 8
+    for name in ("Magpie", "LoRA", "QLoRA", "Direct Preference Optimization", "Instruction-Following Evaluation",
+                 "MT-Bench", "Massive Multitask Language Understanding", "WebShop", "AgentBench", "DeBERTa"):
+        assert name in flat.split("References")[-1], name
+    # the settings actually used, from the adapters' manifests
+    assert "SFT hyperparameters actually used" in flat and "SFT+DPO hyperparameters actually used" in flat
+    # one headline table, every model, each with its conclusions
+    headline = large.report.section("headline").blocks[1]
+    assert {row[0] for row in headline.rows} == {"Llama-3.2-3B", "Mistral-7B-v0.1", "Qwen2.5-3B"}
+    conclusions = " ".join(large.report.section("conclusions").blocks[0].items)
+    for model in ("Llama-3.2-3B", "Mistral-7B-v0.1", "Qwen2.5-3B"):
+        assert f"{model} SFT vs base" in conclusions and f"{model} SFT+DPO vs base" in conclusions
+    # base, SFT and SFT+DPO answers to the same held-out prompt, side by side
+    example = next(b for b in large.report.section("examples").blocks if hasattr(b, "rows"))
+    assert example.columns == ["model", "base", "SFT", "SFT+DPO"] and len(example.rows) == 3
+    assert all(row[1].startswith(f"{slug} base answer 3") and row[3].startswith(f"{slug} dpo answer 3")
+               for row, slug in zip(example.rows, ("llama-3.2-3b", "mistral-7b-v0.1", "qwen2.5-3b"), strict=True))
+
+
+def _said(result) -> str:
+    """Every sentence and table cell of the report, and every text on the slides."""
+    parts = [result.paths["md"].read_text()]
+    deck = Presentation(str(result.paths["pptx"]))
+    for slide in deck.slides:
+        for shape in slide.shapes:
+            if shape.has_text_frame:
+                parts.append(shape.text_frame.text)
+            if shape.has_table:
+                parts += [cell.text for row in shape.table.rows for cell in row.cells]
+    return "\n".join(parts)
+
+
+def test_no_verdict_contradicts_the_paired_change_printed_beside_it(full):
+    said = _said(full)
+    found = [(v, d, lo, hi) for v, d, lo, hi in VERDICT_FIRST.findall(said)]
+    found += [(v, d, lo, hi) for d, lo, hi, v in VERDICT_AFTER.findall(said)]
+    assert len(found) >= 30
+    for verdict, delta, low, high in found:
+        low, high = float(low), float(high)
+        expected = "higher" if low > 0 else "lower" if high < 0 else "no clear change"
+        assert verdict == expected, (delta, low, high, verdict)
+    # stage intervals that overlap do not decide: the paired change below 0 reads "lower"
+    assert "Mistral-7B-v0.1 SFT+DPO vs SFT, held-out reward: **lower** (-0.600 [-0.950, -0.250]" in said
+    assert "Mistral-7B-v0.1 SFT vs base, MT-Bench (local judge qwen2.5-7b-instruct): **lower** (-1.400" in said
+    assert "intervals overlap" not in said and "no clear difference" not in said
+
+
+def _inside(shape, deck) -> bool:
+    return (shape.left >= 0 and shape.top >= 0 and shape.left + shape.width <= deck.slide_width
+            and shape.top + shape.height <= deck.slide_height)
+
+
+def _text_fits(cell, width_emu: int, height_emu: int) -> bool:
+    """The cell's text, wrapped at half an em per character, fits the row PowerPoint will draw."""
+    size = cell.text_frame.paragraphs[0].font.size.pt
+    per_line = max(1, int((width_emu / 914400 - 0.2) * 72 / (size * 0.5)))
+    lines = -(-max(1, len(cell.text)) // per_line)
+    return lines * size * 1.2 / 72 + 0.1 <= height_emu / 914400 + 0.01
+
+
+@pytest.mark.parametrize("which", ["full", "large"])
+def test_every_slide_shape_lies_inside_the_slide_and_carries_the_toy_banner(which, request):
+    result = request.getfixturevalue(which)
+    deck = Presentation(str(result.paths["pptx"]))
+    assert len(deck.slides) >= 12
+    for number, slide in enumerate(deck.slides, start=1):
+        for shape in slide.shapes:
+            assert _inside(shape, deck), (number, shape.name, shape.left, shape.top, shape.width, shape.height)
+            if shape.has_table:  # the table's rows and columns add up to its frame: no row runs off below
+                assert sum(r.height for r in shape.table.rows) <= shape.height + 10
+                assert sum(c.width for c in shape.table.columns) <= shape.width + 10
+                for row in shape.table.rows:
+                    for cell, column in zip(row.cells, shape.table.columns, strict=True):
+                        if cell.is_spanned:
+                            continue
+                        assert _text_fits(cell, column.width, row.height), (number, cell.text)
+        texts = [shape.text_frame.text for shape in slide.shapes if shape.has_text_frame]
+        assert any(t.startswith(f"TOY WORLD {TOY}") for t in texts), number
+
+
+def test_a_hub_deck_has_no_toy_banner(tmp_path):
+    make_data(tmp_path, world="hub")
+    result = build_report(start("demo", str(tmp_path), verbose=False), formats=["pptx"], verbose=False)
+    deck = Presentation(str(result.paths["pptx"]))
+    assert not any("TOY WORLD" in shape.text_frame.text for slide in deck.slides for shape in slide.shapes
+                   if shape.has_text_frame)
+
+
+def _table_on(deck, title):
+    slide = next(s for s in deck.slides if s.shapes.title.text == title)
+    table = next(shape.table for shape in slide.shapes if shape.has_table)
+    return slide, [[cell.text for cell in row.cells] for row in table.rows]
+
+
+def test_the_slides_hold_the_headline_table_the_agent_results_and_their_sources(full):
     deck = Presentation(str(full.paths["pptx"]))
     titles = [s.shapes.title.text for s in deck.slides]
-    assert titles[0] == full.report.title and titles[1] == "Pipeline" and titles[-1] == "Conclusions"
-    for step in ("Step 1 · Magpie generation", "Step 2 · Quality filtering", "Step 3 · Preference pairs",
-                 "Steps 4–5 · QLoRA SFT and DPO", "Step 6 · Evaluation", "Step 7 · Agent evaluation"):
+    assert titles[0] == full.report.title and titles[1] == "1 · Introduction and pipeline" and "Conclusions" in titles
+    for step in ("2.1 · Data generation (Magpie)", "2.2 · Quality filtering", "2.3 · Preference pairs",
+                 "2.4 · Training: QLoRA SFT and DPO", "Headline results", "Held-out reward by stage",
+                 "Agent results (WebShop-style)"):
         assert step in titles
-    assert "Results: held-out reward by stage" in titles
+    slide, rows = _table_on(deck, "Headline results")
+    assert rows[0][:4] == ["model", "measure", "n", "base"]
+    assert ["Mistral-7B-v0.1", "MT-Bench (local judge)", "16", "5.900", "4.500", "-1.400 [-2.200, -0.600] lower",
+            "4.812", "-1.087 [-2.300, +0.100] no clear change"] in rows
+    assert slide.notes_slide.notes_text_frame.text.startswith("Source: evaluation/stages.csv")
+    _, agent = _table_on(deck, "Agent results (WebShop-style)")
+    assert agent[0][:5] == ["agent", "stage", "mean reward", "success rate", "invalid-action rate"]
+    assert ["Qwen2.5-3B", "SFT+DPO", "0.267 [0.170, 0.360]", "0.200 [0.067, 0.333]", "0.250 [0.150, 0.350]"] == \
+        agent[2][:5]
     pictures = [shape for slide in deck.slides for shape in slide.shapes if shape.shape_type == 13]
-    assert len(pictures) >= 5
-    evaluation = deck.slides[titles.index("Step 6 · Evaluation")]
-    table = next(shape.table for shape in evaluation.shapes if shape.has_table)
-    header = [cell.text for cell in table.rows[0].cells]
-    shown = {(r.cells[header.index("model")].text, r.cells[header.index("stage")].text,
-              r.cells[header.index("benchmark")].text): float(r.cells[header.index("value")].text)
-             for r in list(table.rows)[1:]}
-    names = {"base": "base", "sft": "SFT", "dpo": "SFT+DPO"}
-    for model, stage, benchmark, _, value, _, _ in RESULT_ROWS:
-        assert shown[(model, names[stage], benchmark)] == pytest.approx(value, abs=5.0001e-4)  # shown to 3 decimals
-    assert all(slide.notes_slide.notes_text_frame.text.startswith("Source") for slide in deck.slides
-               if any(shape.has_table for shape in slide.shapes))
+    assert len(pictures) >= 6
+    assert all(slide.notes_slide.notes_text_frame.text.startswith("Source") for slide in list(deck.slides)[1:]
+               if any(shape.has_table or shape.shape_type == 13 for shape in slide.shapes))
+    conclusions = next(s for s in deck.slides if s.shapes.title.text == "Conclusions")
+    assert "evaluation/comparison.csv" in conclusions.notes_slide.notes_text_frame.text
+
+
+def test_the_preference_slide_names_the_generator_when_its_answers_were_candidates(tmp_path):
+    make_data(tmp_path)
+    report = tmp_path / "data/preference/report.json"
+    data = json.loads(report.read_text())
+    data["models_used"].append("generator (Magpie answer)")
+    report.write_text(json.dumps(data))
+    result = build_report(start("demo", str(tmp_path), verbose=False), formats=["pptx"], verbose=False)
+    slide = next(s for s in Presentation(str(result.paths["pptx"])).slides
+                 if s.shapes.title.text == "2.3 · Preference pairs")
+    text = " ".join(shape.text_frame.text for shape in slide.shapes if shape.has_text_frame)
+    assert "3 base models and the instruct generator (Llama-3.1-8B-Instruct) answer" in text
 
 
 class _Tags(HTMLParser):
@@ -115,13 +273,15 @@ def test_the_html_is_self_contained_and_the_markdown_links_files_that_exist(full
     assert all((full.paths["md"].parent / link).is_file() for link in linked)
 
 
-def test_verdicts_come_from_the_evaluation_comparison_and_the_intervals(full):
+def test_verdicts_come_from_the_evaluation_comparison_and_the_stage_table(full):
     said = " ".join(b for block in full.report.section("evaluation").blocks for b in getattr(block, "items", []))
-    assert "Llama-3.2-3B SFT+DPO vs base, IFEval prompt-strict: **improved** (0.300, 95% CI [0.150, 0.450]" in said
+    assert ("Llama-3.2-3B SFT+DPO vs base, IFEval prompt-strict (headline): **higher** (+0.300 [+0.150, +0.450], "
+            "paired 95% CI, 80 paired items)") in said
     stages = " ".join(b for block in full.report.section("stages").blocks for b in getattr(block, "items", []))
-    assert "Llama-3.2-3B, held-out reward: SFT+DPO 1.789 [1.400, 2.200] is **higher** than SFT 0.456" in stages
-    table = next(b for b in full.report.section("stages").blocks if hasattr(b, "rows"))
-    assert [row[-1] for row in table.rows] == ["–", "+1.69 [1.200, 2.100] vs base", "+1.33 [0.900, 1.800] vs SFT"]
+    assert "Llama-3.2-3B SFT+DPO vs SFT, held-out reward: **higher** (+1.333 [+0.900, +1.800]" in stages
+    table = full.report.section("headline").blocks[1]
+    llama = next(row for row in table.rows if row[:2] == ["Llama-3.2-3B", "held-out reward"])
+    assert llama[4:] == ["0.456", "+1.690 [+1.200, +2.100] higher", "1.789", "+3.023 [+2.500, +3.500] higher"]
 
 
 def test_readme_block_replaces_only_the_text_between_its_markers(tmp_path, full):
@@ -130,7 +290,7 @@ def test_readme_block_replaces_only_the_text_between_its_markers(tmp_path, full)
     updated = replace_block(readme, full.readme_block)
     before, after = readme.split(BEGIN)[0], readme.split(END)[1]
     assert updated.startswith(before) and updated.endswith(after)
-    assert f"world `{TOY}`" in updated and "| 02 Quality filtering | 22 →" in updated
+    assert f"world `{TOY}`" in updated and "Data: 22 Magpie records → 16 kept by the filters" in updated
     from sit.hygiene import check
 
     copy = tmp_path / "repo"
@@ -155,3 +315,67 @@ def test_sit_report_command_writes_what_it_is_asked_for(tmp_path):
     bad = subprocess.run([sit, "report", "--profile", "demo", "--workspace", str(tmp_path), "--format", "docx"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "invalid choice: 'docx'" in bad.stderr
+
+
+def _colors(png: bytes) -> dict[tuple, int]:
+    from PIL import Image
+
+    return {color: count for count, color in Image.open(io.BytesIO(png)).convert("RGB").getcolors(1 << 24)}
+
+
+def _has_toy_mark(png: bytes) -> bool:
+    """Pixels of the mark's dark red (#B22222), exact or as anti-aliased text leaves it."""
+    return sum(n for (r, g, b), n in _colors(png).items()
+               if 168 <= r <= 192 and 24 <= g <= 48 and 24 <= b <= 48 and abs(g - b) <= 6) >= 20
+
+
+def test_every_chart_uses_the_one_stage_palette_the_headline_metric_and_the_toy_mark(full, tmp_path):
+    from sit.charts import STAGE_COLORS
+
+    assert all(_has_toy_mark(f.png) for f in full.report.figures), [f.name for f in full.report.figures
+                                                                     if not _has_toy_mark(f.png)]
+    rewards = next(f for f in full.report.figures if f.name == "stage_rewards")
+    colors = set(_colors(rewards.png))
+    for stage in ("base", "sft", "dpo"):
+        assert tuple(int(STAGE_COLORS[stage][i:i + 2], 16) for i in (1, 3, 5)) in colors, stage
+    assert (0x55, 0xA8, 0x68) not in colors  # DPO is orange everywhere, never the old green
+    ifeval = next(f for f in full.report.figures if f.name == "eval_ifeval")
+    assert "IFEval prompt-strict" in ifeval.caption and "prompt_level_strict_acc" in ifeval.caption
+    make_all(tmp_path, world="hub")
+    hub = build_report(start("demo", str(tmp_path), verbose=False), formats=["md"], verbose=False)
+    assert len(hub.report.figures) == len(full.report.figures)
+    assert not any(_has_toy_mark(f.png) for f in hub.report.figures)
+
+
+def test_the_readme_block_marks_toy_numbers_as_varying_by_cpu_and_the_paired_verdicts(full):
+    block = full.readme_block
+    assert "vary by CPU" in block and f"world `{TOY}`" in block
+    assert "12 preference pairs from the answers of 3 base models" in block
+    rows = {tuple(line.split(" | ")[:2]): line for line in block.splitlines() if line.startswith("| ")}
+    assert "4.500 ↓" in rows[("| Mistral-7B-v0.1", "SFT")]  # paired CI below 0
+    assert "0.613 ↑" in rows[("| Llama-3.2-3B", "SFT+DPO")] and "0.438 ↑" not in block  # CI [-0.02, 0.27]: no mark
+
+
+def test_the_readme_explains_the_toy_world_before_its_results_and_cites_only_its_own_docs():
+    readme = (ROOT / "README.md").read_text()
+    assert "FIELD_NOTES" not in readme
+    assert readme.index("## The toy world") < readme.index(BEGIN)
+    block = readme.split(BEGIN)[1].split(END)[0]
+    assert "vary by CPU" in block and "from 4 models" not in block
+    rows = [line for line in readme.split("## What you get")[0].splitlines() if re.match(r"\| 0\d \| \[", line)]
+    assert len(rows) == 7
+    for row in rows:  # step, notebook, T4 time from `sit plan`, badge
+        time = row.split(" | ")[2]
+        assert re.search(r"\d+(\.\d+)? (s|min|h)\b", time), row
+
+
+def test_notebook_04_states_the_sft_memory_the_plan_computes():
+    from sit.config import load_profile, load_registry
+    from sit.planning.plan import plan
+
+    notebook = json.loads((ROOT / "notebooks/04_sft_training.ipynb").read_text())
+    text = " ".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown")
+    stated = re.search(r"needs about (\d+(?:\.\d)?) GiB on a T4 \(`sit plan`: Llama-3\.2-3B SFT", text)
+    assert stated, "notebook 04 does not state the SFT memory of the plan"
+    sft = next(e for e in plan(load_registry(), load_profile("colab_t4")) if (e.model, e.phase) == ("llama-3.2-3b", "sft"))
+    assert float(stated.group(1)) == round(sft.total / 2**30, 1)

@@ -14,7 +14,7 @@ from sit.config import ConfigError, load_registry
 from sit.filtering import filter_file
 from sit.manifest import write_manifest
 from sit.report.evidence import ci, read_evidence
-from sit.report.verdicts import compare
+from sit.report.verdicts import Change, all_changes
 from sit.store import write_json_atomic, write_jsonl_atomic
 
 GENERATOR = "meta-llama/Llama-3.1-8B-Instruct"
@@ -127,13 +127,44 @@ RESULT_ROWS = [
     ("meta-llama/Llama-3.2-3B", "dpo", "ifeval", "prompt_level_strict_acc", 0.6125, 0.0545, 80),
     ("Qwen/Qwen2.5-3B", "base", "mmlu", "acc", 0.5517, 0.0301, 270),
     ("Qwen/Qwen2.5-3B", "dpo", "mmlu", "acc", 0.5444, 0.0303, 270),
+    ("mistralai/Mistral-7B-v0.1", "base", "mt_bench", "score", 5.9, 0.6, 16),  # the two intervals overlap,
+    ("mistralai/Mistral-7B-v0.1", "sft", "mt_bench", "score", 4.5, 0.6, 16),  # the paired change lies below 0
     ("mistralai/Mistral-7B-v0.1", "dpo", "mt_bench", "score", 4.8125, 0.4, 16),
 ]
-AGENT_ROWS = [("Qwen/Qwen2.5-3B", "base", "webshop", "mean_reward", 0.1833, None, 30, 0.1, 0.27),
-              ("Qwen/Qwen2.5-3B", "dpo", "webshop", "mean_reward", 0.2667, None, 30, 0.17, 0.36)]
+AGENT_ROWS = [  # model, stage, benchmark, metric, value, stderr, n, ci_low, ci_high
+    *[("Qwen/Qwen2.5-3B", stage, "webshop", metric, value, None, 30, low, high)
+      for stage, metric, value, low, high in (
+          ("base", "reward", 0.1833, 0.1, 0.27), ("base", "success_rate", 0.1, 0.0, 0.2333),
+          ("base", "invalid_action_rate", 0.4, 0.3, 0.5), ("base", "avg_turns", 6.5, 5.9, 7.1),
+          ("dpo", "reward", 0.2667, 0.17, 0.36), ("dpo", "success_rate", 0.2, 0.0667, 0.3333),
+          ("dpo", "invalid_action_rate", 0.25, 0.15, 0.35), ("dpo", "avg_turns", 5.0, 4.4, 5.6))],
+    ("random baseline", "-", "webshop", "reward", 0.1512, None, 30, 0.09, 0.22),
+    ("random baseline", "-", "webshop", "success_rate", 0.0, None, 30, 0.0, 0.0),
+]
+# the evaluation phase's paired changes vs base (comparison.csv); Mistral's MT-Bench CI lies below 0
+COMPARISON_ROWS = [
+    ("meta-llama/Llama-3.2-3B", "sft", "ifeval", "prompt_level_strict_acc", "IFEval prompt-strict (headline)",
+     0.3125, 0.4375, 0.125, -0.02, 0.27, 80, "no significant change", ""),
+    ("meta-llama/Llama-3.2-3B", "dpo", "ifeval", "prompt_level_strict_acc", "IFEval prompt-strict (headline)",
+     0.3125, 0.6125, 0.3, 0.15, 0.45, 80, "improved", ""),
+    ("meta-llama/Llama-3.2-3B", "sft", "reward", "mean_reward", "reward (held-out)", -1.234, 0.456, 1.69, 1.2, 2.1,
+     16, "improved", ""),
+    ("meta-llama/Llama-3.2-3B", "dpo", "reward", "mean_reward", "reward (held-out)", -1.234, 1.789, 3.023, 2.5, 3.5,
+     16, "improved", ""),
+    ("Qwen/Qwen2.5-3B", "dpo", "mmlu", "acc", "MMLU acc", 0.5517, 0.5444, -0.0073, -0.03, 0.016, 270,
+     "no significant change", ""),
+    ("mistralai/Mistral-7B-v0.1", "sft", "mt_bench", "score", "MT-Bench (local judge qwen2.5-7b-instruct)", 5.9,
+     4.5, -1.4, -2.2, -0.6, 16, "worse", ""),
+    ("mistralai/Mistral-7B-v0.1", "dpo", "mt_bench", "score", "MT-Bench (local judge qwen2.5-7b-instruct)", 5.9,
+     4.8125, -1.0875, -2.3, 0.1, 16, "no significant change", ""),
+]
 STAGE_ROWS = [("meta-llama/Llama-3.2-3B", "base", -1.234, -1.6, -0.9, 0.125, 16, "", "", "", ""),
               ("meta-llama/Llama-3.2-3B", "sft", 0.456, 0.1, 0.8, 0.875, 16, "base", 1.69, 1.2, 2.1),
-              ("meta-llama/Llama-3.2-3B", "dpo", 1.789, 1.4, 2.2, 0.9375, 16, "sft", 1.333, 0.9, 1.8)]
+              ("meta-llama/Llama-3.2-3B", "dpo", 1.789, 1.4, 2.2, 0.9375, 16, "sft", 1.333, 0.9, 1.8),
+              # Mistral: the stage intervals overlap, but DPO vs SFT on the same answers lies below 0
+              ("mistralai/Mistral-7B-v0.1", "base", -0.5, -1.3, 0.3, 0.25, 16, "", "", "", ""),
+              ("mistralai/Mistral-7B-v0.1", "sft", 0.9, 0.2, 1.6, 0.75, 16, "base", 1.4, 0.5, 2.3),
+              ("mistralai/Mistral-7B-v0.1", "dpo", 0.3, -0.4, 1.0, 0.75, 16, "sft", -0.6, -0.95, -0.25)]
 
 
 def _write_csv(path: Path, columns, rows) -> None:
@@ -155,9 +186,18 @@ def make_evaluation(root: Path, world: str = TOY) -> None:
                STAGE_ROWS)
     _write_csv(root / "evaluation/comparison.csv",
                ["model", "stage", "benchmark", "metric", "label", "base", "value", "delta", "ci_low", "ci_high", "n",
-                "verdict", "why"],
-               [("meta-llama/Llama-3.2-3B", "dpo", "ifeval", "prompt_level_strict_acc", "IFEval prompt-strict", 0.3125,
-                 0.6125, 0.3, 0.15, 0.45, 80, "improved", "")])
+                "verdict", "why"], COMPARISON_ROWS)
+    write_manifest(root / "evaluation", phase="06_evaluation", profile="demo", seed=42,
+                   config={"benchmarks": ["ifeval", "mmlu", "mt_bench"], "bootstrap_samples": 2000,
+                           "ifeval": {"limit": 80, "max_gen_toks": 256}, "mmlu": {"num_fewshot": 5, "limit": 27}},
+                   counts={"rows": len(RESULT_ROWS)}, started_at="2026-01-01T12:00:00+00:00", world=world)
+    for spec in load_registry().by_role("target"):
+        for stage in ("base", "sft", "dpo"):
+            write_jsonl_atomic(root / f"evaluation/stages/{spec.slug}-{stage}.jsonl", [
+                {"id": f"magpie-{i:05d}", "instruction": f"Give me practical advice about {TOPICS[i]} for a beginner.",
+                 "response": f"{spec.slug} {stage} answer {i}: " + _answer(TOPICS[i], i) * (2 if stage == "base" else 1),
+                 "finish_reason": "stop", "ended_with_eot": stage != "base", "response_tokens": 60,
+                 "gen": {"model": spec.id, "stage": stage, "world": world}} for i in (3, 7, 11)])
 
 
 def make_all(root: Path, world: str = TOY) -> None:
@@ -182,8 +222,8 @@ def test_every_artifact_is_read_with_its_world(tmp_path):
     assert {"data/raw/manifest.json", "evaluation/results.csv", "models/qwen2.5-3b/dpo/manifest.json"} <= set(ev.worlds)
     assert len(ev.trained) == 6 and all([p.name for p in t.curves] == ["loss.png"] for t in ev.trained)
     # agent rows come from evaluation/agent/results.csv until the evaluation phase merges them
-    assert sorted((r["benchmark"], r["stage"]) for r in ev.results if r["benchmark"] == "webshop") == \
-        [("webshop", "base"), ("webshop", "dpo")]
+    assert sorted({(r["model"], r["stage"]) for r in ev.results if r["benchmark"] == "webshop"}) == \
+        [("Qwen/Qwen2.5-3B", "base"), ("Qwen/Qwen2.5-3B", "dpo"), ("random baseline", "-")]
     webshop = next(r for r in ev.results if r["benchmark"] == "webshop" and r["stage"] == "dpo")
     assert ci(webshop) == (0.17, 0.36, "reported") and webshop["n"] == 30
     mmlu = next(r for r in ev.results if r["benchmark"] == "mmlu" and r["stage"] == "base")
@@ -214,8 +254,24 @@ def test_a_malformed_results_table_names_file_line_and_field(tmp_path):
         read_evidence(tmp_path, load_registry())
 
 
-def test_verdicts_need_intervals_that_do_not_overlap():
-    assert compare((0.6, 0.5, 0.7), (0.3, 0.2, 0.4)) == "higher"
-    assert compare((0.3, 0.2, 0.4), (0.6, 0.5, 0.7)) == "lower"
-    assert compare((0.45, 0.35, 0.55), (0.4, 0.3, 0.5)) == "no clear difference"
-    assert compare((0.45, None, None), (0.4, 0.3, 0.5)) == "no interval to judge"
+def test_a_verdict_is_decided_by_the_paired_interval_alone():
+    def change(delta, low, high):
+        return Change("m", "dpo", "sft", "held-out reward", "reward", "mean_reward", delta, low, high, 16)
+
+    # separate stage intervals would overlap here; the paired interval lies below 0: "lower"
+    assert change(-2.10, -3.55, -0.79).verdict == "lower"
+    assert change(0.3, 0.15, 0.45).verdict == "higher"
+    assert change(0.05, -0.1, 0.2).verdict == "no clear change"
+    assert change(0.05, None, None).verdict == "not tested"
+    assert "**lower** (-2.100 [-3.550, -0.790]" in change(-2.10, -3.55, -0.79).sentence()
+
+
+def test_every_comparison_is_read_once(tmp_path):
+    make_all(tmp_path)
+    changes = all_changes(read_evidence(tmp_path, load_registry()))
+    keys = [(c.model, c.stage, c.vs, c.benchmark, c.metric) for c in changes]
+    assert len(keys) == len(set(keys))
+    # SFT vs base comes from comparison.csv; SFT+DPO vs SFT only stages.csv has
+    llama = [c for c in changes if c.model == "meta-llama/Llama-3.2-3B" and c.benchmark == "reward"]
+    assert sorted((c.stage, c.vs, c.delta) for c in llama) == [("dpo", "base", 3.023), ("dpo", "sft", 1.333),
+                                                              ("sft", "base", 1.69)]

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..config import ConfigError
 from ..manifest import git_commit, now, write_manifest
 from ..store import write_bytes_atomic, write_text_atomic
+from . import closing_sections as closing
 from . import data_sections as data
 from . import html, markdown, pdf, readme, slides
 from . import result_sections as results
@@ -40,10 +41,11 @@ def assemble(session, evidence: Evidence | None = None) -> Report:
     commit = git_commit()
     subtitle = (f"World `{world}` · profile {session.profile_name} · seed {session.seed} · generated {now()[:16]} UTC"
                 + (f" · commit {commit[:10]}" if commit else ""))
-    sections = [data.overview(ev, toy), data.magpie(ev), data.filtering(ev), data.preference(ev),
-                results.training(ev), results.stage_comparison(ev), results.evaluation(ev), results.agent(ev),
-                results.cost(ev), results.reproducibility(ev, session.seed, session.profile_name),
-                results.limitations(toy), results.conclusions(ev, toy)]
+    sections = [closing.abstract(ev, toy), data.overview(ev, toy), data.method(), data.magpie(ev), data.filtering(ev),
+                data.preference(ev), results.training(ev), results.headline(ev), results.stage_comparison(ev),
+                results.evaluation(ev), results.agent(ev), results.examples(ev), closing.limitations(toy),
+                closing.conclusions(ev, toy), closing.references(), closing.appendix_results(ev),
+                closing.appendix_reproducibility(ev, session.seed, session.profile_name)]
     return Report(TITLE, subtitle, world, toy, now(), sections, list(ev.sources))
 
 

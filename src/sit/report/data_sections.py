@@ -5,8 +5,12 @@ from __future__ import annotations
 import statistics
 
 from . import figures, prose
-from .document import Callout, Figure, Section, Slide, Table, Text, fmt, missing
+from .document import Figure, Section, Slide, Table, Text, fmt, missing
 from .evidence import Evidence
+
+GENERATOR_SOURCE = "generator (Magpie answer)"  # the preference step's name for the generator's own answers
+QUIET_SETTINGS = {"logging_steps", "save_steps", "save_total_limit", "report_to", "checkpoint_every", "batch_size",
+                  "reward_batch_size", "judge_batch_size", "progress"}  # speed and bookkeeping, not the method
 
 PIPELINE = (("01", "Magpie\ngeneration"), ("02", "Quality\nfiltering"), ("03", "Preference\npairs"),
             ("04", "QLoRA\nSFT"), ("05", "DPO"), ("06", "Evaluation"), ("07", "Agent\nevaluation"))
@@ -33,28 +37,82 @@ def step_status(ev: Evidence) -> list[tuple[str, str, bool, str]]:
     return [(num, name.replace("\n", " "), d, a) for (num, name), d, a in zip(PIPELINE, done, artifacts, strict=True)]
 
 
+def setting(value) -> str:
+    """A configuration value as written (a learning rate of 2e-4 must not print as 0.000)."""
+    if value is None:
+        return "–"
+    if isinstance(value, list):
+        return ", ".join(map(setting, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def flatten_config(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten_config(value, f"{name}."))
+        elif not isinstance(value, list) or len(value) <= 6:
+            out[name] = ", ".join(map(str, value)) if isinstance(value, list) else value
+    return out
+
+
+def settings_table(ev: Evidence, rel: str, manifest: dict | None, caption: str) -> Table | None:
+    """The effective settings a step's manifest recorded, minus speed and bookkeeping knobs."""
+    if not manifest or not manifest.get("config"):
+        return None
+    flat = flatten_config(manifest["config"])
+    rows = [[key, setting(value)] for key, value in sorted(flat.items()) if key.split(".")[-1] not in QUIET_SETTINGS]
+    if len(rows) <= 8:
+        return Table(["setting", "value"], rows, source(ev, rel), caption)
+    half = (len(rows) + 1) // 2  # two settings per line: half the length
+    paired = [[*left, *right] for left, right in zip(rows[:half], rows[half:] + [["", ""]], strict=False)]
+    return Table(["setting", "value", "setting", "value"], paired, source(ev, rel), caption)
+
+
+def answering_models(report: dict) -> tuple[list[str], bool]:
+    """(target models that answered, whether the generator's own answers were candidates too)."""
+    used = report.get("models_used", [])
+    return [m for m in used if m != GENERATOR_SOURCE], GENERATOR_SOURCE in used
+
+
+def answering_phrase(report: dict, generator: str | None) -> str:
+    """``3 base models and the instruct generator (Llama-3.1-8B-Instruct)``: who answered each instruction."""
+    targets, with_generator = answering_models(report)
+    phrase = f"{len(targets)} base model{'s' if len(targets) != 1 else ''}"
+    if with_generator:
+        phrase += f" and the instruct generator ({(generator or 'the Magpie generator').split('/')[-1]})"
+    return phrase
+
+
 def overview(ev: Evidence, toy: bool) -> Section:
-    section = Section("overview", "Overview")
-    if toy:
-        section.add(Callout(prose.TOY_WARNING, kind="warning"))
+    section = Section("overview", "1 · Introduction and pipeline")
     status = step_status(ev)
     section.add(Text("The pipeline turns an aligned model's own output into instruction data, filters it, builds "
-                     "preference pairs from three base models' answers, fine-tunes those models (QLoRA SFT, then "
+                     "preference pairs from base models' answers, fine-tunes those models (QLoRA SFT, then "
                      "DPO) and evaluates every stage. Each step reads the previous step's artifacts; this report "
                      "reads them all and builds nothing itself."))
     diagram = Figure("pipeline", figures.pipeline_diagram([(n, name, d) for (n, name), (_, _, d, _)
-                                                           in zip(PIPELINE, status, strict=True)]),
+                                                           in zip(PIPELINE, status, strict=True)], ev.world),
                      "The pipeline; grey steps have not run yet.", source(ev, "artifact folders of the workspace"))
     table = Table(["step", "name", "status", "artifact"],
                   [[n, name, "done" if d else "not run yet", f"`{a}`"] for n, name, d, a in status],
                   source(ev, "artifact folders of the workspace"), "Which steps have produced their artifacts.")
-    section.add(diagram, table)
-    section.slides.append(Slide("Pipeline", [], figure=diagram, notes=diagram.source))  # the diagram shows status
+    section.add(diagram)
+    if not all(done for _, _, done, _ in status):
+        section.add(table)
+    section.slides.append(Slide(section.title, [], figure=diagram, notes=diagram.source))  # the diagram shows status
     return section
 
 
+def method() -> Section:
+    return Section("method", "2 · Method and data").add(Text(
+        "Each subsection below explains one step, gives the settings it actually ran with (read from the step's "
+        "`manifest.json`) and the statistics of the data it produced. Numbers in brackets cite the references."))
+
+
 def magpie(ev: Evidence) -> Section:
-    section = Section("magpie", "Step 1 · Magpie generation")
+    section = Section("magpie", "2.1 · Data generation (Magpie)")
     section.add(Text(prose.MAGPIE))
     manifest = ev.raw_manifest
     if manifest is None:
@@ -82,7 +140,7 @@ def magpie(ev: Evidence) -> Section:
 
 
 def filtering(ev: Evidence) -> Section:
-    section = Section("filtering", "Step 2 · Quality filtering")
+    section = Section("filtering", "2.2 · Quality filtering")
     section.add(Text(prose.FILTERING))
     report = ev.filtered_report
     if report is None:
@@ -98,11 +156,14 @@ def filtering(ev: Evidence) -> Section:
     table = Table(["filter", "removed", "removed %", "alone", "remaining", "why"], rows, src,
                   "Removed: taken out by this rule after the rules above. Alone: what the rule would remove by "
                   "itself (overlap between rules).")
-    chart = Figure("filter_removals", figures.filter_removals(report), "Removals per rule.", src)
+    chart = Figure("filter_removals", figures.filter_removals(report, ev.world), "Removals per rule.", src)
     section.add(Text(f"**{fmt(report['input'])}** raw records in, **{fmt(report['passed_filters'])}** passed every "
                      f"rule, **{fmt(report['output'])}** kept."), table, chart)
     if ev.filtered:
         section.add(_length_table(ev))
+    settings = settings_table(ev, "data/filtered/manifest.json", ev.filtered_manifest, "Filter settings used.")
+    if settings:
+        section.add(settings)
     section.slides.append(Slide(section.title, [
         f"{fmt(report['input'])} raw → {fmt(report['passed_filters'])} pass the rules → {fmt(report['output'])} kept",
         "rules: " + ", ".join(s["filter"] for s in report["filters"]),
@@ -122,11 +183,17 @@ def _length_table(ev: Evidence) -> Table:
 
 
 def preference(ev: Evidence) -> Section:
-    section = Section("preference", "Step 3 · Preference pairs")
+    section = Section("preference", "2.3 · Preference pairs")
     section.add(Text(prose.PREFERENCE))
     report, pairs = ev.preference_report, ev.pairs
     if report is None or not pairs:
         return missing(section, "`data/preference/pairs.jsonl`", prose.NEXT_STEP["preference"])
+    generator = (ev.raw_manifest or {}).get("generator")
+    if answering_models(report)[1]:
+        section.add(Text(f"Besides the base models, the instruct generator's own Magpie answer "
+                         f"({(generator or 'the generator').split('/')[-1]}) was a candidate for every instruction "
+                         "(`preference.include_generator_response` in this profile), so each instruction had "
+                         f"answers from {answering_phrase(report, generator)}."))
     reward = report.get("reward", {})
     margin = report.get("margin", {})
     src = source(ev, "data/preference/report.json", n=report["instructions"], unit="instructions")
@@ -146,12 +213,16 @@ def preference(ev: Evidence) -> Section:
                       source(ev, "data/preference/report.json", n=report["pairs_kept"], unit="pairs"),
                       "Whose answer was chosen and whose rejected.")
     pair_src = source(ev, "data/preference/pairs.jsonl", n=len(pairs), unit="pairs")
-    margin_chart = Figure("pair_margins", figures.margins(pairs), "Chosen minus rejected reward score.", pair_src)
-    choice_chart = Figure("pair_choices", figures.choices(pairs), "Chosen and rejected answers per model.", pair_src)
-    section.add(facts, per_model, margin_chart, choice_chart)
+    choice_chart = Figure("pair_choices", figures.choices(pairs, ev.world), "Chosen and rejected answers per model.",
+                          pair_src)
+    section.add(facts, per_model, choice_chart)
+    settings = settings_table(ev, "data/preference/manifest.json", ev.preference_manifest,
+                              "Preference settings used.")
+    if settings:
+        section.add(settings)
     top = max(report["models_used"], key=lambda m: chosen.get(m, 0))
     section.slides.append(Slide(section.title, [
-        f"{len(report['models_used'])} base models answer, {reward.get('model', 'a reward model')} scores",
+        f"{answering_phrase(report, generator)} answer; {reward.get('model', 'a reward model')} scores",
         f"{fmt(report['pairs_kept'])} pairs kept of {fmt(report['pairs_eligible'])} eligible",
         f"median margin {fmt(margin.get('median'))}; most often chosen: {top}",
     ], figure=choice_chart, notes=pair_src))

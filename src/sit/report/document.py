@@ -44,6 +44,7 @@ class Figure:
     png: bytes
     caption: str
     source: str
+    grid: bool = False  # several small charts in one image: laid out larger
 
 
 Block = Text | Bullets | Callout | Table | Figure

@@ -21,6 +21,7 @@ RESULTS_FILE = "evaluation/results.csv"
 AGENT_FILE = "evaluation/agent/results.csv"  # notebook 07's rows, same columns
 COMPARISON_FILE = "evaluation/comparison.csv"  # the evaluation phase's paired-bootstrap deltas vs base
 SUMMARY_FILE = "evaluation/summary.md"
+ANSWERS_DIR = "evaluation/stages"  # the training phase's held-out answers, one file per model and stage
 STAGES_COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n")
 RESULTS_COLUMNS = ("model", "stage", "benchmark", "metric", "value", "stderr", "n", "world", "judge", "note")
 COMPARISON_COLUMNS = ("model", "stage", "benchmark", "metric", "label", "base", "value", "delta", "ci_low",
@@ -55,12 +56,14 @@ class Evidence:
     preference_report: dict | None = None
     pairs: list[dict] | None = None
     trained: list[TrainedStage] = field(default_factory=list)
+    evaluation_manifest: dict | None = None
+    agent_manifest: dict | None = None
     stages: list[dict] | None = None  # rows of evaluation/stages.csv
     results: list[dict] | None = None  # rows of evaluation/results.csv and evaluation/agent/results.csv
     comparison: list[dict] | None = None  # rows of evaluation/comparison.csv
     results_from_agent_file: bool = False  # agent rows read from evaluation/agent/results.csv
     summary: str | None = None
-    eval_charts: list[Path] = field(default_factory=list)
+    answers: dict[tuple[str, str], list[dict]] = field(default_factory=dict)  # (model, stage) -> held-out answers
     worlds: dict[str, str] = field(default_factory=dict)  # artifact -> world it names
     sources: list[str] = field(default_factory=list)
 
@@ -79,6 +82,8 @@ class Evidence:
         found = {"data/raw/manifest.json": self.raw_manifest, "data/filtered/manifest.json": self.filtered_manifest,
                  "data/preference/manifest.json": self.preference_manifest}
         found.update({self.rel(t.folder / "manifest.json"): t.manifest for t in self.trained})
+        found.update({"evaluation/manifest.json": self.evaluation_manifest,
+                      "evaluation/agent/manifest.json": self.agent_manifest})
         return {k: v for k, v in found.items() if v}
 
 
@@ -93,6 +98,8 @@ def read_evidence(root: str | Path, registry) -> Evidence:
     ev.preference_report = _json(ev, "data/preference/report.json")
     ev.pairs = _json(ev, "data/preference/pairs.jsonl", read_jsonl)
     ev.trained = _trained(ev, registry)
+    ev.evaluation_manifest = _json(ev, "evaluation/manifest.json")
+    ev.agent_manifest = _json(ev, "evaluation/agent/manifest.json")
     ev.stages = _csv(ev, STAGES_FILE, STAGES_COLUMNS)
     results, agent = _csv(ev, RESULTS_FILE, RESULTS_COLUMNS), _csv(ev, AGENT_FILE, RESULTS_COLUMNS)
     ev.results = _merge(results, agent)
@@ -102,10 +109,7 @@ def read_evidence(root: str | Path, registry) -> Evidence:
     if summary.is_file():
         ev.summary = summary.read_text(encoding="utf-8")
         ev.sources.append(SUMMARY_FILE)
-    evaluation = ev.root / "evaluation"
-    if evaluation.is_dir():
-        ev.eval_charts = sorted(evaluation.glob("*.png"))
-        ev.sources += [ev.rel(p) for p in ev.eval_charts]
+    ev.answers = _answers(ev, registry)
     _collect_worlds(ev)
     return ev
 
@@ -133,6 +137,17 @@ def _trained(ev: Evidence, registry) -> list[TrainedStage]:
             curves = sorted(p for p in folder.glob("*.png") if not p.name.startswith("."))  # not a temp file
             ev.sources += [ev.rel(p) for p in curves]
             found.append(TrainedStage(spec.slug, spec.id, stage, folder, manifest, history, curves))
+    return found
+
+
+def _answers(ev: Evidence, registry) -> dict[tuple[str, str], list[dict]]:
+    """Each stage's answers to the held-out instructions (``evaluation/stages/<slug>-<stage>.jsonl``)."""
+    found = {}
+    for spec in registry.by_role("target"):
+        for stage in ("base", *TRAINING_STAGES):
+            records = _json(ev, f"{ANSWERS_DIR}/{spec.slug}-{stage}.jsonl", read_jsonl)
+            if records:
+                found[(spec.id, stage)] = records
     return found
 
 

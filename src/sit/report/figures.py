@@ -1,25 +1,31 @@
-"""Charts of the report as PNG bytes (matplotlib; every figure is closed once saved)."""
+"""Charts of the report as PNG bytes (matplotlib; every figure is closed once saved).
+
+Colours and the toy-world mark come from :mod:`sit.charts`, so a stage looks the same here as in the
+notebooks, and every chart drawn from the toy world says so on its face.
+"""
 
 from __future__ import annotations
 
 import io
 
-from .evidence import STAGE_ORDER, ci
+from ..charts import STAGE_COLORS, STAGE_LABELS, mark_toy
+from .evidence import STAGE_ORDER
 
-STAGE_COLORS = {"base": "#8C8C8C", "sft": "#4C72B0", "dpo": "#55A868"}
 DPI = 120
+OTHER_COLOR = "#937860"  # a row that is no training stage (a baseline agent)
 
 
-def png(fig) -> bytes:
+def png(fig, world: str | None = None) -> bytes:
     import matplotlib.pyplot as plt
 
+    mark_toy(fig, world)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
 
 
-def pipeline_diagram(steps: list[tuple[str, str, bool]]) -> bytes:
+def pipeline_diagram(steps: list[tuple[str, str, bool]], world: str | None) -> bytes:
     """Boxes for the steps (number, name, done?) joined by arrows; steps not run yet are greyed out."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
@@ -42,60 +48,69 @@ def pipeline_diagram(steps: list[tuple[str, str, bool]]) -> bytes:
         if i < len(steps) - 1:
             ax.annotate("", xy=(i + 1.06, 0.5), xytext=(i + 0.88, 0.5),
                         arrowprops={"arrowstyle": "->", "color": "#4C72B0", "lw": 1.5})
-    return png(fig)
+    return png(fig, world)
 
 
-def filter_removals(report: dict) -> bytes:
+def filter_removals(report: dict, world: str | None) -> bytes:
     from ..filtering.plots import plot_removals
 
-    return png(plot_removals(report).figure)
+    return png(plot_removals(report).figure, world)
 
 
-def margins(pairs: list[dict]) -> bytes:
-    from ..preference.report import plot_margins
-
-    return png(plot_margins(pairs))
-
-
-def choices(pairs: list[dict]) -> bytes:
+def choices(pairs: list[dict], world: str | None) -> bytes:
     from ..preference.report import choice_table, plot_choices
 
-    return png(plot_choices(choice_table(pairs)))
+    return png(plot_choices(choice_table(pairs)), world)
 
 
-def loss_curve(history: list[dict], title: str) -> bytes:
-    """Training loss by step (and DPO's reward margin/accuracy when logged), from a Trainer log history."""
+def training_curves(runs: list[tuple[str, str, list[dict]]], world: str | None) -> bytes:
+    """One row per model: SFT loss, DPO loss and DPO reward accuracy by optimizer step.
+
+    ``runs``: (model, stage, Trainer log history)."""
     import matplotlib.pyplot as plt
 
-    keys = [k for k in ("loss", "rewards/margins", "rewards/accuracies") if any(k in h for h in history)]
-    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(4.2 * max(1, len(keys)), 3), squeeze=False)
-    for ax, key in zip(axes[0], keys or ["loss"], strict=True):
-        points = [(h.get("step", i), h[key]) for i, h in enumerate(history) if key in h]
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker=".", color="#4C72B0")
-        ax.set_xlabel("step")
-        ax.set_ylabel(key)
-    axes[0][0].set_title(title, fontsize=10)
+    panels = (("sft", "loss", "SFT training loss"), ("dpo", "loss", "DPO training loss"),
+              ("dpo", "rewards/accuracies", "DPO reward accuracy (chosen > rejected)"))
+    models = list(dict.fromkeys(model for model, _, _ in runs))
+    fig, axes = plt.subplots(len(models), len(panels), figsize=(11, 2.3 * len(models)), squeeze=False)
+    for row, model in enumerate(models):
+        for col, (stage, key, title) in enumerate(panels):
+            ax = axes[row][col]
+            history = next((h for m, s, h in runs if m == model and s == stage), None) or []
+            points = [(h.get("step", i), h[key]) for i, h in enumerate(history) if key in h]
+            if points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], marker=".", color=STAGE_COLORS[stage])
+            else:
+                ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, color="#888888")
+            ax.set_title(f"{model.split('/')[-1]} · {title}", fontsize=9)
+            ax.set_xlabel("optimizer step", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
     fig.tight_layout()
-    return png(fig)
+    return png(fig, world)
 
 
-def stage_rewards(rows: list[dict]) -> bytes:
+def stage_rewards(rows: list[dict], world: str | None) -> bytes:
     """Mean held-out reward per model and stage, with the 95% interval as error bars."""
-    return _grouped_bars(rows, "mean_reward", "mean reward (held-out answers)",
-                         lambda r: (r.get("ci_low"), r.get("ci_high")))
+    return _grouped_bars(rows, "mean_reward", "mean reward-model score\n(held-out answers)",
+                         lambda r: (r.get("ci_low"), r.get("ci_high")), world)
 
 
-def benchmark_chart(rows: list[dict], benchmark: str, metric: str) -> bytes:
-    return _grouped_bars(rows, "value", f"{benchmark} · {metric}", lambda r: ci(r)[:2])
+def benchmark_chart(rows: list[dict], ylabel: str, world: str | None, chance: float | None = None) -> bytes:
+    """One headline metric per model and stage (``rows`` of results.csv, one metric)."""
+    from .evidence import ci
+
+    return _grouped_bars(rows, "value", ylabel, lambda r: ci(r)[:2], world, chance)
 
 
-def _grouped_bars(rows: list[dict], key: str, ylabel: str, interval) -> bytes:
+def _grouped_bars(rows: list[dict], key: str, ylabel: str, interval, world: str | None,
+                  chance: float | None = None) -> bytes:
     import matplotlib.pyplot as plt
 
-    models = sorted({r["model"] for r in rows})
+    models = sorted({r["model"] for r in rows}, key=lambda m: m.split("/")[-1].lower())
     stages = sorted({r["stage"] for r in rows}, key=lambda s: STAGE_ORDER.get(s, 9))
     width = 0.8 / max(1, len(stages))
-    fig, ax = plt.subplots(figsize=(max(5.0, 2.2 * len(models)), 3.4))
+    fig, ax = plt.subplots(figsize=(max(5.5, 2.2 * len(models)), 3.4))
     for j, stage in enumerate(stages):
         xs, values, errors = [], [], [[], []]
         for i, model in enumerate(models):
@@ -106,13 +121,16 @@ def _grouped_bars(rows: list[dict], key: str, ylabel: str, interval) -> bytes:
             value = row[key]
             xs.append(i + (j - (len(stages) - 1) / 2) * width)
             values.append(value)
-            errors[0].append(value - low if low is not None else 0)
-            errors[1].append(high - value if high is not None else 0)
-        ax.bar(xs, values, width=width, label=stage, color=STAGE_COLORS.get(stage, "#C44E52"),
-               yerr=errors, capsize=3)
-    ax.set_xticks(range(len(models)), [m.split("/")[-1] for m in models])
-    ax.set_ylabel(ylabel)
+            errors[0].append(max(0.0, value - low) if low is not None else 0)
+            errors[1].append(max(0.0, high - value) if high is not None else 0)
+        ax.bar(xs, values, width=width, label=STAGE_LABELS.get(stage, stage),
+               color=STAGE_COLORS.get(stage, OTHER_COLOR), yerr=errors, capsize=3)
+    ax.set_xticks(range(len(models)), [m.split("/")[-1] for m in models], fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
     ax.axhline(0, color="#444444", linewidth=0.6)
-    ax.legend(title="stage", fontsize=8)
+    if chance is not None:
+        ax.axhline(chance, color="#333333", linewidth=0.8, linestyle="--", label=f"chance ({chance:g})")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    return png(fig)
+    return png(fig, world)

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from .document import Bullets, Callout, Figure, Report, Table, Text, plain
 
-MAX_IMAGE_HEIGHT = 105  # mm: a figure never takes more than about half a page
+MAX_IMAGE_HEIGHT = 72  # mm: a figure never takes more than about a third of a page
+MAX_IMAGE_WIDTH = 0.85  # of the text width
+MAX_GRID_HEIGHT = 125  # mm: a grid of small charts needs more room to stay readable
 CALLOUT_COLORS = {"warning": (255, 240, 219), "missing": (238, 241, 244), "note": (231, 242, 250)}
 _CODE = re.compile(r"`([^`]+)`")
 
@@ -34,13 +36,19 @@ def markup(text: str) -> str:
 
 
 def _widths(pdf, table: Table) -> list[float]:
-    """Column widths (mm) in which no single word has to break: each column gets at least its longest word,
-    and the rest of the page width goes to the columns whose full texts are longer than that."""
-    cells = [[plain(str(c)) for c in column] for column in zip(table.columns, *table.rows, strict=True)]
+    """Column widths (mm) in which no single word has to break: each column gets at least its longest word
+    (headings are bold, so a little wider), and the rest of the page width goes to the columns whose full
+    texts are longer than that."""
     pad = 2.5
-    least = [max(pdf.get_string_width(word) for text in column for word in (text.split() or [""])) + pad
+
+    def width(text: str, heading: bool) -> float:
+        return pdf.get_string_width(text) * (1.12 if heading else 1.0)
+
+    cells = [[(plain(str(c)), i == 0) for i, c in enumerate(column)] for column in zip(table.columns, *table.rows,
+                                                                                       strict=True)]
+    least = [max(width(word, head) for text, head in column for word in (text.split() or [""])) + pad
              for column in cells]
-    wanted = [max(pdf.get_string_width(text) for text in column) + pad for column in cells]
+    wanted = [max(width(text, head) for text, head in column) + pad for column in cells]
     if sum(wanted) <= pdf.epw:
         return [w * pdf.epw / sum(wanted) for w in wanted]
     spare = max(0.0, pdf.epw - sum(least))
@@ -78,9 +86,8 @@ def render(report: Report) -> bytes:
     pdf.set_font("DejaVu", "B", 14)
     pdf.ln(4)
     pdf.multi_cell(0, 8, "Sources", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("DejaVu", "", 8)
-    for item in report.sources:
-        pdf.multi_cell(0, 4, f"• {item}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "", 7)
+    pdf.multi_cell(0, 3.5, " · ".join(report.sources), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 
@@ -142,7 +149,8 @@ def _figure(pdf, figure: Figure) -> None:
     from PIL import Image
 
     width_px, height_px = Image.open(io.BytesIO(figure.png)).size
-    width = min(pdf.epw, MAX_IMAGE_HEIGHT * width_px / height_px)
+    tallest = MAX_GRID_HEIGHT if figure.grid else MAX_IMAGE_HEIGHT
+    width = min(pdf.epw * MAX_IMAGE_WIDTH, tallest * width_px / height_px)
     height = width * height_px / width_px
     if pdf.get_y() + height + 12 > pdf.page_break_trigger:
         pdf.add_page()

@@ -1,108 +1,174 @@
-"""Report sections for training, the stage comparison, evaluation, agent results, cost, reproducibility."""
+"""Report sections for training and the results: the headline table, held-out reward, benchmarks, the
+agent, and qualitative examples. Every "did it help" comes from :mod:`.verdicts` (the paired change)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from . import figures, prose
-from .data_sections import source
+from .data_sections import flatten_config, setting, settings_table, source
 from .document import Bullets, Figure, Section, Slide, Table, Text, fmt, missing
 from .evidence import AGENT_FILE, COMPARISON_FILE, RESULTS_FILE, STAGES_FILE, Evidence, ci, stage_sort_key
-from .verdicts import STAGE_NAMES, result_points, stage_points, verdicts
+from .verdicts import HELD_OUT, STAGE_NAMES, all_changes, find, short
+
+__all__ = ["flatten_config", "setting"]  # the Hub cards use them too
 
 AGENT_BENCHMARK = "webshop"
+AGENT_METRICS = (("reward", "mean reward"), ("success_rate", "success rate"),
+                 ("invalid_action_rate", "invalid-action rate"), ("avg_turns", "turns per episode"))
 DEVICE = {"colab_t4": "GPU (T4)", "demo": "CPU"}
+TRAINING_QUIET = {"logging_steps", "save_steps", "save_total_limit", "report_to", "batch_size", "grad_accum"}
+EXAMPLES = 2  # held-out prompts shown with every stage's answer
+EXAMPLE_CHARS = 320
+CHANCE = {("mmlu", "acc"): 0.25}
 
 
-def flatten_config(config: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten_config(value, f"{name}."))
-        elif not isinstance(value, list) or len(value) <= 6:
-            out[name] = ", ".join(map(str, value)) if isinstance(value, list) else value
+def measures(ev: Evidence) -> list[tuple[str, str, str]]:
+    """(benchmark, metric, label) of every headline measure the workspace has, held-out reward first."""
+    from ..evaluation.benchmarks import BENCHMARKS
+    from ..evaluation.compare import HEADLINES
+
+    out = [("reward", "mean_reward", HELD_OUT)] if ev.stages else []
+    present = sorted({r["benchmark"] for r in ev.results or [] if r["benchmark"] != AGENT_BENCHMARK},
+                     key=lambda b: ([h[0] for h in HEADLINES] + [b]).index(b))
+    for benchmark in present:
+        known = BENCHMARKS.get(benchmark)
+        metric = known.headline if known else sorted({r["metric"] for r in ev.results if r["benchmark"] == benchmark})[0]
+        label = next((lab for b, m, lab in HEADLINES if (b, m) == (benchmark, metric)), f"{benchmark} {metric}")
+        out.append((benchmark, metric, label.replace(" (headline)", "")))
     return out
 
 
-def setting(value) -> str:
-    """A configuration value as written (a learning rate of 2e-4 must not print as 0.000)."""
-    if value is None:
-        return "–"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+def value_of(ev: Evidence, model: str, stage: str, benchmark: str, metric: str) -> tuple[float | None, int | None]:
+    if benchmark == "reward":
+        row = next((r for r in ev.stages or [] if (r["model"], r["stage"]) == (model, stage)), None)
+        return (row["mean_reward"], row["n"]) if row else (None, None)
+    row = next((r for r in ev.results or [] if (r["model"], r["stage"], r["benchmark"], r["metric"])
+                == (model, stage, benchmark, metric)), None)
+    return (row["value"], row["n"]) if row else (None, None)
+
+
+def _models(ev: Evidence) -> list[str]:
+    found = [r["model"] for r in (ev.stages or []) + [r for r in ev.results or [] if r["benchmark"] != AGENT_BENCHMARK]]
+    return sorted(dict.fromkeys(found), key=lambda m: short(m).lower())
 
 
 def training(ev: Evidence) -> Section:
-    section = Section("training", "Steps 4–5 · QLoRA SFT and DPO")
+    section = Section("training", "2.4 · Training: QLoRA SFT and DPO")
     section.add(Text(prose.TRAINING))
     if not ev.trained:
         return missing(section, "a finished adapter (`models/<model>/sft/manifest.json`)", prose.NEXT_STEP["training"])
-    first_curve = None
-    for slug in dict.fromkeys(t.slug for t in ev.trained):
-        runs = [t for t in ev.trained if t.slug == slug]
-        settings = {t.stage: flatten_config(t.manifest.get("config", {})) for t in runs}
-        keys = sorted({k for s in settings.values() for k in s})
-        rows = [[k, *[setting(settings[t.stage].get(k)) for t in runs]] for k in keys]
-        counts = {t.stage: t.manifest.get("counts", {}) for t in runs}
-        rows += [[f"count: {k}", *[fmt(counts[t.stage].get(k)) for t in runs]]
-                 for k in sorted({k for c in counts.values() for k in c})]
-        manifests = [ev.rel(t.folder / "manifest.json") for t in runs]
-        section.add(Table(["setting", *[t.stage for t in runs]], rows, source(ev, *manifests),
-                          f"{runs[0].model}: settings and counts recorded by training."))
-        for run in runs:
-            for curve in run.curves:
-                fig = Figure(f"{slug}_{run.stage}_{curve.stem}", curve.read_bytes(),
-                             f"{run.model} · {run.stage.upper()} · {curve.stem.replace('_', ' ')}",
-                             source(ev, ev.rel(curve)))
-                section.add(fig)
-                first_curve = first_curve or fig
-            if not run.curves and run.log_history:
-                rel = ev.rel(run.folder / "log_history.json")
-                fig = Figure(f"{slug}_{run.stage}_loss", figures.loss_curve(run.log_history, f"{run.model} · "
-                             f"{run.stage.upper()}"), f"{run.model} · {run.stage.upper()} training curves",
-                             source(ev, rel, n=len(run.log_history), unit="log entries"))
-                section.add(fig)
-                first_curve = first_curve or fig
+    tables = []
+    for stage in ("sft", "dpo"):
+        runs = [t for t in ev.trained if t.stage == stage]
+        if runs:
+            tables.append(_hyperparameters(ev, stage, runs))
+    section.add(*tables)
+    curves = [(t.model, t.stage, t.log_history) for t in ev.trained if t.log_history]
+    chart = None
+    if curves:
+        rels = [ev.rel(t.folder / "log_history.json") for t in ev.trained if t.log_history]
+        chart = Figure("training_curves", figures.training_curves(curves, ev.world),
+                       "Training curves per model: SFT loss, DPO loss, DPO reward accuracy.",
+                       source(ev, "models/<model>/{sft,dpo}/log_history.json", n=len(rels), unit="runs"), grid=True)
+        section.add(chart)
     section.slides.append(Slide(section.title, [
         "QLoRA: 4-bit frozen base + LoRA adapters on the attention projections",
         "DPO: the SFT adapter trained further on chosen vs rejected",
-        "trained: " + ", ".join(f"{t.model.split('/')[-1]} {t.stage.upper()}" for t in ev.trained),
-    ], figure=first_curve, notes=first_curve.source if first_curve else ""))
+        "trained: " + ", ".join(f"{short(t.model)} {STAGE_NAMES[t.stage]}" for t in ev.trained),
+    ], table=tables[0] if tables else None, notes=tables[0].source if tables else ""))
+    if chart:
+        section.slides.append(Slide("Training curves", [], figure=chart, notes=chart.source))
     return section
 
 
+def _hyperparameters(ev: Evidence, stage: str, runs) -> Table:
+    """The settings one stage was trained with, one column per model, as the manifests recorded them."""
+    settings = [flatten_config(t.manifest.get("config", {})) for t in runs]
+    keys = sorted({k for s in settings for k in s if k.split(".")[-1] not in TRAINING_QUIET})
+    rows = [[k, *[setting(s.get(k)) for s in settings]] for k in keys]
+    done = [t.manifest.get("training") or {} for t in runs]
+    counts = [t.manifest.get("counts") or {} for t in runs]
+    rows += [["per-device batch × accumulation", *[f"{d.get('batch_size', '–')} × {d.get('grad_accum', '–')}"
+                                                   for d in done]],
+             *[[f"{k} (count)", *[fmt(c.get(k)) for c in counts]] for k in sorted({k for c in counts for k in c})],
+             ["final training loss", *[fmt(d.get("final_loss")) for d in done]],
+             ["train minutes", *[fmt(d["train_seconds"] / 60, 1) if d.get("train_seconds") is not None else "–"
+                                 for d in done]]]
+    return Table(["setting", *[short(t.model) for t in runs]], rows,
+                 source(ev, *[ev.rel(t.folder / "manifest.json") for t in runs]),
+                 f"{STAGE_NAMES[stage]} hyperparameters actually used (from each adapter's manifest).")
+
+
+def headline(ev: Evidence) -> Section:
+    """The one table of the report: every model × stage × headline measure, with the paired change vs base."""
+    section = Section("headline", "3 · Results")
+    table = headline_table(ev)
+    if table is None:
+        return missing(section, f"`{STAGES_FILE}` or `{RESULTS_FILE}`", prose.NEXT_STEP["evaluation"])
+    section.add(Text("One row per model and headline measure. The change columns are the stage minus base on the "
+                     "same items, with the 95% interval of a paired bootstrap; **higher**/**lower** only when that "
+                     "interval excludes 0. Per-metric detail is in Appendix A and in `evaluation/results.csv`."),
+                table)
+    section.slides.append(Slide("Headline results", [], table=table, notes=table.source))
+    return section
+
+
+def headline_table(ev: Evidence) -> Table | None:
+    rows_of = measures(ev)
+    if not rows_of:
+        return None
+    changes = all_changes(ev)
+    rows = []
+    for model in _models(ev):
+        for benchmark, metric, label in rows_of:
+            values = {s: value_of(ev, model, s, benchmark, metric) for s in ("base", "sft", "dpo")}
+            if all(v is None for v, _ in values.values()):
+                continue
+            n = next((n for _, n in values.values() if n), None)
+            cells = [short(model), label, fmt(n), fmt(values["base"][0])]
+            for stage in ("sft", "dpo"):
+                change = find(changes, model, stage, "base", benchmark, metric)
+                cells += [fmt(values[stage][0]), _change_cell(change)]
+            rows.append(cells)
+    files = [f for f, present in ((STAGES_FILE, ev.stages), (RESULTS_FILE, ev.results),
+                                  (COMPARISON_FILE, ev.comparison)) if present]
+    return Table(["model", "measure", "n", "base", "SFT", "SFT − base [95% CI]", "SFT+DPO", "SFT+DPO − base [95% CI]"],
+                 rows, source(ev, *files, extra="changes: paired bootstrap over the same items"),
+                 "Headline measure per model and stage; n = items per stage.")
+
+
+def _change_cell(change) -> str:
+    if change is None:
+        return "–"
+    if not change.tested:
+        return f"{change.delta:+.3f} (not tested)" if change.delta is not None else "not tested"
+    return f"{change.interval()} {change.verdict}"
+
+
 def stage_comparison(ev: Evidence) -> Section:
-    section = Section("stages", "Base vs SFT vs DPO on held-out instructions")
+    section = Section("stages", "3.1 · Held-out reward: base vs SFT vs SFT+DPO")
     section.add(Text(prose.STAGE_COMPARISON))
     rows = ev.stages
     if not rows:
         return missing(section, f"`{STAGES_FILE}`", prose.NEXT_STEP["stages"])
     rows = sorted(rows, key=stage_sort_key)
-    n_total = sum(r["n"] or 0 for r in rows)
-    src = source(ev, STAGES_FILE, n=n_total, unit="scored answers",
+    src = source(ev, STAGES_FILE, n=sum(r["n"] or 0 for r in rows), unit="scored answers",
                  extra="judge: the preference step's reward model")
-    table = Table(["model", "stage", "mean reward", "95% CI", "stopped share", "n", "change (paired, 95% CI)"],
-                  [[r["model"], STAGE_NAMES.get(r["stage"], r["stage"]), fmt(r["mean_reward"]),
-                    f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["stopped_share"]), fmt(r["n"]), _change(r)]
-                   for r in rows], src, "Reward-model score of held-out answers per model and stage; the change is "
-                  "from the stage before, on the same instructions.")
-    chart = Figure("stage_rewards", figures.stage_rewards(rows), "Mean held-out reward with 95% intervals.", src)
-    said = verdicts(stage_points(rows))
-    section.add(table, chart, Bullets(said))
-    section.slides.append(Slide("Results: held-out reward by stage", said[:4], figure=chart, notes=src))
+    chart = Figure("stage_rewards", figures.stage_rewards(rows, ev.world), "Mean held-out reward with 95% intervals "
+                   "(separate intervals; the verdicts use the paired change).", src)
+    table = Table(["model", "stage", "mean reward", "95% CI", "ended turn", "n"],
+                  [[short(r["model"]), STAGE_NAMES.get(r["stage"], r["stage"]), fmt(r["mean_reward"]),
+                    f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["stopped_share"], 2), fmt(r["n"])]
+                   for r in rows], src, "Reward-model score of the held-out answers; ended turn = share of answers "
+                  "that ended with the end-of-turn token.")
+    said = [c.sentence() for c in all_changes(ev) if c.benchmark == "reward"]
+    section.add(chart, table, Text("**Paired changes.**"), Bullets(said))
+    section.slides.append(Slide("Held-out reward by stage", said[:4], figure=chart, notes=src))
     return section
 
 
-def _change(row: dict) -> str:
-    """``+0.19 [-0.6, 1.0] vs SFT``; empty for base, or for a stages.csv written before the column existed."""
-    if row.get("delta") is None:
-        return "–"
-    return (f"{row['delta']:+.2f} [{fmt(row['delta_low'])}, {fmt(row['delta_high'])}] vs "
-            f"{STAGE_NAMES.get(row['vs'], row['vs'])}")
-
-
-def _results_source(ev: Evidence, rows: list[dict], kinds: set[str]) -> str:
+def _results_source(ev: Evidence, rows: list[dict]) -> str:
     """Provenance of these rows: their file, world, sample size, judge and how the intervals were made."""
+    kinds = {ci(r)[2] for r in rows}
     how = {"reported": "intervals as reported by the evaluation", "normal": "value ± 1.96 × stderr"}
     judges = sorted({r.get("judge") for r in rows if r.get("judge")})
     extra = "; ".join(([f"judge: {', '.join(judges)}"] if judges else []) + [how[k] for k in sorted(kinds) if k in how])
@@ -111,158 +177,105 @@ def _results_source(ev: Evidence, rows: list[dict], kinds: set[str]) -> str:
     return source(ev, *files, n=sum(r["n"] or 0 for r in rows), unit="scored items", extra=extra)
 
 
-def _results_table(ev: Evidence, rows: list[dict], caption: str) -> Table:
-    out, kinds = [], set()
-    for r in sorted(rows, key=lambda r: (r["benchmark"], r["metric"], *stage_sort_key(r))):
-        low, high, kind = ci(r)
-        kinds.add(kind)
-        out.append([r["benchmark"], r["metric"], r["model"], STAGE_NAMES.get(r["stage"], r["stage"]), fmt(r["value"]),
-                    f"[{fmt(low)}, {fmt(high)}]" if kind else "–", fmt(r["n"]), r.get("judge") or "–",
-                    r.get("note") or ""])
-    return Table(["benchmark", "metric", "model", "stage", "value", "95% CI", "n", "judge", "note"], out,
-                 _results_source(ev, rows, kinds), caption)
-
-
 def evaluation(ev: Evidence) -> Section:
-    section = Section("evaluation", "Step 6 · Evaluation")
+    section = Section("evaluation", "3.2 · Benchmarks")
     section.add(Text(prose.EVALUATION))
     rows = [r for r in ev.results or [] if r["benchmark"] != AGENT_BENCHMARK]
     if not rows:
         return missing(section, f"`{RESULTS_FILE}`", prose.NEXT_STEP["evaluation"])
-    table = _results_table(ev, rows, "Benchmark results per model and stage.")
-    section.add(table)
-    first_chart = None
-    for benchmark in sorted({r["benchmark"] for r in rows}):
-        metric = sorted({r["metric"] for r in rows if r["benchmark"] == benchmark})[0]
-        subset = [r for r in rows if r["benchmark"] == benchmark and r["metric"] == metric]
-        chart = Figure(f"eval_{benchmark}", figures.benchmark_chart(subset, benchmark, metric),
-                       f"{benchmark} ({metric}) per model and stage, 95% intervals.",
-                       _results_source(ev, subset, {ci(r)[2] for r in subset}))
-        section.add(chart)
-        first_chart = first_chart or chart
-    for path in ev.eval_charts:
-        section.add(Figure(f"evaluation_{path.stem}", path.read_bytes(), path.stem.replace("_", " "),
-                           source(ev, ev.rel(path))))
-    said = _comparison(ev, section) or verdicts(result_points(rows))
-    section.add(Text("**Verdicts.**"), Bullets(said))
-    if ev.summary:
-        section.add(Text(f"The evaluation step's own summary is in `evaluation/summary.md` "
-                         f"({len(ev.summary.splitlines())} lines)."))
-    section.slides.append(Slide(section.title, said[:5], table=table, notes=table.source))
-    if first_chart:
-        section.slides.append(Slide("Evaluation chart", [], figure=first_chart, notes=first_chart.source))
+    charts = []
+    for benchmark, metric, label in measures(ev):
+        subset = [r for r in rows if (r["benchmark"], r["metric"]) == (benchmark, metric)]
+        if subset:
+            charts.append(Figure(f"eval_{benchmark}", figures.benchmark_chart(subset, label, ev.world,
+                                                                              CHANCE.get((benchmark, metric))),
+                                 f"{label} per model and stage (headline metric `{metric}`), 95% intervals.",
+                                 _results_source(ev, subset)))
+    section.add(*charts)
+    said = [c.sentence() for c in all_changes(ev) if c.benchmark not in ("reward", AGENT_BENCHMARK)]
+    section.add(Text("**Paired changes vs base.**"), Bullets(said or ["No paired comparison yet: "
+                                                                      "`evaluation/comparison.csv` is missing."]))
+    settings = settings_table(ev, "evaluation/manifest.json", ev.evaluation_manifest, "Evaluation settings used.")
+    if settings:
+        section.add(settings)
+    for chart in charts:
+        section.slides.append(Slide(chart.caption.split(" per model")[0], [], figure=chart, notes=chart.source))
     return section
 
 
-def _comparison(ev: Evidence, section: Section) -> list[str]:
-    """The evaluation phase's own change-vs-base table (paired bootstrap over items) and its verdicts."""
-    rows = ev.comparison or []
-    if not rows:
-        return []
-    table = Table(["model", "stage", "metric", "base", "stage value", "delta", "95% CI", "items", "verdict"],
-                  [[r["model"], STAGE_NAMES.get(r["stage"], r["stage"]), r["label"], fmt(r["base"]), fmt(r["value"]),
-                    fmt(r["delta"]), f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]" if r["ci_low"] is not None else "–",
-                    fmt(r["n"]), r["verdict"] or r.get("why") or "–"] for r in rows],
-                  source(ev, COMPARISON_FILE, n=len(rows), unit="comparisons", extra="paired bootstrap over items"),
-                  "Change of each stage against the base model on the same items.")
-    section.add(table)
-    return [f"{r['model'].split('/')[-1]} {STAGE_NAMES.get(r['stage'], r['stage'])} vs base, {r['label']}: "
-            + (f"**{r['verdict']}** ({fmt(r['delta'])}, 95% CI [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}], "
-               f"{fmt(r['n'])} paired items)" if r["verdict"] not in ("", "not tested") and r["ci_low"] is not None
-               else f"{fmt(r['delta'])}, not tested ({r.get('why') or 'no paired items'})")
-            for r in rows]
-
-
 def agent(ev: Evidence) -> Section:
-    section = Section("agent", "Step 7 · Agent evaluation")
+    section = Section("agent", "3.3 · Agent evaluation (WebShop-style)")
     section.add(Text(prose.AGENT))
     rows = [r for r in ev.results or [] if r["benchmark"] == AGENT_BENCHMARK]
     if not rows:
         return missing(section, f"rows with benchmark `{AGENT_BENCHMARK}` in `{RESULTS_FILE}`",
                        prose.NEXT_STEP["agent"])
-    table = _results_table(ev, rows, "WebShop-style agent results.")
-    said = verdicts(result_points(rows))
+    table = agent_table(ev, rows)
+    changes = [c for c in all_changes(ev) if c.benchmark == AGENT_BENCHMARK]
+    said = [c.sentence() for c in changes] or [
+        "No paired change: the agent runs compare final models and baselines on the same goals, not each stage "
+        "against its base; read the intervals as descriptive."]
     section.add(table, Bullets(said))
-    section.slides.append(Slide(section.title, said[:4], table=table, notes=table.source))
+    settings = settings_table(ev, "evaluation/agent/manifest.json", ev.agent_manifest, "Agent settings used.")
+    if settings:
+        section.add(settings)
+    section.slides.append(Slide("Agent results (WebShop-style)", [], table=table, notes=table.source))
     return section
 
 
-def _seconds(manifest: dict) -> float | None:
-    """Training's own ``train_seconds`` where recorded (resumed runs add up), else the manifest's span."""
-    trained = (manifest.get("training") or {}).get("train_seconds")
-    if isinstance(trained, (int, float)):
-        return float(trained)
-    try:
-        start = datetime.fromisoformat(manifest["started_at"])
-        end = datetime.fromisoformat(manifest["finished_at"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return max(0.0, (end - start).total_seconds())
+def agent_table(ev: Evidence, rows: list[dict]) -> Table:
+    """One row per agent: mean reward, success rate and invalid-action rate with their 95% intervals."""
+    agents = sorted(dict.fromkeys((r["model"], r["stage"]) for r in rows), key=lambda k: stage_sort_key(
+        {"model": k[0], "stage": k[1]}))
+    out = []
+    for model, stage in agents:
+        cells = [short(model), STAGE_NAMES.get(stage, stage) if stage not in ("-", "") else "–"]
+        n = None
+        for metric, _ in AGENT_METRICS:
+            row = next((r for r in rows if (r["model"], r["stage"], r["metric"]) == (model, stage, metric)), None)
+            if row is None:
+                cells.append("–")
+                continue
+            n = n or row["n"]
+            low, high, kind = ci(row)
+            cells.append(fmt(row["value"]) + (f" [{fmt(low)}, {fmt(high)}]" if kind else ""))
+        out.append([*cells, fmt(n)])
+    notes = sorted({r.get("note") for r in rows if r.get("note")})
+    return Table(["agent", "stage", *[label for _, label in AGENT_METRICS], "episodes"], out,
+                 _results_source(ev, rows), "Agent results with 95% intervals" + (f" ({'; '.join(notes)})" if notes
+                                                                                    else "") + ".")
 
 
-def cost(ev: Evidence) -> Section:
-    section = Section("cost", "Cost")
-    section.add(Text(prose.COST))
-    manifests = ev.manifests()
-    if not manifests:
-        return missing(section, "any step manifest", prose.NEXT_STEP["raw"])
-    rows, gpu, total = [], 0.0, 0.0
-    for rel, manifest in manifests.items():
-        seconds = _seconds(manifest)
-        device = DEVICE.get(manifest.get("profile"), manifest.get("profile", "?"))
-        total += seconds or 0
-        gpu += (seconds or 0) if device.startswith("GPU") else 0
-        rows.append([rel, manifest.get("phase", "?"), device, fmt(seconds / 60 if seconds is not None else None, 2)])
-    table = Table(["manifest", "step", "device", "minutes"], rows, source(ev, *manifests),
-                  f"Total {fmt(total / 60, 1)} min, of which {fmt(gpu / 3600, 2)} GPU-hours.")
-    section.add(table)
-    section.slides.append(Slide("Cost and reproducibility", [
-        f"total wall time {fmt(total / 60, 1)} min; GPU {fmt(gpu / 3600, 2)} h",
-    ], table=table, notes=table.source))
+def examples(ev: Evidence) -> Section:
+    """The same held-out prompts answered by every model at every stage, side by side."""
+    section = Section("examples", "3.4 · Qualitative examples")
+    if not ev.answers:
+        return missing(section, "the held-out answers (`evaluation/stages/<model>-<stage>.jsonl`)",
+                       prose.NEXT_STEP["stages"])
+    by_key = {key: {r["id"]: r for r in records} for key, records in ev.answers.items()}
+    first = next(iter(ev.answers.values()))
+    shared = [r["id"] for r in first if all(r["id"] in answers for answers in by_key.values())]
+    models = list(dict.fromkeys(model for model, _ in ev.answers))
+    stages = [s for s in ("base", "sft", "dpo") if any(s == st for _, st in ev.answers)]
+    section.add(Text(f"Answers of every stage to the first {min(EXAMPLES, len(shared))} held-out instructions "
+                     f"(never trained on), greedy, cut to {EXAMPLE_CHARS} characters here. \u2020 marks an "
+                     "answer that did not end its turn (it hit the token limit)."))
+    for item_id in shared[:EXAMPLES]:
+        instruction = first[[r["id"] for r in first].index(item_id)]["instruction"]
+        rows = [[short(model), *[_clip(by_key.get((model, s), {}).get(item_id)) for s in stages]] for model in models]
+        section.add(Table(["model", *[STAGE_NAMES[s] for s in stages]], rows,
+                          source(ev, "evaluation/stages/<model>-<stage>.jsonl", extra=f"item {item_id}"),
+                          f"Instruction: {_clip_text(instruction, 400)}"))
     return section
 
 
-def reproducibility(ev: Evidence, seed: int, profile: str) -> Section:
-    section = Section("reproducibility", "Reproducibility")
-    manifests = ev.manifests()
-    if not manifests:
-        return missing(section, "any step manifest", prose.NEXT_STEP["raw"])
-    seeds = sorted({str(m.get("seed")) for m in manifests.values() if m.get("seed") is not None})
-    commits = sorted({m.get("git_commit") or "unknown" for m in manifests.values()})
-    profiles = sorted({m.get("profile") for m in manifests.values() if m.get("profile")})
-    latest = max(manifests.values(), key=lambda m: m.get("finished_at") or "")
-    versions = latest.get("versions", {})
-    section.add(Bullets([f"world: `{ev.world or 'unknown'}`", f"seed(s): {', '.join(seeds) or '–'}",
-                         f"profile(s): {', '.join(profiles) or '–'}", f"git commit(s): {', '.join(commits)}",
-                         f"re-run: `make demo` (toy world) or the notebooks with PROFILE={profile!r}, SEED={seed}"]),
-                Table(["package", "version"], [[k, str(v)] for k, v in sorted(versions.items())],
-                      source(ev, *manifests, extra="versions from the latest manifest"), "Package versions."))
-    return section
+def _clip(record: dict | None) -> str:
+    if record is None:
+        return "–"
+    text = _clip_text(record["response"], EXAMPLE_CHARS)
+    return text + ("" if record.get("ended_with_eot", True) else " \u2020")
 
 
-def limitations(toy: bool) -> Section:
-    section = Section("limitations", "Limitations")
-    items = ([prose.TOY_LIMITATION] if toy else []) + prose.LIMITATIONS
-    section.add(Bullets(items))
-    section.slides.append(Slide(section.title, items[:5]))
-    return section
-
-
-def conclusions(ev: Evidence, toy: bool) -> Section:
-    section = Section("conclusions", "Conclusions")
-    points = []
-    if ev.filtered_report:
-        points.append(f"{fmt(ev.filtered_report['input'])} Magpie records filtered to "
-                      f"{fmt(ev.filtered_report['output'])} for SFT.")
-    if ev.pairs:
-        points.append(f"{fmt(len(ev.pairs))} preference pairs from "
-                      f"{len((ev.preference_report or {}).get('models_used', []))} models.")
-    points += verdicts(stage_points(ev.stages or []))[:3]
-    points += verdicts(result_points(ev.results or []))[:3]
-    if not points:
-        points.append("No step has produced artifacts yet.")
-    if toy:
-        points.append("Toy world: these conclusions are about the code path, not about model quality.")
-    section.add(Bullets(points))
-    section.slides.append(Slide(section.title, points[:6]))
-    return section
+def _clip_text(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -1,67 +1,100 @@
-"""Plain-language verdicts: does a later stage beat an earlier one, judged by non-overlapping 95% intervals."""
+"""Did a stage help? One rule everywhere: the paired change and its 95% CI.
+
+Both sources were computed on the same items at both stages, by a paired bootstrap: the training
+phase's ``evaluation/stages.csv`` (each stage against the stage before, on the held-out answers) and
+the evaluation phase's ``evaluation/comparison.csv`` (SFT and SFT+DPO against base, per headline
+metric). A change whose interval lies above 0 is "higher", below 0 "lower", else "no clear change";
+the report never judges by comparing two separate intervals.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from ..evaluation.bootstrap import Delta
 from .document import fmt
-from .evidence import ci
 
 STAGE_NAMES = {"base": "base", "sft": "SFT", "dpo": "SFT+DPO"}
-COMPARISONS = (("sft", "base"), ("dpo", "sft"), ("dpo", "base"))
+WORDS = {"improved": "higher", "worse": "lower", "no significant change": "no clear change"}
+HELD_OUT = "held-out reward"
+NOT_TESTED = "not tested"
 
 
-def compare(a: tuple[float, float | None, float | None], b: tuple[float, float | None, float | None]) -> str:
-    """``higher``/``lower`` when the intervals do not overlap, else ``no clear difference``."""
-    (_, a_low, a_high), (_, b_low, b_high) = a, b
-    if None in (a_low, a_high, b_low, b_high):
-        return "no interval to judge"
-    if a_low > b_high:
-        return "higher"
-    if a_high < b_low:
-        return "lower"
-    return "no clear difference"
+@dataclass(frozen=True)
+class Change:
+    """``stage`` minus ``vs`` on ``measure`` for ``model``, with its paired 95% CI (None: not tested)."""
+
+    model: str
+    stage: str
+    vs: str
+    measure: str  # what is measured, as a reader reads it ("IFEval prompt-strict (headline)")
+    benchmark: str
+    metric: str
+    delta: float | None
+    low: float | None
+    high: float | None
+    n: int | None
+    why: str = ""  # why there is no interval
+
+    @property
+    def tested(self) -> bool:
+        return None not in (self.delta, self.low, self.high)
+
+    @property
+    def verdict(self) -> str:
+        """``higher``, ``lower`` or ``no clear change``, decided by the paired interval alone."""
+        if not self.tested:
+            return NOT_TESTED
+        return WORDS[Delta(self.delta, self.low, self.high, self.n or 0, 0.95).verdict]
+
+    def interval(self) -> str:
+        return f"{self.delta:+.3f} [{self.low:+.3f}, {self.high:+.3f}]" if self.tested else "–"
+
+    def sentence(self, with_model: bool = True) -> str:
+        who = f"{short(self.model)} " if with_model else ""
+        head = f"{who}{STAGE_NAMES.get(self.stage, self.stage)} vs {STAGE_NAMES.get(self.vs, self.vs)}, {self.measure}"
+        if not self.tested:
+            change = f"{self.delta:+.3f}, " if self.delta is not None else ""
+            return f"{head}: {change}{NOT_TESTED} ({self.why or 'no paired items'})"
+        items = f", {fmt(self.n)} paired items" if self.n else ""
+        return f"{head}: **{self.verdict}** ({self.interval()}, paired 95% CI{items})"
 
 
-def _sentence(label: str, later: str, earlier: str, a, b, verdict: str) -> str:
-    def show(stage, point):
-        value, low, high = point
-        interval = f" [{fmt(low)}, {fmt(high)}]" if low is not None and high is not None else ""
-        return f"{STAGE_NAMES.get(stage, stage)} {fmt(value)}{interval}"
-
-    if verdict in ("higher", "lower"):
-        return f"{label}: {show(later, a)} is **{verdict}** than {show(earlier, b)}."
-    return f"{label}: {show(later, a)} vs {show(earlier, b)}: {verdict} (95% intervals overlap)."
+def short(model: str) -> str:
+    return model.split("/")[-1]
 
 
-def verdicts(points: dict[tuple[str, str], dict[str, tuple]]) -> list[str]:
-    """Sentences for every (model, measure) with at least two stages.
-
-    ``points[(model, measure)][stage] = (value, ci_low, ci_high)``."""
+def stage_changes(rows: list[dict]) -> list[Change]:
+    """Held-out reward: each stage against the stage before (``vs``/``delta*`` columns of stages.csv)."""
     out = []
-    for (model, measure), by_stage in sorted(points.items()):
-        label = f"{model.split('/')[-1]}, {measure}"
-        for later, earlier in COMPARISONS:
-            if later in by_stage and earlier in by_stage:
-                a, b = by_stage[later], by_stage[earlier]
-                out.append(_sentence(label, later, earlier, a, b, compare(a, b)))
+    for r in rows:
+        if not r.get("vs") or r.get("delta") is None:
+            continue
+        out.append(Change(r["model"], r["stage"], r["vs"], HELD_OUT, "reward", "mean_reward", r["delta"],
+                          r.get("delta_low"), r.get("delta_high"), r.get("n")))
     return out
 
 
-def result_points(rows: list[dict]) -> dict:
-    points: dict = {}
-    for row in rows:
-        if row.get("value") is None:
-            continue
-        low, high, _ = ci(row)
-        points.setdefault((row["model"], f"{row['benchmark']} {row['metric']}"), {})[row["stage"]] = \
-            (row["value"], low, high)
-    return points
+def comparison_changes(rows: list[dict]) -> list[Change]:
+    """Every stage against base, per headline metric (comparison.csv; held-out reward included)."""
+    out = []
+    for r in rows:
+        measure = HELD_OUT if r["benchmark"] == "reward" else r["label"]
+        out.append(Change(r["model"], r["stage"], "base", measure, r["benchmark"], r["metric"], r.get("delta"),
+                          r.get("ci_low"), r.get("ci_high"), r.get("n"), r.get("why") or ""))
+    return out
 
 
-def stage_points(rows: list[dict]) -> dict:
-    points: dict = {}
-    for row in rows:
-        if row.get("mean_reward") is None:
-            continue
-        points.setdefault((row["model"], "held-out reward"), {})[row["stage"]] = \
-            (row["mean_reward"], row.get("ci_low"), row.get("ci_high"))
-    return points
+def all_changes(ev) -> list[Change]:
+    """Every paired change the workspace holds, each comparison once: comparison.csv (every stage vs base),
+    then what only stages.csv has (SFT+DPO vs SFT; SFT vs base when comparison.csv is missing)."""
+    changes = comparison_changes(ev.comparison or [])
+    seen = {(c.model, c.stage, c.vs, c.benchmark, c.metric) for c in changes}
+    changes += [c for c in stage_changes(ev.stages or [])
+                if (c.model, c.stage, c.vs, c.benchmark, c.metric) not in seen]
+    return changes
+
+
+def find(changes: list[Change], model: str, stage: str, vs: str, benchmark: str, metric: str) -> Change | None:
+    return next((c for c in changes if (c.model, c.stage, c.vs, c.benchmark, c.metric)
+                 == (model, stage, vs, benchmark, metric)), None)
