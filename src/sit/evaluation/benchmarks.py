@@ -86,7 +86,9 @@ MMLU = register_benchmark(Benchmark(
     name="mmlu", runner="lm_eval", label="MMLU", metrics=("acc",),
     hub_tasks=("mmlu",), local_task="mmlu_local.yaml", subtask_prefix="mmlu_", chat_template=False,
     goal=None, goal_note="MMLU maintained (no drop below base)",
-    knobs={"tasks": "hub", "subjects": None, "limit": 10, "num_fewshot": 5, "batch_size": 8},
+    knobs={"tasks": "hub", "subjects": None, "limit": 10, "num_fewshot": 5, "batch_size": 4,
+           # Read by `sit plan` only: the longest 5-shot prompt, once measured (None: estimated per subject).
+           "max_prompt_tokens": None},
 ))
 MT_BENCH = register_benchmark(Benchmark(
     name="mt_bench", runner="mt_bench", label="MT-Bench (local judge)",
