@@ -69,7 +69,7 @@ def test_base_answers_stop_where_phase_03_stops_them(toy_world, tmp_path):
         assert "stopped at end-of-turn <|eot_id|>, end-of-text, '### Instruction'" in notes[benchmark]
 
 
-def test_the_judge_is_loaded_once_for_all_stages_of_a_run(toy_world, tmp_path, monkeypatch):
+def test_the_judge_is_loaded_once_for_all_stages_of_a_run(toy_world, tmp_path, monkeypatch, recwarn):
     import sit.evaluation.judging as judging
 
     session = start("demo", str(tmp_path), verbose=False, overrides={"evaluation.mt_bench.questions": 1})
@@ -82,10 +82,13 @@ def test_the_judge_is_loaded_once_for_all_stages_of_a_run(toy_world, tmp_path, m
         return real_load(spec, profile)
 
     monkeypatch.setattr(judging, "load_causal_lm", counted)
+    recwarn.clear()
     result = evaluate(session, QWEN, benchmarks="mt_bench", progress=False)
     assert result.stages == ["base", "sft"]
     assert result.ran == [("base", "mt_bench"), ("sft", "mt_bench")]
     assert loads == ["Qwen/Qwen2.5-7B-Instruct"]
+    # loading the SFT adapter makes PEFT call a deprecated transformers method: not the user's concern
+    assert not [w for w in recwarn if "is_gradient_checkpointing" in str(w.message)]
 
 
 def test_an_out_of_memory_error_in_lm_eval_halves_the_batch_for_the_rest_of_the_run(toy_world, tmp_path,

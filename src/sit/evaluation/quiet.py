@@ -7,6 +7,8 @@ Silenced, each by its exact message and only while lm-eval runs:
   "generation_kwargs ... specified through cli" (the project sets them on purpose).
 * bitsandbytes on a CPU without its optional kernel package: "Failed to load CPU gemm_4bit_forward"
   (the CPU fallback is used; a GPU never takes this path).
+* transformers' FutureWarning "`is_gradient_checkpointing` is deprecated", raised inside PEFT when an
+  adapter stage is loaded (nothing in this project calls it).
 
 Progress bars are shown only where they draw as bars (:func:`progress_default`). Elsewhere (papermill,
 CI, a log file) a bar writes a line per update, so the bars of lm-eval, datasets and transformers (model
@@ -19,6 +21,7 @@ import importlib.util
 import logging
 import os
 import sys
+import warnings
 from contextlib import contextmanager
 
 NOISE = {
@@ -28,6 +31,7 @@ NOISE = {
     "bitsandbytes.backends.cpu.ops": ("Failed to load CPU gemm_4bit_forward",),
 }
 # lm-eval's modules that draw bars with ``from tqdm import tqdm``, some of them without a switch.
+FUTURE_WARNINGS = (r"`is_gradient_checkpointing` is deprecated",)
 LM_EVAL_BARS = ("lm_eval.api.task", "lm_eval.api.model", "lm_eval.models.huggingface")
 
 
@@ -80,7 +84,10 @@ def quiet_lm_eval(progress: bool = False):
             transformers.utils.logging.disable_progress_bar()
             restore.append(transformers.utils.logging.enable_progress_bar)
     try:
-        yield
+        with warnings.catch_warnings():
+            for message in FUTURE_WARNINGS:
+                warnings.filterwarnings("ignore", message=message, category=FutureWarning)
+            yield
     finally:
         for module, tqdm in patched:
             module.tqdm = tqdm
