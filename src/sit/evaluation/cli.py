@@ -45,7 +45,8 @@ def main(args) -> int:
     stages = None
     if args.stage:
         stages = [s for item in args.stage for s in item.split(",") if s]
-    result = evaluate(session, args.model, stages=stages, benchmarks=args.benchmarks, progress=not args.quiet)
+    result = evaluate(session, args.model, stages=stages, benchmarks=args.benchmarks,
+                      progress=False if args.quiet else None)
     if not args.quiet:
         for stage, why in result.skipped.items():
             print(f"skipped {stage}: {why}")

@@ -12,12 +12,14 @@ table and the paired bootstrap are computed from.
 from __future__ import annotations
 
 import copy
-import logging
-import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import ConfigError
+from ..generation.engine import is_oom
+from ..models import release_memory
 from .benchmarks import Benchmark
+from .quiet import quiet_lm_eval
 
 PACKAGE = Path(__file__).resolve().parent
 TASKS_DIR = PACKAGE / "tasks"
@@ -79,22 +81,74 @@ def task_specs(benchmark: Benchmark, settings: dict) -> list:
     return list(benchmark.hub_tasks)
 
 
+@dataclass
+class BatchSize:
+    """lm-eval's batch size for one benchmark over one evaluation run.
+
+    An out-of-memory error halves it, and it stays halved for the rest of the run: the next stage
+    would run out of memory on the same long prompts again."""
+
+    size: int
+    halvings: int = 0
+
+    def __post_init__(self):
+        self.start = self.size
+
+    def halve(self) -> None:
+        self.size = max(1, self.size // 2)
+        self.halvings += 1
+
+    def note(self) -> str:
+        """What a result's note says about it ("" while the batch was never halved)."""
+        if not self.halvings:
+            return ""
+        return (f"batch {self.start} -> {self.size} after {self.halvings} out-of-memory error(s), kept for the "
+                "rest of the run")
+
+
 def run_harness(model, tokenizer, benchmark: Benchmark, settings: dict, *, chat_template: bool, seed: int,
-                progress: bool = False) -> dict:
-    """``lm_eval.simple_evaluate`` on an in-memory model; returns lm-eval's results dict (with samples)."""
+                progress: bool = False, stops: tuple[tuple[int, ...], tuple[str, ...]] | None = None,
+                batch: BatchSize | None = None) -> dict:
+    """``lm_eval.simple_evaluate`` on an in-memory model; returns lm-eval's results dict (with samples).
+
+    ``stops`` (token ids, strings) end every generated answer (the base stage's stop set). On
+    out-of-memory the call is run again with half the batch (``batch`` keeps the smaller size)."""
+    batch = batch or BatchSize(int(settings.get("batch_size", 1)))
+    while True:
+        try:
+            with quiet_lm_eval(progress):
+                return _simple_evaluate(model, tokenizer, benchmark, settings, chat_template, seed, stops, batch.size)
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, everything else re-raised
+            if not is_oom(exc) or batch.size == 1:
+                raise
+        batch.halve()
+        release_memory()
+
+
+def generation_kwargs(settings: dict, tokenizer, stops) -> dict | None:
+    """What lm-eval's ``gen_kwargs`` override in the tasks' own generation settings.
+
+    Stop strings go to ``until`` (lm-eval cuts each answer there); stop token ids also go to
+    ``generate`` itself, because lm-eval's string stop ends a batch only when every row has hit it and
+    decodes without special tokens, so a row that ended with an end-of-turn token would run on."""
+    kwargs = {"max_gen_toks": int(settings["max_gen_toks"])} if "max_gen_toks" in settings else {}
+    if stops:
+        ids, strings = stops
+        kwargs["until"] = [*strings, *(tokenizer.convert_ids_to_tokens(i) for i in ids)]
+        kwargs["eos_token_id"] = list(ids)
+    return kwargs or None
+
+
+def _simple_evaluate(model, tokenizer, benchmark, settings, chat_template, seed, stops, batch_size) -> dict:
     import lm_eval
     from lm_eval.models.huggingface import HFLM
 
-    if not progress:
-        os.environ.setdefault("TQDM_DISABLE", "1")
-    logging.getLogger("lm_eval").setLevel(logging.WARNING if progress else logging.ERROR)
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=int(settings.get("batch_size", 1)))
-    gen_kwargs = {"max_gen_toks": int(settings["max_gen_toks"])} if "max_gen_toks" in settings else None
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
     return lm_eval.simple_evaluate(
         model=lm, tasks=task_specs(benchmark, settings), num_fewshot=settings.get("num_fewshot"),
         limit=settings.get("limit"), apply_chat_template=chat_template, fewshot_as_multiturn=chat_template,
-        gen_kwargs=gen_kwargs, log_samples=True, bootstrap_iters=0, random_seed=seed, numpy_random_seed=seed,
-        torch_random_seed=seed, fewshot_random_seed=seed,
+        gen_kwargs=generation_kwargs(settings, tokenizer, stops), log_samples=True, bootstrap_iters=0,
+        random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
     )
 
 

@@ -20,6 +20,28 @@ from .mtbench import check_fingerprint, render
 RETRY_TEMPERATURE = 0.7
 
 
+class Judge:
+    """The judge model of one evaluation run: loaded at its first use, then kept for every stage it grades.
+
+    :meth:`release` drops it; the caller then frees the memory (``release_memory``)."""
+
+    def __init__(self, session, spec):
+        self.session = session
+        self.spec = spec
+        self.id = spec.id
+        self._loaded = None
+
+    def load(self):
+        """(model, tokenizer), loaded on the first call only."""
+        if self._loaded is None:
+            tokenizer = load_tokenizer(self.spec, self.session.profile)
+            self._loaded = (load_causal_lm(self.spec, self.session.profile), tokenizer)
+        return self._loaded
+
+    def release(self) -> None:
+        self._loaded = None
+
+
 class RetryOnce:
     """A generation backend that asks again, once and sampled, for each judgment without a rating."""
 
@@ -75,22 +97,21 @@ def judge_prompt_items(questions: list[dict], answers: dict[str, dict], prompts:
     return items
 
 
-def judge_answers(session, store: JsonlStore, questions: list[dict], answers: dict[str, dict], *, judge_spec,
+def judge_answers(session, store: JsonlStore, questions: list[dict], answers: dict[str, dict], *, judge: Judge,
                   settings: dict, fingerprint: dict, progress: bool = False) -> list[dict]:
-    """A judgment per answer; the judge is loaded only when some judgment is missing."""
+    """A judgment per answer; the judge is loaded (once per :class:`Judge`) only when some judgment is missing."""
     stored = store.read()
     check_fingerprint(store.path, stored, fingerprint, "judged_with")
     wanted = {f"{q['question_id']}-{t}" for q in questions for t in (1, 2)}
     have = {r["id"]: r for r in stored}
     if wanted <= set(have):
         return [have[i] for i in sorted(wanted, key=_order)]
-    tokenizer = load_tokenizer(judge_spec, session.profile)
-    model = load_causal_lm(judge_spec, session.profile)
-    stops = tuple(stop_token_ids(judge_spec, tokenizer))
+    model, tokenizer = judge.load()
+    stops = tuple(stop_token_ids(judge.spec, tokenizer))
     greedy = SamplingSettings(max_new_tokens=int(settings["judge_max_new_tokens"]), stop_token_ids=stops)
     retry = SamplingSettings(max_new_tokens=greedy.max_new_tokens, temperature=RETRY_TEMPERATURE, stop_token_ids=stops)
     stage = fingerprint.get("answers", {}).get("stage")
-    backend = RetryOnce(HFBackend(model, tokenizer, label=f"judge {judge_spec.id} (answers of stage {stage})"),
+    backend = RetryOnce(HFBackend(model, tokenizer, label=f"judge {judge.id} (answers of stage {stage})"),
                         retry, session.seed)
     prompts = judge_prompt_items(questions, answers, load_prompts(settings["judge_prompts"]), tokenizer,
                                  settings["max_answer_words"], session.seed)
@@ -110,7 +131,7 @@ def judge_answers(session, store: JsonlStore, questions: list[dict], answers: di
                            batch_size=int(settings["judge_batch_size"]),
                            checkpoint_every=int(settings["checkpoint_every"]), bucket=True,
                            desc="judging", progress=progress)
-    backend.backend = None  # the judge's weights die with this frame
+    backend.backend = None
     del model
     return records
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import ConfigError
+from ..models import stop_token_ids
+from ..preference.responses import stop_strings
 from ..training.stages import STAGES, load_stage, require_stage
 
-__all__ = ["STAGES", "adapter_dir", "check_stage", "completion_template", "load_stage", "require_stage",
-           "stage_ready"]
+__all__ = ["STAGES", "adapter_dir", "base_note", "base_prompting", "base_stops", "check_stage", "completion_template",
+           "load_stage", "require_stage", "stage_ready"]
 
 
 def check_stage(stage: str) -> str:
@@ -50,3 +52,29 @@ def completion_template(spec) -> str | None:
     return ("{{- bos_token or '' }}{%- for message in messages %}{%- if message['role'] == 'user' %}"
             f"{{{{- '{quote(before)}' + message['content'] + '{quote(after)}' }}}}"
             "{%- elif message['role'] == 'assistant' %}{{- message['content'] + '\\n\\n' }}{%- endif %}{%- endfor %}")
+
+
+def base_prompting(spec) -> dict | None:
+    """How the base stage is asked and where its answers stop, as results record it (None: no completion format).
+
+    The stop set is phase 03's: the end-of-turn and end-of-text tokens, and the format's next-example
+    markers, at which a base model starts to invent the next turn."""
+    if completion_template(spec) is None:
+        return None
+    return {"prompt_format": spec.prompt_format, "stop_strings": list(stop_strings(spec.prompt_format))}
+
+
+def base_stops(spec, tokenizer) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """The base stage's stop token ids and stop strings (phase 03's stop set, see :func:`base_prompting`)."""
+    return tuple(stop_token_ids(spec, tokenizer)), stop_strings(spec.prompt_format or "")
+
+
+def base_note(spec) -> str:
+    """One clause for a result's note: how the base stage was prompted and where its answers stopped."""
+    prompting = base_prompting(spec)
+    if prompting is None:
+        return "base asked through its tokenizer's own template, stopped at its end-of-turn and end-of-text tokens"
+    first = prompting["prompt_format"].split("{instruction}")[0].strip() or prompting["prompt_format"]
+    stops = [f"end-of-turn {spec.eot_token}" if spec.eot_token else None, "end-of-text",
+             *(repr(s) for s in prompting["stop_strings"])]
+    return f"base asked in its completion format ({first!r} ...), stopped at {', '.join(s for s in stops if s)}"

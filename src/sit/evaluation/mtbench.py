@@ -3,8 +3,8 @@
 Turn 1 is asked first for every question; turn 2 is asked once its question's first answer is
 stored, so the second prompt holds the first answer (the conversation as FastChat runs it). Prompts
 go through the stage's chat template (the base stage: its completion format, see
-:func:`sit.evaluation.loading.completion_template`), decoding uses FastChat's temperature for the
-question's category, and batches run through :func:`sit.generation.runner.run_stage`, so answers
+:func:`sit.evaluation.loading.completion_template`, stopped where phase 03 stops it), decoding uses
+FastChat's temperature for the question's category, and batches run through :func:`sit.generation.runner.run_stage`, so answers
 are checkpointed and a killed run resumes where it stopped. Every record carries the fingerprint of
 what produced it; a file written with other settings is refused, not mixed.
 """
@@ -19,6 +19,7 @@ from ..generation.engine import Completion, HFBackend, Prompt, SamplingSettings,
 from ..generation.runner import BatchLimit, run_stage
 from ..models import stop_token_ids
 from ..store import JsonlStore
+from .loading import base_stops
 from .mtbench_data import temperature
 
 
@@ -49,7 +50,8 @@ def answer_questions(store: JsonlStore, questions: list[dict], model, tokenizer,
     check_fingerprint(store.path, store.read(), fingerprint, "gen")
     backend = HFBackend(model, tokenizer, label=f"{spec.id} ({stage})")
     limit = BatchLimit()  # a batch halved after an out-of-memory error stays halved for every turn
-    stops = tuple(stop_token_ids(spec, tokenizer))
+    stops, stop_strings = (base_stops(spec, tokenizer) if stage == "base"
+                           else (tuple(stop_token_ids(spec, tokenizer)), ()))
     done: dict[str, dict] = {}
     for turn in (1, 2):
         by_temperature: dict[float, list[Prompt]] = defaultdict(list)
@@ -65,7 +67,7 @@ def answer_questions(store: JsonlStore, questions: list[dict], model, tokenizer,
                 meta={"question": q, "turn": turn}, messages=messages))
         for temp, prompts in sorted(by_temperature.items()):
             sampling = SamplingSettings(max_new_tokens=int(settings["max_new_tokens"]), temperature=temp,
-                                        stop_token_ids=stops)
+                                        stop_token_ids=stops, stop_strings=stop_strings)
 
             def record(prompt: Prompt, completion: Completion, temp: float = temp) -> dict:
                 q = prompt.meta["question"]

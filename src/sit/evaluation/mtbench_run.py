@@ -11,7 +11,8 @@ from __future__ import annotations
 from ..models import release_memory
 from ..store import JsonlStore
 from .benchmarks import get_benchmark
-from .judging import judge_answers, judge_fingerprint
+from .judging import Judge, judge_answers, judge_fingerprint
+from .loading import base_note, base_prompting
 from .mtbench import answer_questions, stage_dir
 from .mtbench_data import CATEGORIES, read_questions
 from .results import metric_rows, store_results
@@ -22,9 +23,12 @@ LABEL = "MT-Bench (local judge {judge})"
 def answers_fingerprint(session, spec, stage: str, settings: dict) -> dict:
     from .pipeline import adapter_identity
 
-    return {"model": spec.id, "stage": stage, "adapter": adapter_identity(session, spec.slug, stage),
-            "world": session.world_id, "seed": session.seed, "max_new_tokens": int(settings["max_new_tokens"]),
-            "questions": settings["questions"], "temperatures": "fastchat"}
+    fp = {"model": spec.id, "stage": stage, "adapter": adapter_identity(session, spec.slug, stage),
+          "world": session.world_id, "seed": session.seed, "max_new_tokens": int(settings["max_new_tokens"]),
+          "questions": settings["questions"], "temperatures": "fastchat"}
+    if stage == "base":  # answers made before base stopped at phase 03's stop set are not mixed with new ones
+        fp["prompting"] = base_prompting(spec)
+    return fp
 
 
 def answer_stage(session, spec, stage: str, settings: dict, model, tokenizer, progress: bool) -> dict:
@@ -49,7 +53,7 @@ def judge_spec(session, settings: dict):
 
 def judge_stages(session, spec, result, settings: dict, fingerprint: dict, progress: bool) -> None:
     """Judge every evaluated stage's answers, then store MT-Bench rows and items for each."""
-    judge = judge_spec(session, settings)
+    judge = Judge(session, judge_spec(session, settings))  # loaded at its first use, then kept for every stage
     questions = read_questions(settings["questions"])
     for stage in result.stages:
         folder = stage_dir(session, spec.slug, stage)
@@ -59,15 +63,14 @@ def judge_stages(session, spec, result, settings: dict, fingerprint: dict, progr
             continue  # answers still missing: the stage's model run did not finish
         judged_with = judge_fingerprint(session, judge, settings, answers_fingerprint(session, spec, stage, settings))
         judgments = judge_answers(session, JsonlStore(folder / "judgments.jsonl"), questions, answers,
-                                  judge_spec=judge, settings=settings, fingerprint=judged_with, progress=progress)
-        release_memory()
+                                  judge=judge, settings=settings, fingerprint=judged_with, progress=progress)
         items = question_items(judgments, answers)
         unparsable = sum(j["rating"] is None and not j.get("non_finite") for j in judgments)
         retried = sum(j["attempts"] > 1 for j in judgments)
         note = (f"{len(questions)} questions x 2 turns; {unparsable} unparsable judgment(s), {retried} retried; "
                 + generation_note(spec.id, stage, answers.values(), judge.id, judgments)
                 + f"{settings['judge_prompts']} judge prompts; " + LABEL.format(judge=judge.id)
-                + ", not comparable with GPT-4-judged MT-Bench")
+                + ", not comparable with GPT-4-judged MT-Bench" + (f"; {base_note(spec)}" if stage == "base" else ""))
         metrics = [*get_benchmark("mt_bench").metrics, *(f"score_{c}" for c in CATEGORIES), "unparsable"]
         rows = metric_rows(model=spec.id, stage=stage, benchmark="mt_bench", items=items, metrics=metrics,
                            world=session.world_id, judge=judge.id, note=note, seed=session.seed)
@@ -80,6 +83,8 @@ def judge_stages(session, spec, result, settings: dict, fingerprint: dict, progr
         store_results(session, slug=spec.slug, model=spec.id, stage=stage, benchmark="mt_bench", rows=rows,
                       items=[{**it, "adapter": identity} for it in items], fingerprint=fingerprint)
         result.ran.append((stage, "mt_bench"))
+    judge.release()
+    release_memory()
 
 
 def generation_note(model: str, stage: str, answers, judge: str, judgments: list[dict]) -> str:

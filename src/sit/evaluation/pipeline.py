@@ -16,10 +16,13 @@ from ..manifest import models_done, now, read_manifest, write_manifest
 from ..models import release_memory
 from ..store import JsonlStore
 from .benchmarks import Benchmark, get_benchmark, knobs, parse_benchmarks
-from .harness import item_scores, run_harness, sample_sizes
+from .harness import BatchSize, item_scores, run_harness, sample_sizes
 from .loading import (
     STAGES,
     adapter_dir,
+    base_note,
+    base_prompting,
+    base_stops,
     check_stage,
     completion_template,
     load_stage,
@@ -27,6 +30,7 @@ from .loading import (
     stage_ready,
 )
 from .punkt import ensure_punkt
+from .quiet import progress_default, quiet_lm_eval
 from .results import metric_rows, read_items, store_results
 
 SECTION = "evaluation"
@@ -41,6 +45,7 @@ class EvalResult:
     rows: list[dict] = field(default_factory=list)
     ran: list[tuple[str, str]] = field(default_factory=list)  # (stage, benchmark) computed in this call
     punkt: str | None = None
+    batch_sizes: dict[str, BatchSize] = field(default_factory=dict)  # lm-eval benchmark -> its batch in this run
 
 
 def evaluation_settings(session, overrides: dict | None = None) -> dict:
@@ -77,16 +82,29 @@ def adapter_identity(session, slug: str, stage: str) -> str | None:
     return manifest.get("finished_at")
 
 
+def stage_prompting(spec, stage: str) -> dict | None:
+    """How the stage was prompted and stopped, where it is not the adapter's own chat template (base only)."""
+    return base_prompting(spec) if stage == "base" else None
+
+
 def _done(session, spec, stage: str, benchmark: Benchmark, fp: dict) -> bool:
     items = read_items(session, spec.slug, stage, benchmark.name)
     return bool(items) and all(it.get("fingerprint") == fp and it.get("adapter") == adapter_identity(
-        session, spec.slug, stage) for it in items)
+        session, spec.slug, stage) and it.get("prompting") == stage_prompting(spec, stage) for it in items)
 
 
-def evaluate(session, model_name: str, *, stages=None, benchmarks=None, progress: bool = True,
+def evaluate(session, model_name: str, *, stages=None, benchmarks=None, progress: bool | None = None,
              **overrides) -> EvalResult:
-    """Evaluate one target at ``stages`` (default: every stage that exists) on ``benchmarks``."""
+    """Evaluate one target at ``stages`` (default: every stage that exists) on ``benchmarks``.
+
+    ``progress``: progress bars (default: where they draw as bars, see :func:`quiet.progress_default`)."""
     cfg = evaluation_settings(session, overrides)
+    progress = progress_default() if progress is None else progress
+    with quiet_lm_eval(progress):
+        return _evaluate(session, model_name, cfg, stages, benchmarks, progress)
+
+
+def _evaluate(session, model_name, cfg, stages, benchmarks, progress) -> EvalResult:
     spec = session.model(model_name, role="target")
     chosen = parse_benchmarks(benchmarks or cfg["benchmarks"])
     requested = [check_stage(s) for s in (stages or cfg["stages"])]
@@ -154,12 +172,19 @@ def _run_stage(session, spec, stage, todo, plan, cfg, result, progress) -> None:
 
 def _run_lm_eval(session, spec, stage, benchmark, settings, model, tokenizer, result, progress) -> None:
     use_chat = benchmark.chat_template and tokenizer.chat_template is not None
+    batch = result.batch_sizes.setdefault(benchmark.name, BatchSize(int(settings.get("batch_size", 1))))
+    stops = base_stops(spec, tokenizer) if stage == "base" else None
     raw = run_harness(model, tokenizer, benchmark, settings, chat_template=use_chat, seed=session.seed,
-                      progress=progress)
+                      progress=progress, stops=stops, batch=batch)
     fp = fingerprint(session, benchmark, settings)
     identity = adapter_identity(session, spec.slug, stage)
-    items = [{**it, "adapter": identity} for it in item_scores(raw, benchmark)]
+    prompting = stage_prompting(spec, stage)
+    items = [{**it, "adapter": identity, "prompting": prompting} for it in item_scores(raw, benchmark)]
     note = sample_note(benchmark, settings, raw, stage, use_chat, result.punkt)
+    if stops and _generates(raw):
+        note += "; " + base_note(spec)
+    if batch.note():
+        note += "; " + batch.note()
     rows = metric_rows(model=spec.id, stage=stage, benchmark=benchmark.name, items=items, metrics=benchmark.metrics,
                        world=session.world_id, note=note, seed=session.seed)
     store_results(session, slug=spec.slug, model=spec.id, stage=stage, benchmark=benchmark.name, rows=rows,
@@ -183,6 +208,10 @@ def sample_note(benchmark, settings, raw, stage, chat, punkt) -> str:
     if benchmark.name == "ifeval" and punkt:
         parts.append(punkt)
     return "; ".join(parts)
+
+
+def _generates(raw: dict) -> bool:
+    return any(cfg.get("output_type") == "generate_until" for cfg in (raw.get("configs") or {}).values())
 
 
 def _version(name: str) -> str:
