@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import ConfigError
-from ..models import load_causal_lm, load_tokenizer, model_source
+from ..models import from_pretrained, load_causal_lm, load_tokenizer, model_source
 from ..store import read_json
 
 STAGES = ("base", "sft", "dpo")
@@ -94,7 +94,8 @@ def export_merged(session, model_name: str, stage: str, out_dir: str | Path | No
     if folder is None:
         raise ConfigError("the base stage has no adapter to merge")
     out = Path(out_dir) if out_dir else folder.parent / f"{stage}-merged-fp16"
-    base = AutoModelForCausalLM.from_pretrained(model_source(spec, session.profile), dtype=torch.float16)
+    base = from_pretrained(AutoModelForCausalLM.from_pretrained, spec, model_source(spec, session.profile),
+                           dtype=torch.float16)
     merged = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
     merged.generation_config = GenerationConfig.from_pretrained(str(folder))
     tmp = out.with_name(f".{out.name}.tmp")
