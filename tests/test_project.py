@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,8 +13,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from sit.hygiene import check, check_notebook
-from sit.project import colab_url, repository_url
+from sit.hygiene import check, check_notebook, fix
+from sit.project import colab_url, release_ref, repository_url, setup_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,17 +76,51 @@ def _cell(kind, source, tags=(), outputs=None):
 
 
 def test_hygiene_catches_each_broken_rule(tmp_path):
-    url = repository_url(ROOT)
     good = [_cell("markdown", f"# T\n[badge]({colab_url(ROOT, '01_x.ipynb')})"),
-            _cell("code", "A = 1", ["parameters"]), _cell("code", f'REPO_URL = "{url}"')]
+            _cell("code", "A = 1", ["parameters"]), _cell("code", setup_cell(ROOT))]
     assert check_notebook(_notebook(tmp_path, "01_x.ipynb", good), tmp_path) == []
     two_params = good + [_cell("code", "B = 2", ["parameters"])]
     assert "2 cells tagged 'parameters'" in check_notebook(_notebook(tmp_path, "01_x.ipynb", two_params), tmp_path)[0]
-    outputs = good[:2] + [_cell("code", f'REPO_URL = "{url}"', outputs=[{"output_type": "stream", "text": "x"}])]
+    outputs = good[:2] + [_cell("code", setup_cell(ROOT), outputs=[{"output_type": "stream", "text": "x"}])]
     assert "committed with outputs" in check_notebook(_notebook(tmp_path, "01_x.ipynb", outputs), tmp_path)[0]
     wrong_badge = [_cell("markdown", "# T")] + good[1:]
     assert "badge" in check_notebook(_notebook(tmp_path, "01_x.ipynb", wrong_badge), tmp_path)[0]
     assert "name must look like" in check_notebook(_notebook(tmp_path, "Magpie.ipynb", good), tmp_path)[0]
+    moving = good[:2] + [_cell("code", setup_cell(ROOT).replace(f'"{release_ref(ROOT)}"', '"main"'))]
+    assert "setup cell" in check_notebook(_notebook(tmp_path, "01_x.ipynb", moving), tmp_path)[0]
+
+
+def test_every_notebook_installs_its_own_release_with_the_one_setup_cell():
+    """One source (pyproject's Repository URL and version), one cell text, a pinned tag, never torch."""
+    cells = {}
+    for path in sorted((ROOT / "notebooks").glob("0*.ipynb")):
+        code = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        cells[path.name] = ["".join(c["source"]) for c in code if "REPO_URL" in "".join(c["source"])]
+    assert len(cells) == 7 and all(found == [setup_cell(ROOT)] for found in cells.values()), cells
+    cell = setup_cell(ROOT)
+    assert f'REPO_URL, REPO_REF = "{repository_url(ROOT)}", "v' in cell and "-b {REPO_REF} {REPO_URL}" in cell
+    assert '"google.colab" in sys.modules' in cell and "torch" not in cell.split("import sys", 1)[1]
+    assert not [r for r in _requirements("requirements-nodeps.txt") if r.name.lower() == "torch"]
+    assert release_ref(ROOT) == "v" + re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(),
+                                                re.MULTILINE).group(1)
+
+
+def test_a_fork_changes_one_line_and_the_fix_rewrites_setup_cells_and_badges(tmp_path):
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    for name in ("README.md", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    before = {p.name: json.loads(p.read_text())["cells"] for p in (tmp_path / "notebooks").glob("*.ipynb")}
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(repository_url(ROOT), "https://github.com/alice/sit-fork"))
+    problems = check(tmp_path)
+    assert sum("setup cell" in p for p in problems) == 7 and sum("badge" in p for p in problems) == 14
+    assert len(fix(tmp_path)) == 8 and check(tmp_path) == []
+    for path in (tmp_path / "notebooks").glob("*.ipynb"):
+        cells = json.loads(path.read_text())["cells"]
+        assert f"github/alice/sit-fork/blob/{release_ref(ROOT)}/notebooks/{path.name}" in "".join(cells[0]["source"])
+        changed = [i for i, (a, b) in enumerate(zip(before[path.name], cells, strict=True)) if a != b]
+        assert changed == [0, 2], path.name  # the title's badge and the setup cell, nothing else
+    assert "github/alice/sit-fork/blob/" in (tmp_path / "README.md").read_text()
 
 
 def test_cli_lists_every_phase_and_reports_errors_in_one_line(tmp_path):

@@ -6,6 +6,7 @@ The Hugging Face client is the one faked part; every call it records is checked 
 
 import inspect
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -100,18 +101,102 @@ def test_dry_run_model_folders_hold_the_adapter_unchanged_and_a_card_with_its_nu
         card = ModelCard((folder / "README.md").read_text())
         assert card.data.library_name == "peft" and card.data.license == licences[slug]
         assert card.data.datasets == ["HUB_NAMESPACE/sit-magpie-sft", "HUB_NAMESPACE/sit-magpie-preferences"]
-        assert f'AutoPeftModelForCausalLM.from_pretrained("HUB_NAMESPACE/{name}"' in card.text
+        assert f'repo = "HUB_NAMESPACE/{name}"' in card.text
         assert "![sft_loss.png](sft_loss.png)" in card.text
     qwen = ModelCard((root / "publish/models" / NAMES["qwen2.5-3b"] / "README.md").read_text())
     assert qwen.data.base_model == "Qwen/Qwen2.5-3B" and qwen.data.license_name == "qwen-research"
-    assert "| mmlu | acc | dpo | 0.544 | [0.485, 0.604] | 270 |" in qwen.text  # 0.5444 ± 1.96 × 0.0303
-    assert "| webshop | reward | dpo | 0.267 | [0.170, 0.360] | 30 |" in qwen.text
+    assert "| MMLU | acc | dpo | 0.544 | [0.485, 0.604] | 270 | – |" in qwen.text  # 0.5444 ± 1.96 × 0.0303
+    assert "| WebShop-style shop (bundled catalog) | reward | dpo | 0.267 | [0.170, 0.360] | 30 | – |" in qwen.text
     llama = ModelCard((root / "publish/models" / NAMES["llama-3.2-3b"] / "README.md").read_text())
-    assert "| dpo | 1.789 | [1.400, 2.200] | 0.938 | 16 |" in llama.text
+    assert "| held-out reward (reward model) | mean_reward | dpo | 1.789 | [1.400, 2.200] | 16 | – |" in llama.text
+    assert ("| IFEval | prompt_level_strict_acc | dpo | 0.613 | [0.506, 0.719] | 80 | +0.300 [0.150, 0.450] |"
+            in llama.text)  # the paired change vs base from evaluation/comparison.csv
     manifest = read_json(root / "publish/manifest.json")
     assert manifest["dry_run"] is True and manifest["world"] == TOY
     for repo in manifest["repos"]:
         assert repo["files"] == folder_digest(root / "publish" / repo["folder"])
+
+
+def test_model_cards_show_only_headline_metrics_and_carry_the_published_stage_in_model_index(tmp_path):
+    make_all(tmp_path)
+    extra = [("meta-llama/Llama-3.2-3B", "dpo", "ifeval", "inst_level_loose_acc", 0.7, 0.05, 80),
+             *[("mistralai/Mistral-7B-v0.1", "dpo", "mt_bench", f"score_{c}", 6.0, None, 1)
+               for c in ("writing", "roleplay", "math")]]
+    with open(tmp_path / "evaluation/results.csv", "a") as handle:
+        handle.writelines(",".join("" if v is None else str(v) for v in row) + f",{TOY},,\n" for row in extra)
+    publish(start("demo", str(tmp_path), verbose=False), only=["models"], verbose=False)
+    cards = {slug: ModelCard((tmp_path / "publish/models" / name / "README.md").read_text())
+             for slug, name in NAMES.items()}
+    evaluation = {slug: card.text.split("## Evaluation", 1)[1].split("## Intended use", 1)[0]
+                  for slug, card in cards.items()}
+    assert "inst_level_loose_acc" not in evaluation["llama-3.2-3b"]
+    assert "score_" not in evaluation["mistral-7b-v0.1"] and "| score | dpo | 4.812 |" in evaluation["mistral-7b-v0.1"]
+    rows = {slug: [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+            for slug, text in evaluation.items()}
+    assert [len(r) for r in rows.values()] == [6, 1, 4]  # stage x headline metric, nothing else
+    index = {slug: card.data.eval_results for slug, card in cards.items()}
+    llama = {(e.dataset_name, e.metric_type): e for e in index["llama-3.2-3b"]}
+    assert set(llama) == {("held-out instructions", "mean_reward"), ("IFEval", "prompt_level_strict_acc")}
+    assert llama[("IFEval", "prompt_level_strict_acc")].metric_value == 0.6125  # the DPO row: the published stage
+    assert llama[("IFEval", "prompt_level_strict_acc")].dataset_type == "google/IFEval"
+    assert llama[("held-out instructions", "mean_reward")].metric_value == 1.789
+    assert all(e.task_type == "text-generation" for found in index.values() for e in found)
+    assert [(e.dataset_type, e.metric_type, e.metric_value) for e in index["mistral-7b-v0.1"]] == [
+        ("HuggingFaceH4/mt_bench_prompts", "score", 4.8125)]
+    assert cards["qwen2.5-3b"].data.model_name == NAMES["qwen2.5-3b"]
+
+
+def _snippet(card_text: str, heading: str = "## How to load") -> str:
+    """The first python code block after ``heading``, exactly as the card shows it."""
+    after = card_text.split(heading, 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+LOAD_AND_DUMP = """
+import json, sys
+namespace = {}
+exec(open(sys.argv[1]).read(), namespace)
+data = [v for v in namespace.values() if type(v).__name__ == "Dataset"][0]
+print("ROWS=" + json.dumps(data.to_list()))
+"""
+
+
+@pytest.mark.parametrize("name", ["sit-magpie-sft", "sit-magpie-preferences"])
+def test_each_dataset_cards_load_dataset_snippet_loads_the_published_file(toy_dry_run, tmp_path, name):
+    root, _ = toy_dry_run
+    folder = root / "publish/datasets" / name
+    card = DatasetCard((folder / "README.md").read_text())
+    code = _snippet(card.text)
+    assert f'load_dataset("HUB_NAMESPACE/{name}", split="train")' in code
+    script = tmp_path / "snippet.py"
+    script.write_text(code.replace(f"HUB_NAMESPACE/{name}", str(folder)))  # only the hub id changes
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    done = subprocess.run([sys.executable, "-c", LOAD_AND_DUMP, str(script)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.split("ROWS=", 1)[1])
+    assert loaded == read_jsonl(folder / "data/train.jsonl")
+
+
+def test_the_preference_card_tells_the_instruct_generator_from_the_base_models_and_links_its_licence(tmp_path):
+    make_data(tmp_path)
+    report_path = tmp_path / "data/preference/report.json"
+    report = read_json(report_path)
+    generator = "meta-llama/Llama-3.1-8B-Instruct"
+    report["models_used"] = sorted([*report["models_used"], generator])  # include_generator_response: true
+    report["chosen"][generator] = 0
+    report_path.write_text(json.dumps(report))
+    publish(start("demo", str(tmp_path), verbose=False), only=["preference-data"], verbose=False)
+    card = DatasetCard((tmp_path / "publish/datasets/sit-magpie-preferences/README.md").read_text())
+    assert card.data.license_name == "mixed-see-card"
+    assert card.data.license_link == ("https://huggingface.co/datasets/HUB_NAMESPACE/sit-magpie-preferences"
+                                      "#licence-and-obligations") and "## Licence and obligations" in card.text
+    text = " ".join(card.text.split())
+    base = text.split(f"written by the instruct model `{generator}`; the answers come from the base models ")[1]
+    base = base.split(f" and from `{generator}` itself, ranked by")[0]
+    assert sorted(base.split(", ")) == ["`Qwen/Qwen2.5-3B`", "`meta-llama/Llama-3.2-3B`", "`mistralai/Mistral-7B-v0.1`"]
+    assert "Each of the 3 base models answered" in text and "plain completion format" in text
+    assert f"The instruct model `{generator}` added its own answer from the SFT data" in text
 
 
 def test_a_push_uploads_exactly_the_dry_run_folders_to_private_repos(tmp_path, monkeypatch):

@@ -1,8 +1,9 @@
 """Notebook hygiene, checked in CI (Colab's UI cannot add cell tags, so a missing tag must be caught here).
 
 Every notebook: valid JSON, named ``0N_<name>.ipynb``, committed without outputs, exactly one cell
-tagged ``parameters`` (papermill), a first markdown cell with its own "Open in Colab" badge, and a
-setup cell that installs from the one repository URL. The README shows both commands and every badge.
+tagged ``parameters`` (papermill), a first markdown cell with its own "Open in Colab" badge, and the
+setup cell of :mod:`sit.project`, byte for byte. The README shows both commands and every badge.
+``--fix`` rewrites the setup cells and the badges (notebooks and README) from ``pyproject.toml``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from .project import colab_url, repository_url
+from .project import BADGE_PREFIX, colab_url, setup_cell
 from .workspace import find_repo_root
 
 NAME = re.compile(r"^0\d_[a-z0-9_]+\.ipynb$")
@@ -36,8 +37,10 @@ def check_notebook(path: Path, root: Path) -> list[str]:
     first = "".join(cells[0].get("source", "")) if cells else ""
     if not cells or cells[0].get("cell_type") != "markdown" or colab_url(root, path.name) not in first:
         problems.append(f"{path}: first cell must be markdown with the badge {colab_url(root, path.name)}")
-    if not any(repository_url(root) in "".join(c.get("source", "")) for c in code):
-        problems.append(f"{path}: no setup cell installing from {repository_url(root)}")
+    setups = [c for c in code if "REPO_URL" in "".join(c.get("source", ""))]
+    if len(setups) != 1 or "".join(setups[0].get("source", "")) != setup_cell(root):
+        problems.append(f"{path}: the setup cell (the code cell with REPO_URL) differs from sit.project's "
+                        "setup cell (run python -m sit.hygiene --fix)")
     return problems
 
 
@@ -52,14 +55,45 @@ def check_readme(root: Path, notebooks: list[Path]) -> list[str]:
     return problems
 
 
+def _badges(text: str, root: Path) -> str:
+    prefix = colab_url(root, "")
+    return BADGE_PREFIX.sub(prefix, text)
+
+
+def fix(root: Path) -> list[Path]:
+    """Write the setup cell and the badges from ``pyproject.toml``; returns the files changed."""
+    changed = []
+    for path in sorted((root / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        for cell in nb.get("cells", []):
+            source = "".join(cell.get("source", ""))
+            if cell.get("cell_type") == "code" and "REPO_URL" in source:
+                source = setup_cell(root)
+            elif cell.get("cell_type") == "markdown":
+                source = _badges(source, root)
+            cell["source"] = source.splitlines(keepends=True)
+        text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+        if text != path.read_text(encoding="utf-8"):
+            path.write_text(text, encoding="utf-8")
+            changed.append(path)
+    readme = root / "README.md"
+    if readme.exists() and _badges(readme.read_text(encoding="utf-8"), root) != readme.read_text(encoding="utf-8"):
+        readme.write_text(_badges(readme.read_text(encoding="utf-8"), root), encoding="utf-8")
+        changed.append(readme)
+    return changed
+
+
 def check(root: Path) -> list[str]:
     notebooks = sorted((root / "notebooks").glob("*.ipynb"))
     problems = [p for nb in notebooks for p in check_notebook(nb, root)]
     return problems + check_readme(root, notebooks)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     root = find_repo_root() or Path.cwd()
+    if "--fix" in (sys.argv[1:] if argv is None else argv):
+        for path in fix(root):
+            print(f"rewrote {path}")
     problems = check(root)
     for line in problems:
         print(line, file=sys.stderr)

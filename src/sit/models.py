@@ -23,6 +23,19 @@ def model_source(spec: ModelSpec, profile: dict) -> str:
     raise ConfigError(f"profile '{profile.get('name')}': unknown world '{world}' (known: hub, toy)")
 
 
+def from_pretrained(load, spec: ModelSpec, source: str, **kwargs):
+    """``load(source, **kwargs)`` (a ``from_pretrained``); a Hub refusal of a gated model becomes an error that
+    names the model and the licence page to accept. The one place base models and tokenizers are loaded."""
+    from .runtime import gated_error, gated_model_error
+
+    try:
+        return load(source, **kwargs)
+    except Exception as exc:
+        if gated_error(exc) is None:
+            raise
+        raise gated_model_error(spec.id) from None
+
+
 def torch_dtype(profile: dict):
     import torch
 
@@ -38,7 +51,7 @@ def load_tokenizer(spec: ModelSpec, profile: dict, *, padding_side: str = "left"
     """Tokenizer with the registry's chat template and a pad token distinct from eos."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_source(spec, profile))
+    tokenizer = from_pretrained(AutoTokenizer.from_pretrained, spec, model_source(spec, profile))
     if spec.chat_template:
         tokenizer.chat_template = spec.chat_template
     if spec.pad_token:
@@ -83,7 +96,8 @@ def _load_kwargs(spec: ModelSpec, profile: dict) -> dict:
 def load_causal_lm(spec: ModelSpec, profile: dict):
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(model_source(spec, profile), **_load_kwargs(spec, profile))
+    model = from_pretrained(AutoModelForCausalLM.from_pretrained, spec, model_source(spec, profile),
+                            **_load_kwargs(spec, profile))
     model.eval()
     return model
 
@@ -93,7 +107,7 @@ def load_reward_model(spec: ModelSpec, profile: dict):
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     source = model_source(spec, profile)
-    config = AutoConfig.from_pretrained(source)
+    config = from_pretrained(AutoConfig.from_pretrained, spec, source)
     if getattr(config, "num_labels", None) != 1:
         raise ConfigError(
             f"reward model '{spec.id}' has {getattr(config, 'num_labels', '?')} output labels; "
@@ -102,7 +116,7 @@ def load_reward_model(spec: ModelSpec, profile: dict):
     kwargs = _load_kwargs(spec, profile)
     kwargs.pop("quantization_config", None)  # reward models are run in fp16/fp32
     kwargs.pop("attn_implementation", None)  # DeBERTa-v2 has no SDPA path; let transformers pick
-    model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
+    model = from_pretrained(AutoModelForSequenceClassification.from_pretrained, spec, source, **kwargs)
     model.eval()
     return model
 

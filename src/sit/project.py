@@ -1,5 +1,9 @@
-"""Project-wide facts defined once: the repository URL (pyproject's [project.urls] Repository),
-from which the Colab badges and the notebooks' install step are checked (``python -m sit.hygiene``)."""
+"""Project-wide facts defined once, in ``pyproject.toml``: the repository URL ([project.urls] Repository) and
+the version, whose tag ``v<version>`` is the release the notebooks install and their Colab badges open.
+
+The notebooks' setup cell and badges are written from these (``python -m sit.hygiene --fix``) and checked
+against them byte for byte (``python -m sit.hygiene``): a fork changes the Repository line and runs the fix.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,51 @@ import re
 from pathlib import Path
 
 NOTEBOOK_DIR = "notebooks"
-BRANCH = "main"
+# Colab badges of any owner, repository and ref: what ``--fix`` rewrites.
+BADGE_PREFIX = re.compile(r"https://colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/"
+                          + NOTEBOOK_DIR + "/")
+SETUP_CELL = '''\
+# Setup. On Colab: install this notebook's release of the project once per runtime (Colab's torch is kept)
+# and mount Google Drive (artifacts live there and survive a disconnect). Everywhere: read HF_TOKEN (Colab
+# secret or environment; it is never printed), seed everything, and print a short summary of the machine.
+import subprocess
+import sys
+
+REPO_URL, REPO_REF = "{url}", "{ref}"
+if "google.colab" in sys.modules:
+    subprocess.run(f"[ -d /content/sit ] || git clone -q --depth 1 -b {{REPO_REF}} {{REPO_URL}} /content/sit",
+                   shell=True, check=True)
+    subprocess.run("cd /content/sit && pip install -q -r requirements.txt"
+                   " && pip install -q --no-deps -r requirements-nodeps.txt .", shell=True, check=True)
+
+from sit.session import start
+
+session = start(PROFILE, WORKSPACE, SEED, OVERRIDES)'''
+
+
+def _pyproject_field(root: str | Path, pattern: str, what: str) -> str:
+    text = (Path(root) / "pyproject.toml").read_text(encoding="utf-8")
+    match = re.search(pattern, text, re.MULTILINE)
+    if not match:
+        raise ValueError(f"{root}/pyproject.toml: no {what}")
+    return match.group(1)
 
 
 def repository_url(root: str | Path) -> str:
-    text = (Path(root) / "pyproject.toml").read_text(encoding="utf-8")
-    match = re.search(r'^Repository\s*=\s*"([^"]+)"', text, re.MULTILINE)
-    if not match:
-        raise ValueError(f"{root}/pyproject.toml: no Repository URL under [project.urls]")
-    return match.group(1).rstrip("/")
+    return _pyproject_field(root, r'^Repository\s*=\s*"([^"]+)"', "Repository URL under [project.urls]").rstrip("/")
+
+
+def release_ref(root: str | Path) -> str:
+    """The git tag of this version (``v0.1.0``): what the setup cell installs and the badges open."""
+    return "v" + _pyproject_field(root, r'^version\s*=\s*"([^"]+)"', "version under [project]")
+
+
+def setup_cell(root: str | Path) -> str:
+    """The setup cell every notebook carries, character for character."""
+    return SETUP_CELL.format(url=repository_url(root), ref=release_ref(root))
 
 
 def colab_url(root: str | Path, notebook: str) -> str:
-    """``https://colab.research.google.com/github/OWNER/REPO/blob/BRANCH/notebooks/NAME``."""
+    """``https://colab.research.google.com/github/OWNER/REPO/blob/REF/notebooks/NAME``."""
     owner_repo = repository_url(root).split("github.com/", 1)[1]
-    return f"https://colab.research.google.com/github/{owner_repo}/blob/{BRANCH}/{NOTEBOOK_DIR}/{notebook}"
+    return f"https://colab.research.google.com/github/{owner_repo}/blob/{release_ref(root)}/{NOTEBOOK_DIR}/{notebook}"

@@ -21,8 +21,20 @@ TOKEN_HELP = (
 )
 
 
+GATED_HELP = (
+    "model '{model}' is gated on the Hugging Face hub, and the hub refused {who}. Accept its licence at "
+    "https://huggingface.co/{model} (logged in, on the model page; approval can take a while), and make sure "
+    "HF_TOKEN is a token of that same Hugging Face account: access is granted per account, not per token. "
+    "Then re-run the setup cell."
+)
+
+
 class MissingTokenError(RuntimeError):
     pass
+
+
+class GatedModelError(MissingTokenError):
+    """The Hub refused a gated model: no accepted licence for the token's account (or no token)."""
 
 
 def in_colab() -> bool:
@@ -89,6 +101,25 @@ def require_token(spec, world: str) -> None:
     """A gated hub model needs a token; the toy world needs none."""
     if world == "hub" and getattr(spec, "gated", False) and not os.environ.get("HF_TOKEN"):
         raise MissingTokenError(TOKEN_HELP.format(model=spec.id))
+
+
+def gated_error(exc: BaseException) -> BaseException | None:
+    """The ``huggingface_hub`` ``GatedRepoError`` behind ``exc``, if any (transformers re-raises it as an
+    ``OSError`` from some paths and lets it through from others)."""
+    from huggingface_hub.errors import GatedRepoError
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, GatedRepoError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def gated_model_error(model_id: str) -> GatedModelError:
+    who = "the HF_TOKEN that is set" if os.environ.get("HF_TOKEN") else "a download without HF_TOKEN"
+    return GatedModelError(GATED_HELP.format(model=model_id, who=who))
 
 
 def seed_everything(seed: int) -> None:

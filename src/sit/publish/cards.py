@@ -5,6 +5,7 @@ Every number comes from the workspace's artifacts (:class:`sit.report.Evidence`)
 
 from __future__ import annotations
 
+from ..evaluation.benchmarks import BENCHMARKS
 from ..report.document import Table, fmt
 from ..report.evidence import Evidence, ci, stage_sort_key
 from ..report.markdown import table_md
@@ -35,6 +36,36 @@ CITATIONS = """```bibtex
   year      = {2023}
 }
 ```"""
+
+
+# What a user copies. A PEFT model loaded from the Hub takes the *base* model's generation settings, whose
+# end token is not the chat template's end of turn: the adapter's own GenerationConfig stops the answer.
+MODEL_SNIPPET = """```python
+from peft import AutoPeftModelForCausalLM
+from transformers import AutoTokenizer, GenerationConfig
+
+repo = "{repo_id}"
+model = AutoPeftModelForCausalLM.from_pretrained(repo, device_map="auto")
+tokenizer = AutoTokenizer.from_pretrained(repo)  # with the chat template used in training
+generation_config = GenerationConfig.from_pretrained(repo)  # stops at the template's end-of-turn token
+messages = [{{"role": "user", "content": "Give me three tips for a job interview."}}]
+inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,
+                                       return_tensors="pt").to(model.device)
+output = model.generate(**inputs, generation_config=generation_config, max_new_tokens=256)
+print(tokenizer.decode(output[0, inputs["input_ids"].shape[-1]:], skip_special_tokens=True))
+```"""
+DATASET_SNIPPET = """```python
+from datasets import load_dataset
+
+{name} = load_dataset("{repo_id}", split="train")
+print({name}[0]{fields})
+```"""
+# How each benchmark appears in ``model-index``: (dataset type, dataset name). Unknown ones keep their name.
+EVAL_DATASETS = {"ifeval": ("google/IFEval", "IFEval"), "mmlu": ("cais/mmlu", "MMLU"),
+                 "mt_bench": ("HuggingFaceH4/mt_bench_prompts", "MT-Bench"),
+                 "webshop": ("webshop-style-bundled-catalog", "WebShop-style shop (bundled catalog)")}
+AGENT_HEADLINES = ("reward", "mean_reward")  # the agent's mean final reward (its first metric)
+REWARD_BENCHMARK = ("reward", "mean_reward")  # evaluation/stages.csv: held-out answers scored by the reward model
 
 
 def _front(card_data) -> str:
@@ -90,6 +121,8 @@ def sft_dataset_card(ev: Evidence, repo_id: str, toy: bool) -> str:
         f"{fmt(n)} English instruction/response pairs for supervised fine-tuning, written by `{generator}` with the "
         "[Magpie](https://arxiv.org/abs/2406.08464) method and cleaned by a rule-based filter pipeline. "
         + (f"{lic.built_with}." if lic.built_with else ""), "",
+        "## How to load", "", DATASET_SNIPPET.format(name="sft", repo_id=repo_id, fields='["messages"]'),
+        "`messages` is the conversation in the format TRL's `SFTTrainer` reads.", "",
         "## How it was made", "",
         f"1. **Generation.** `{generator}` received only its chat template's pre-query (the opening of a user turn) "
         f"and wrote the instruction itself (temperature {fmt(config.get('instruction_temperature'), 1)}, "
@@ -122,20 +155,34 @@ def preference_dataset_card(ev: Evidence, repo_id: str, toy: bool) -> str:
     generator = (ev.raw_manifest or {}).get("generator") or "the generator"
     reward = report.get("reward", {}).get("model", "the reward model")
     models = report["models_used"]
-    data = DatasetCardData(license="other", license_name="mixed-see-card", language=["en"],
-                           task_categories=["text-generation"], size_categories=[size_category(len(pairs))],
-                           pretty_name=repo_id.split("/")[-1], tags=["synthetic", "magpie", "dpo", "preference"],
+    targets = [m for m in models if m != generator]  # the generator's own answer can be a candidate too
+    temperature = ((ev.preference_manifest or {}).get("config") or {}).get("response_temperature")
+    decoding = ("" if temperature is None else " (greedy decoding)" if temperature == 0
+                else f" (temperature {fmt(temperature, 1)})")
+    data = DatasetCardData(license="other", license_name="mixed-see-card",
+                           license_link=f"https://huggingface.co/datasets/{repo_id}#licence-and-obligations",
+                           language=["en"], task_categories=["text-generation"],
+                           size_categories=[size_category(len(pairs))], pretty_name=repo_id.split("/")[-1],
+                           tags=["synthetic", "magpie", "dpo", "preference"],
                            configs=[{"config_name": "default",
                                      "data_files": [{"split": "train", "path": "data/train.jsonl"}]}])
     margin, chosen, rejected = report.get("margin", {}), report.get("chosen", {}), report.get("rejected", {})
+    named = ", ".join(f"`{m}`" for m in targets)
+    with_generator = generator in models
     body = [
         f"# {repo_id.split('/')[-1]}", "", TOY_BANNER.format(world=ev.world) if toy else "",
         f"{fmt(len(pairs))} preference pairs (prompt, chosen, rejected) for DPO. The prompts are Magpie instructions "
-        f"written by `{generator}`; the answers come from the base models {', '.join(f'`{m}`' for m in models)}, "
-        f"ranked by the reward model `{reward}`.", "",
+        f"written by the instruct model `{generator}`; the answers come from the base models {named}"
+        + (f" and from `{generator}` itself" if with_generator else "")
+        + f", ranked by the reward model `{reward}`.", "",
+        "## How to load", "",
+        DATASET_SNIPPET.format(name="pairs", repo_id=repo_id, fields='["prompt"], pairs[0]["chosen"]'), "",
         "## How it was made", "",
-        f"1. Each of the {len(models)} base models answered each of the {fmt(report['instructions'])} filtered "
-        "instructions in its plain completion format (greedy decoding).",
+        f"1. Each of the {len(targets)} base models answered each of the {fmt(report['instructions'])} filtered "
+        "instructions. Base models have had no chat training, so each was prompted in a plain completion format "
+        f"(e.g. Alpaca's `### Instruction: … ### Response:`) and stopped at the next turn's marker{decoding}."
+        + (f" The instruct model `{generator}` added its own answer from the SFT data (written through its chat "
+           "template) as one more candidate." if with_generator else ""),
         "2. The reward model scored every (instruction, answer) pair.",
         "3. Per instruction, the best-scored answer is **chosen** and the worst-scored one **rejected**. Ties, "
         "identical and empty answers are skipped; the pairs with the largest margins are kept "
@@ -148,7 +195,7 @@ def preference_dataset_card(ev: Evidence, repo_id: str, toy: bool) -> str:
         + ", ".join(f"{k.replace('_', ' ')} {fmt(v)}" for k, v in report.get("skipped", {}).items()) + ".", "",
         "## Fields", "", _table(["field", "meaning"], [
             ["prompt", "the instruction as a user message list"], ["chosen / rejected", "assistant message lists"],
-            ["chosen_model / rejected_model", "which base model wrote each answer"],
+            ["chosen_model / rejected_model", "which model wrote each answer"],
             ["chosen_score / rejected_score / margin", "reward-model scores and their difference"],
             ["n_candidates", "answers that competed for this instruction"], ["id", "the instruction's record id"]]),
         "The `prompt`/`chosen`/`rejected` columns are in the conversational format TRL's `DPOTrainer` reads.", "",
@@ -171,12 +218,14 @@ def model_card(ev: Evidence, *, model_id: str, slug: str, stage: str, repo_id: s
     lic = license_of(model_id)
     generator = (ev.raw_manifest or {}).get("generator") or "the generator"
     datasets = [dataset_ids["sft"]] + ([dataset_ids["preference"]] if stage == "dpo" else [])
+    name = repo_id.split("/")[-1]
+    results = _eval_results(ev, model_id, stage, dataset_ids["sft"])
     data = ModelCardData(base_model=model_id, library_name="peft", license=lic.hub_id, license_name=lic.license_name,
                          license_link=lic.url if lic.hub_id == "other" else None, datasets=datasets,
+                         model_name=name if results else None, eval_results=results or None,
                          language=["en"], pipeline_tag="text-generation",
                          tags=["lora", "qlora", "sft", "trl", "synthetic-data", "magpie"]
                          + (["dpo"] if stage == "dpo" else []))
-    name = repo_id.split("/")[-1]
     how = "QLoRA SFT" + (", then DPO" if stage == "dpo" else "")
     body = [
         f"# {name}", "", TOY_BANNER.format(world=ev.world) if toy else "",
@@ -184,19 +233,14 @@ def model_card(ev: Evidence, *, model_id: str, slug: str, stage: str, repo_id: s
         f"([{dataset_ids['sft']}](https://huggingface.co/datasets/{dataset_ids['sft']})"
         + (f", [{dataset_ids['preference']}](https://huggingface.co/datasets/{dataset_ids['preference']})"
            if stage == "dpo" else "") + "). Built with Llama.", "",
-        "## How to load", "", "```python",
-        "from peft import AutoPeftModelForCausalLM", "from transformers import AutoTokenizer", "",
-        f'model = AutoPeftModelForCausalLM.from_pretrained("{repo_id}", device_map="auto")',
-        f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")  # with the chat template used in training',
-        'messages = [{"role": "user", "content": "Give me three tips for a job interview."}]',
-        "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors=\"pt\")",
-        "output = model.generate(inputs.to(model.device), max_new_tokens=256)",
-        "print(tokenizer.decode(output[0, inputs.shape[-1]:], skip_special_tokens=True))", "```", "",
-        "The adapter is loaded on the base model from its hub id; `generation_config.json` stops at the chat "
-        "template's end-of-turn token.", "",
+        "## How to load", "", MODEL_SNIPPET.format(repo_id=repo_id), "",
+        "`AutoPeftModelForCausalLM` loads the base model from its hub id and puts the adapter on it, but it keeps "
+        "the base model's generation settings, whose end token is not the chat's end of turn. The adapter's "
+        "`generation_config.json`, passed to `generate` as above, stops the answer at the chat template's "
+        "end-of-turn token.", "",
         "## Training", "", _training_table(ev, slug, stage),
         *[f"![{c}]({c})" for c in curves], "",
-        "## Evaluation", "", _evaluation_tables(ev, model_id),
+        "## Evaluation", "", _evaluation_table(ev, model_id),
         "## Intended use and limitations", "",
         "- A small research model for studying synthetic-data alignment, not for production or for advice in "
         "medicine, law or finance.",
@@ -219,22 +263,70 @@ def _training_table(ev: Evidence, slug: str, stage: str) -> str:
         f"models/{slug}/{s}/manifest.json" for s in stages) + ")")
 
 
-def _evaluation_tables(ev: Evidence, model_id: str) -> str:
-    parts = []
-    stage_rows = sorted([r for r in ev.stages or [] if r["model"] == model_id], key=stage_sort_key)
-    if stage_rows:
-        parts.append(_table(["stage", "mean reward (held-out)", "95% CI", "stopped share", "n"],
-                            [[r["stage"], fmt(r["mean_reward"]), f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]",
-                              fmt(r["stopped_share"]), fmt(r["n"])] for r in stage_rows],
-                            "Source: evaluation/stages.csv (judge: the reward model)"))
-    rows = sorted([r for r in ev.results or [] if r["model"] == model_id],
-                  key=lambda r: (r["benchmark"], r["metric"], *stage_sort_key(r)))
-    if rows:
-        table_rows = []
-        for r in rows:
-            low, high, kind = ci(r)
-            table_rows.append([r["benchmark"], r["metric"], r["stage"], fmt(r["value"]),
-                               f"[{fmt(low)}, {fmt(high)}]" if kind else "–", fmt(r["n"]), r.get("judge") or "–"])
-        parts.append(_table(["benchmark", "metric", "stage", "value", "95% CI", "n", "judge"], table_rows,
-                            "Source: evaluation/results.csv"))
-    return "\n".join(parts) if parts else "Not evaluated yet (run notebooks 05 and 06).\n"
+def _headline_rows(ev: Evidence, model_id: str) -> list[dict]:
+    """This model's rows of the headline metrics (one per benchmark), held-out reward first, every stage."""
+    rows = [{**r, "benchmark": REWARD_BENCHMARK[0], "metric": REWARD_BENCHMARK[1], "value": r["mean_reward"]}
+            for r in ev.stages or [] if r["model"] == model_id]
+    results = [r for r in ev.results or [] if r["model"] == model_id]
+    for benchmark in sorted({r["benchmark"] for r in results}):
+        metrics = [r["metric"] for r in results if r["benchmark"] == benchmark]
+        headline = (BENCHMARKS[benchmark].headline if benchmark in BENCHMARKS
+                    else next((m for m in AGENT_HEADLINES if m in metrics), metrics[0]))
+        rows += [r for r in results if (r["benchmark"], r["metric"]) == (benchmark, headline)]
+    order = [REWARD_BENCHMARK[0], *sorted({r["benchmark"] for r in results})]
+    return sorted(rows, key=lambda r: (order.index(r["benchmark"]), *stage_sort_key(r)))
+
+
+def _benchmark_label(row: dict) -> str:
+    if row["benchmark"] == REWARD_BENCHMARK[0]:
+        return "held-out reward (reward model)"
+    benchmark = row["benchmark"]
+    label = (BENCHMARKS[benchmark].label if benchmark in BENCHMARKS
+             else EVAL_DATASETS.get(benchmark, (benchmark, benchmark))[1])
+    return f"{label}, judge {row['judge']}" if row.get("judge") else label
+
+
+def _change_vs_base(ev: Evidence, row: dict) -> str:
+    key = (row["model"], row["stage"], row["benchmark"], row["metric"])
+    found = next((c for c in ev.comparison or [] if (c["model"], c["stage"], c["benchmark"], c["metric"]) == key), None)
+    if found is None or found.get("delta") is None:
+        return "–"
+    low, high = found.get("ci_low"), found.get("ci_high")
+    interval = f" [{fmt(low)}, {fmt(high)}]" if low is not None and high is not None else ""
+    return f"{found['delta']:+.3f}{interval}"
+
+
+def _evaluation_table(ev: Evidence, model_id: str) -> str:
+    rows = _headline_rows(ev, model_id)
+    if not rows:
+        return "Not evaluated yet (run notebooks 05 and 06).\n"
+    table = []
+    for r in rows:
+        low, high, kind = ci(r)
+        table.append([_benchmark_label(r), r["metric"], r["stage"], fmt(r["value"]),
+                      f"[{fmt(low)}, {fmt(high)}]" if kind else "–", fmt(r.get("n")), _change_vs_base(ev, r)])
+    return (_table(["benchmark", "headline metric", "stage", "value", "95% CI", "n", "change vs base [95% CI]"],
+                   table, "Sources: evaluation/stages.csv, evaluation/results.csv, evaluation/comparison.csv")
+            + "\nOne headline metric per benchmark; every metric is in the workspace's `evaluation/results.csv`. "
+              "The change vs base is the paired bootstrap change on the same items.\n")
+
+
+def _eval_results(ev: Evidence, model_id: str, stage: str, sft_dataset: str) -> list:
+    """The published stage's headline numbers as ``model-index`` entries (the Hub shows them on the model page)."""
+    from huggingface_hub import EvalResult
+
+    results = []
+    for r in _headline_rows(ev, model_id):
+        if r["stage"] != stage or r["value"] is None:
+            continue
+        if r["benchmark"] == REWARD_BENCHMARK[0]:
+            dataset_type, dataset_name, split = sft_dataset, "held-out instructions", "heldout"
+        else:
+            dataset_type, dataset_name = EVAL_DATASETS.get(r["benchmark"], (r["benchmark"], r["benchmark"]))
+            split = None
+        n = f" (n={r['n']})" if r.get("n") else ""
+        results.append(EvalResult(task_type="text-generation", task_name="Text Generation",
+                                  dataset_type=dataset_type, dataset_name=dataset_name, dataset_split=split,
+                                  metric_type=r["metric"], metric_value=round(float(r["value"]), 4),
+                                  metric_name=f"{_benchmark_label(r)}: {r['metric']}{n}"))
+    return results

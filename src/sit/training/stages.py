@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import ConfigError
-from ..models import load_causal_lm, load_tokenizer, model_source, release_memory
+from ..models import from_pretrained, load_causal_lm, load_tokenizer, model_source, release_memory
 from ..store import read_json
 
 STAGES = ("base", "sft", "dpo")
@@ -146,8 +146,8 @@ def export_merged(session, model_name: str, stage: str, out_dir: str | Path | No
     device, need = merge_device(spec, session.profile, memory)
     out = Path(out_dir) if out_dir else folder.parent / f"{stage}-merged-fp16"
     print(f"merging the {stage} adapter into {spec.id} in fp16 on the {device} (about {need / GB:.1f} GB)", flush=True)
-    base = AutoModelForCausalLM.from_pretrained(model_source(spec, session.profile), dtype=torch.float16,
-                                                device_map=device)
+    base = from_pretrained(AutoModelForCausalLM.from_pretrained, spec, model_source(spec, session.profile),
+                           dtype=torch.float16, device_map=device)
     merged = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
     merged.generation_config = GenerationConfig.from_pretrained(str(folder))
     tmp = out.with_name(f".{out.name}.tmp")
