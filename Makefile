@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch (Colab brings its own CUDA build; requirements.txt never installs torch).
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup toy-world demo test lint hygiene pytest plan clean-demo
+.PHONY: setup toy-world demo test test-cpus lint hygiene pytest plan clean-demo
 
 setup: $(STAMP)
 
@@ -46,6 +46,17 @@ pytest: setup
 	SIT_WORKSPACE="$$(mktemp -d)" $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
 test: lint hygiene toy-world pytest
+
+# The suite as two other CPUs would run it: PyTorch's AVX2 and plain (default) kernels train other toy
+# weights and sample other text. Each capability keeps its own toy-world cache (run-all prunes old worlds
+# in a cache, so a shared one would throw the other capability's world away).
+CPU_CAPABILITIES ?= avx2 default
+test-cpus: lint hygiene
+	for cap in $(CPU_CAPABILITIES); do \
+	  export ATEN_CPU_CAPABILITY=$$cap SIT_TOY_DIR="$(CURDIR)/.cache/toy-world-$$cap"; \
+	  $(BIN)/sit toy-world || exit 1; \
+	  SIT_WORKSPACE="$$(mktemp -d)" $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider || exit 1; \
+	done
 
 plan: setup
 	$(BIN)/sit plan --profile colab_t4

@@ -329,7 +329,12 @@ def test_plots():
 
 def test_every_filter_has_work_on_the_toy_worlds_raw_set(toy_world, tmp_path):
     """What notebook 02 shows in the demo: the toy generator's raw set (demo profile, its default size)
-    gives every filter something to remove, and enough passes for the profile's target."""
+    gives every filter something to remove, and enough passes for the profile's target.
+
+    Sampled text differs between CPUs, so this asserts what the corpus plants, not one machine's counts.
+    Every filter finds work on its own (``solo``). In pipeline order every filter but repetition removes
+    something too: a greedy answer that loops mostly runs to the token limit, and `incomplete` (first in
+    the pipeline) takes it, so on some CPUs no loop is left for `repetition` (seen: 0 with AVX-512)."""
     from sit.filtering import filter_workspace
     from sit.generation.magpie import generate
     from sit.session import start
@@ -337,7 +342,9 @@ def test_every_filter_has_work_on_the_toy_worlds_raw_set(toy_world, tmp_path):
     session = start("demo", str(tmp_path), verbose=False)
     generate(session, progress=False)
     report = filter_workspace(session).report
-    removed = {step["filter"]: step["removed"] for step in report["filters"]}
+    alone = {step["filter"]: step["solo"] for step in report["filters"]}
+    assert all(count > 0 for count in alone.values()), alone
+    removed = {step["filter"]: step["removed"] for step in report["filters"] if step["filter"] != "repetition"}
     assert all(count > 0 for count in removed.values()), removed
     assert report["selection"]["shortfall"] == 0
     duplicates = [r for r in read_jsonl(session.workspace.filtered_dir / "rejected.jsonl")

@@ -92,9 +92,10 @@ def test_toy_generator_writes_english_instructions_then_answers_them(generator):
     stopped = [o for o in outs if o.finish_reason == "stop" and len(o.text.split()) >= 3]
     assert len(stopped) >= 12, [o.text for o in outs]
     assert len({o.text for o in outs}) >= 12  # sampling gives variety
-    answer = backend.generate([Prompt("a", response_prompt(tokenizer, stopped[0].text), 0)],
-                              SamplingSettings(max_new_tokens=192, stop_token_ids=(tokenizer.convert_tokens_to_ids("<|eot_id|>"),)))
-    assert answer[0].finish_reason == "stop" and len(answer[0].text.split()) >= 5
+    # Which sampled instruction gets a looping answer differs between CPUs: most answers end, not a given one.
+    answers = backend.generate([Prompt(str(i), response_prompt(tokenizer, o.text), 0) for i, o in enumerate(stopped[:4])],
+                               SamplingSettings(max_new_tokens=192, stop_token_ids=(tokenizer.convert_tokens_to_ids("<|eot_id|>"),)))
+    assert sum(a.finish_reason == "stop" and len(a.text.split()) >= 5 for a in answers) >= 2, [a.text for a in answers]
 
 
 def test_an_items_text_does_not_depend_on_its_batch(generator):

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
+import sit.toy as toy
 from sit.config import ConfigError, load_registry
 from sit.models import load_causal_lm, load_reward_model, load_tokenizer, stop_token_ids
 from sit.toy import default_root, describe, ensure_toy_world, toy_model_path, world_hash
+from sit.toy.build import weights_digest
 from sit.toy.corpus import KINDS, labeled_triples, make_corpus, reward_triples, word_count, word_set
 from sit.toy.train import pairwise_accuracy
 
@@ -313,4 +315,76 @@ def test_cli_reports_the_world(toy_world, capsys):
     assert main(["toy-world"]) == 0
     out = capsys.readouterr().out
     assert str(toy_world) in out and "found" in out
+    assert f"fingerprint: {toy.fingerprint(toy_world)}" in out
     assert all(slug in out for slug in REGISTRY.slugs)
+
+
+# --------------------------------------------------------------------------- which world it is
+
+
+def test_manifest_records_the_cpu_kernels_and_a_hash_of_every_models_weights(toy_world):
+    manifest = describe(toy_world)
+    assert manifest["cpu"] == toy.cpu_kernels()
+    assert manifest["cpu"]["capability"] == torch.backends.cpu.get_cpu_capability()
+    hashes = {slug: info["weights_sha256"] for slug, info in manifest["models"].items()}
+    assert hashes == {slug: weights_digest(toy_world / slug) for slug in REGISTRY.slugs}  # what is on disk
+    assert len(set(hashes.values())) == len(hashes)
+
+
+def test_weights_digest_follows_the_tensors_not_the_file(tmp_path):
+    from safetensors.torch import save_file
+
+    tensors = {"b": torch.arange(6, dtype=torch.float16).reshape(2, 3), "a": torch.ones(4)}
+    for name, metadata in (("one", {"format": "pt"}), ("two", {"format": "pt", "note": "same weights"})):
+        (tmp_path / name).mkdir()
+        save_file(tensors, str(tmp_path / name / "model.safetensors"), metadata=metadata)
+    (tmp_path / "three").mkdir()
+    save_file({**tensors, "a": torch.tensor([1.0, 1.0, 1.0, 1.5])},  # one number differs
+              str(tmp_path / "three" / "model.safetensors"))
+    assert weights_digest(tmp_path / "one") == weights_digest(tmp_path / "two") != weights_digest(tmp_path / "three")
+
+
+def _world_hash_under(capability: str) -> tuple[str, str]:
+    code = ("from sit.toy import cpu_kernels, world_hash; "
+            "print(world_hash(5, 0.01), cpu_kernels()['capability'])")
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": capability}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
+                          check=True)
+    digest, seen = done.stdout.split()
+    return digest, seen
+
+
+def test_a_world_built_under_other_cpu_kernels_is_never_reused(monkeypatch):
+    """The folder key covers the kernel choice, so the cache builds a world per capability."""
+    default, seen = _world_hash_under("default")
+    assert seen == "DEFAULT"
+    if torch.backends.cpu.get_cpu_capability() == "DEFAULT":
+        pytest.skip("this CPU runs the default kernels already: no second capability to compare with")
+    monkeypatch.delenv("MKL_CBWR", raising=False)
+    here = world_hash(5, 0.01)
+    assert default != here
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")
+    assert world_hash(5, 0.01) not in (here, default)
+    assert toy.cpu_kernels()["mkl_cbwr"] == "COMPATIBLE"
+
+
+def test_fingerprint_names_the_world_the_kernels_and_the_weights(toy_world, tmp_path):
+    mark = toy.fingerprint(toy_world)
+    assert mark.world_id == f"toy:{toy_world.name}"
+    assert mark.capability.split()[0] == torch.backends.cpu.get_cpu_capability()
+    assert re.fullmatch(r"[0-9a-f]{12}", mark.weights)
+    assert str(mark) == f"toy:{toy_world.name} · CPU {mark.capability} · weights {mark.weights}"
+    manifest = describe(toy_world)
+    other = tmp_path / "other"
+    other.mkdir()
+    manifest["models"][GENERATOR]["weights_sha256"] = "0" * 64  # one model trained differently
+    manifest["cpu"]["mkl_cbwr"] = "COMPATIBLE"
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    changed = toy.fingerprint(other)
+    assert changed.world_id == mark.world_id and changed.weights != mark.weights
+    assert changed.capability.endswith("MKL_CBWR=COMPATIBLE")
+    del manifest["cpu"]
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match=r"manifest\.json: no 'cpu' recorded"):
+        toy.fingerprint(other)
+    assert isinstance(mark, toy.Fingerprint)

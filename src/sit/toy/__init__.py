@@ -17,12 +17,14 @@ import json
 import os
 import shutil
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from ..config import ConfigError, Registry, load_registry
 
-__all__ = ["default_root", "describe", "ensure_toy_world", "toy_model_path", "world_hash"]
+__all__ = ["Fingerprint", "cpu_kernels", "default_root", "describe", "ensure_toy_world", "fingerprint", "toy_model_path",
+           "world_hash"]
 
 MANIFEST = "manifest.json"
 DEFAULT_SEED = 42
@@ -53,11 +55,23 @@ def _registry_data(registry: Registry) -> dict:
     return {"models": models, "families": families}
 
 
+# Modules of sit/toy that only find, name or show a world; they do not shape its weights.
+NOT_BUILD_SOURCE = ("__init__.py", "cli.py")
+
+
+def cpu_kernels() -> dict[str, str | None]:
+    """The CPU kernel choice that shapes trained weights: PyTorch's capability (AVX512, AVX2, DEFAULT, ...;
+    ``ATEN_CPU_CAPABILITY`` lowers it) and MKL's conditional-numerical-reproducibility mode when set."""
+    import torch
+
+    return {"capability": torch.backends.cpu.get_cpu_capability(), "mkl_cbwr": os.environ.get("MKL_CBWR") or None}
+
+
 def _source_digest() -> dict[str, str]:
     from .skills import source_files
 
     here = Path(__file__).resolve().parent
-    files = {p.name: p for p in sorted(here.glob("*.py"))}
+    files = {p.name: p for p in sorted(here.glob("*.py")) if p.name not in NOT_BUILD_SOURCE}
     files.update({f"{p.parent.name}/{p.name}": p for p in source_files()})
     return {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()}
 
@@ -67,9 +81,11 @@ def _versions() -> dict[str, str]:
 
 
 def world_hash(seed: int = DEFAULT_SEED, scale: float = 1.0, registry: Registry | None = None) -> str:
-    """The content hash naming a world folder."""
+    """The content hash naming a world folder. It covers the CPU kernel choice (:func:`cpu_kernels`):
+    the same seeded training gives other weights on another instruction set, so a world built under
+    one capability is never reused under another."""
     payload = {"seed": int(seed), "scale": float(scale), "registry": _registry_data(registry or load_registry()),
-               "source": _source_digest(), "versions": _versions()}
+               "source": _source_digest(), "versions": _versions(), "cpu": cpu_kernels()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -132,3 +148,29 @@ def describe(world: Path) -> dict:
     """The manifest of a built world."""
     return json.loads((world / MANIFEST).read_text(encoding="utf-8"))
 
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Which world a result came from: two people whose fingerprints match built the same weights."""
+
+    world_id: str  # toy:<content hash>
+    capability: str  # the CPU kernels that trained it (plus MKL's mode when set)
+    weights: str  # short hash over every model's weights
+
+    def __str__(self) -> str:
+        return f"{self.world_id} · CPU {self.capability} · weights {self.weights}"
+
+
+def fingerprint(world: Path) -> Fingerprint:
+    """The fingerprint of a built world, from its manifest (:func:`describe`)."""
+    manifest = describe(world)
+    try:
+        cpu = manifest["cpu"]
+        per_model = {slug: info["weights_sha256"] for slug, info in sorted(manifest["models"].items())}
+    except KeyError as missing:
+        raise ConfigError(f"{world / MANIFEST}: no {missing} recorded; this world was built by an older version, "
+                          "run `sit toy-world --force` to rebuild it") from None
+    capability = cpu["capability"] + (f" MKL_CBWR={cpu['mkl_cbwr']}" if cpu.get("mkl_cbwr") else "")
+    weights = hashlib.sha256(json.dumps(per_model, sort_keys=True).encode()).hexdigest()[:12]
+    return Fingerprint(world_id=f"toy:{manifest['hash']}", capability=capability, weights=weights)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..config import ModelSpec, Registry
 from ..store import write_json_atomic
+from . import cpu_kernels
 from .corpus import FLAWS, labeled_triples, make_corpus
 from .skills import skill_conversations
 from .train import BUILD_THREADS, Schedule, deterministic, pairwise_accuracy, train_causal_lm, train_reward
@@ -357,12 +358,28 @@ def run_job(job: Job, corpus: list[dict], sizes: Sizes) -> tuple[str, dict]:
         model.to(getattr(torch, STORAGE_DTYPE)).save_pretrained(job.out_dir)
         tokenizer.save_pretrained(job.out_dir)
     spec = job.spec
-    report.update(roles=list(spec.roles), family=spec.family, architecture=type(model).__name__,
+    report.update(weights_sha256=weights_digest(Path(job.out_dir)),
+                  roles=list(spec.roles), family=spec.family, architecture=type(model).__name__,
                   parameters=sum(p.numel() for p in model.parameters()), vocab_size=len(tokenizer),
                   batch_size=job.schedule.batch_size, learning_rate=job.schedule.lr)
     _log(f"toy world: {spec.slug} trained in {time.perf_counter() - began:.1f}s "
          f"({report['parameters']:,} params, final loss {report['final_loss']:.3f})")
     return spec.slug, report
+
+
+def weights_digest(folder: Path) -> str:
+    """SHA-256 over the saved tensors (name, dtype, shape, bytes in name order): equal exactly when the
+    weights are, whatever the file's header says."""
+    import torch
+    from safetensors import safe_open
+
+    digest = hashlib.sha256()
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as weights:
+        for name in sorted(weights.keys()):
+            tensor = weights.get_tensor(name).contiguous()
+            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}:".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def assign(jobs: list[Job], workers: int) -> list[list[Job]]:
@@ -443,7 +460,7 @@ def build_world(folder: Path, registry: Registry, *, seed: int, scale: float, co
     _log(f"toy world: corpus and tokenizers ready ({time.perf_counter() - start:.1f}s)")
     models = run_jobs(plan_jobs(registry, sizes, seed, tokenizers, folder), seed=seed, sizes=sizes, folder=folder)
     shutil.rmtree(tokenizer_dir)
-    manifest = {"seed": seed, "scale": scale, "hash": content_hash, "sizes": asdict(sizes),
+    manifest = {"seed": seed, "scale": scale, "hash": content_hash, "cpu": cpu_kernels(), "sizes": asdict(sizes),
                 "corpus_kinds": _kind_counts(corpus), "models": models, "threads_per_model": BUILD_THREADS}
     write_json_atomic(folder / "manifest.json", manifest)
     _log(f"toy world: built in {time.perf_counter() - start:.1f}s")

@@ -25,7 +25,7 @@ def _folder_bytes(folder: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import MANIFEST, default_root, describe, ensure_toy_world, world_hash
+    from . import MANIFEST, default_root, describe, ensure_toy_world, fingerprint, world_hash
 
     root = Path(args.root).expanduser() if args.root else default_root()
     existed = not args.force and (root / world_hash(args.seed) / MANIFEST).is_file()
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     manifest = describe(world)
     print(f"toy world: {world}")
+    print(f"fingerprint: {fingerprint(world)}")
     for slug, info in manifest["models"].items():
         size = _folder_bytes(world / slug) / 1e6
         extra = f", held-out pairwise accuracy {info['heldout_accuracy']:.3f}" if "heldout_accuracy" in info else ""
