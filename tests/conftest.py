@@ -1,6 +1,16 @@
-"""Shared fixtures. The toy world is built once (cached by content hash, shared with `make demo`)."""
+"""Shared fixtures. The toy world is built once (cached by content hash, shared with `make demo`), and so is
+the whole demo pipeline: every test that reads what a user's `make demo` leaves shares one run."""
+
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -8,3 +18,27 @@ def toy_world():
     from sit.toy import ensure_toy_world
 
     return ensure_toy_world()
+
+
+@dataclass
+class DemoRun:
+    workspace: Path
+    secret: str  # the canary HF_TOKEN the pipeline ran with
+    printed: list[str]  # stdout + stderr of each command
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, toy_world) -> DemoRun:
+    """`make demo`'s three commands (run-all, report, publish dry run) in a fresh workspace, with a canary token."""
+    secret = f"hf_canary{uuid.uuid4().hex}"
+    workspace = tmp_path_factory.mktemp("demo") / "ws"
+    env = {**os.environ, "HF_TOKEN": secret, "HF_HUB_OFFLINE": "1"}
+    sit = str(Path(sys.executable).with_name("sit"))
+    printed = []
+    for command in ([sit, "run-all", "--profile", "demo", "--workspace", str(workspace)],
+                    [sit, "report", "--profile", "demo", "--workspace", str(workspace)],
+                    [sit, "publish", "--profile", "demo", "--workspace", str(workspace), "--dry-run"]):
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000)
+        assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-4000:])
+        printed.append(done.stdout + done.stderr)
+    return DemoRun(workspace, secret, printed)

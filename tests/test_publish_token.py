@@ -1,14 +1,13 @@
 """Token hygiene: a canary HF_TOKEN goes in, and it shows up in no file the pipeline leaves behind.
 
-The whole pipeline runs (``sit run-all`` where it exists, else ``python -m sit.demo``), then the report and
-the publish dry run; every file under the workspace (executed notebooks, manifests, artifacts, report,
-slides, published folders) and every line printed is searched for the canary. The Colab secret path is
+The whole pipeline runs (the shared ``demo_run``: ``sit run-all``, the report and the publish dry run); every
+file under the workspace (executed notebooks, manifests, artifacts, report, slides, published folders) and
+every line printed is searched for the canary. The Colab secret path is
 covered through the project's one Colab seam, ``sit.runtime.colab_module``.
 """
 
 import base64
 import os
-import subprocess
 import sys
 import types
 import uuid
@@ -42,24 +41,9 @@ def test_the_scan_finds_a_planted_secret(tmp_path):
     assert leaks(tmp_path, secret) == [str(tmp_path / "a/b/.hidden.json"), str(tmp_path / "encoded.bin")]
 
 
-def pipeline_command(workspace: Path) -> list[str]:
-    sit = str(Path(sys.executable).with_name("sit"))
-    return [sit, "run-all", "--profile", "demo", "--workspace", str(workspace)]
-
-
 @pytest.mark.slow
-def test_a_canary_token_leaks_into_nothing_the_whole_pipeline_writes(tmp_path):
-    secret = canary()
-    workspace = tmp_path / "ws"
-    env = {**os.environ, "HF_TOKEN": secret, "HF_HUB_OFFLINE": "1"}
-    sit = str(Path(sys.executable).with_name("sit"))
-    printed = []
-    for command in (pipeline_command(workspace),
-                    [sit, "report", "--profile", "demo", "--workspace", str(workspace)],
-                    [sit, "publish", "--profile", "demo", "--workspace", str(workspace)]):
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000)
-        assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-4000:])
-        printed.append(done.stdout + done.stderr)
+def test_a_canary_token_leaks_into_nothing_the_whole_pipeline_writes(demo_run):
+    workspace, secret = demo_run.workspace, demo_run.secret
     notebooks = list(workspace.rglob("runs/**/*.ipynb"))
     assert notebooks, "the pipeline executed no notebook"
     assert any("hf_token" in nb.read_text() and "set" in nb.read_text() for nb in notebooks)  # it saw the token
@@ -67,7 +51,7 @@ def test_a_canary_token_leaks_into_nothing_the_whole_pipeline_writes(tmp_path):
                  "publish/manifest.json", "publish/datasets/sit-magpie-sft/README.md"):
         assert (workspace / made).is_file(), made
     assert leaks(workspace, secret) == []
-    assert all(secret not in text for text in printed)
+    assert all(secret not in text for text in demo_run.printed)
 
 
 def test_a_token_from_the_colab_secret_leaks_into_nothing(tmp_path, monkeypatch, capsys):

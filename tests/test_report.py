@@ -379,3 +379,42 @@ def test_notebook_04_states_the_sft_memory_the_plan_computes():
     assert stated, "notebook 04 does not state the SFT memory of the plan"
     sft = next(e for e in plan(load_registry(), load_profile("colab_t4")) if (e.model, e.phase) == ("llama-3.2-3b", "sft"))
     assert float(stated.group(1)) == round(sft.total / 2**30, 1)
+
+
+@pytest.mark.slow
+def test_what_make_demo_leaves_is_a_report_deck_notebooks_and_cards_a_student_can_hand_in(demo_run):
+    """The done-means of the report issue, on the real demo run rather than on fixtures."""
+    from huggingface_hub import ModelCard
+    from test_eval_real_path import NOISE
+    from test_publish import _snippet
+
+    ws = demo_run.workspace
+    reader, text = _pdf_text(ws / "evaluation/report.pdf")
+    assert len(reader.pages) <= 15
+    assert len(set(re.findall(r"\[(\d+)\] [^\[]*?arXiv:\d{4}\.\d{4,5}", " ".join(text.split())))) >= 8
+    deck = Presentation(str(ws / "evaluation/slides.pptx"))
+    said = [(ws / "evaluation/report.md").read_text()]
+    for number, slide in enumerate(deck.slides, start=1):
+        for shape in slide.shapes:
+            assert _inside(shape, deck), (number, shape.name)
+            said += [shape.text_frame.text] if shape.has_text_frame else []
+            said += [c.text for row in shape.table.rows for c in row.cells] if shape.has_table else []
+        assert any(s.has_text_frame and s.text_frame.text.startswith("TOY WORLD") for s in slide.shapes), number
+    said = "\n".join(said)
+    assert re.search(r"toy:[0-9a-f]{16} · CPU \w+ · weights [0-9a-f]{12}", said)  # which world made these numbers
+    verdicts = VERDICT_FIRST.findall(said) + [(v, d, lo, hi) for d, lo, hi, v in VERDICT_AFTER.findall(said)]
+    assert verdicts
+    for verdict, _, low, high in verdicts:
+        assert verdict == ("higher" if float(low) > 0 else "lower" if float(high) < 0 else "no clear change")
+    executed = sorted(ws.glob("runs/**/*.ipynb"))
+    dpo_runs = [nb for nb in executed if nb.name.startswith("05_")]
+    assert dpo_runs and all('"image/png"' in nb.read_text() for nb in dpo_runs)  # notebook 05 shows its chart
+    for nb in executed:
+        printed = "".join(o.get("text", "") if isinstance(o.get("text"), str) else "".join(o.get("text", []))
+                          for cell in json.loads(nb.read_text())["cells"] for o in cell.get("outputs", [])
+                          if o.get("output_type") == "stream")
+        assert not [n for n in NOISE if n in printed], nb.name
+    models = sorted((ws / "publish/models").glob("*/README.md"))
+    assert len(models) == 3 and all(ModelCard(p.read_text()).data.model_index for p in models)
+    for card in (ws / "publish/datasets").glob("*/README.md"):
+        assert "load_dataset(" in _snippet(card.read_text(), heading="## How to load")

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..config import ConfigError
 from ..manifest import git_commit, now, write_manifest
 from ..store import write_bytes_atomic, write_text_atomic
+from ..toy import fingerprint_of
 from . import closing_sections as closing
 from . import data_sections as data
 from . import html, markdown, pdf, readme, slides
@@ -39,7 +40,8 @@ def assemble(session, evidence: Evidence | None = None) -> Report:
     world = ev.world or session.world_id
     toy = world.startswith("toy")
     commit = git_commit()
-    subtitle = (f"World `{world}` · profile {session.profile_name} · seed {session.seed} · generated {now()[:16]} UTC"
+    built = fingerprint_of(world) if toy else None  # world id · CPU kernels · weights: same world, same numbers
+    subtitle = (f"World `{built or world}` · profile {session.profile_name} · seed {session.seed} · generated {now()[:16]} UTC"
                 + (f" · commit {commit[:10]}" if commit else ""))
     sections = [closing.abstract(ev, toy), data.overview(ev, toy), data.method(), data.magpie(ev), data.filtering(ev),
                 data.preference(ev), results.training(ev), results.headline(ev), results.stage_comparison(ev),

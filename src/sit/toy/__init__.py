@@ -23,8 +23,8 @@ from pathlib import Path
 
 from ..config import ConfigError, Registry, load_registry
 
-__all__ = ["Fingerprint", "cpu_kernels", "default_root", "describe", "ensure_toy_world", "fingerprint", "toy_model_path",
-           "world_hash"]
+__all__ = ["Fingerprint", "cpu_kernels", "default_root", "describe", "ensure_toy_world", "fingerprint", "fingerprint_of",
+           "toy_model_path", "world_hash"]
 
 MANIFEST = "manifest.json"
 DEFAULT_SEED = 42
@@ -149,7 +149,6 @@ def describe(world: Path) -> dict:
     return json.loads((world / MANIFEST).read_text(encoding="utf-8"))
 
 
-
 @dataclass(frozen=True)
 class Fingerprint:
     """Which world a result came from: two people whose fingerprints match built the same weights."""
@@ -174,3 +173,15 @@ def fingerprint(world: Path) -> Fingerprint:
     capability = cpu["capability"] + (f" MKL_CBWR={cpu['mkl_cbwr']}" if cpu.get("mkl_cbwr") else "")
     weights = hashlib.sha256(json.dumps(per_model, sort_keys=True).encode()).hexdigest()[:12]
     return Fingerprint(world_id=f"toy:{manifest['hash']}", capability=capability, weights=weights)
+
+
+def fingerprint_of(world_id: str, root: str | Path | None = None) -> Fingerprint | None:
+    """The fingerprint of the world a ``toy:<hash>`` id names, when that world is built on this machine
+    (None otherwise, or when an older build recorded no fingerprint)."""
+    folder = (Path(root).expanduser() if root else default_root()) / world_id.removeprefix("toy:")
+    if not (folder / MANIFEST).is_file():
+        return None
+    try:
+        return fingerprint(folder)
+    except ConfigError:
+        return None
