@@ -201,20 +201,13 @@ def test_toy_judge_ratings_track_the_toy_reward_model_on_held_out_answers(sessio
 def test_an_adapter_stage_that_changes_nothing_compares_as_no_change(session, base_model, tmp_path):
     """A freshly initialised LoRA adapter (B = 0) computes exactly the base model: every MMLU item scores the
     same, so the paired delta is 0 with a zero-width interval."""
-    from peft import LoraConfig, get_peft_model
+    from test_eval_real_path import add_unchanged_sft_adapter
 
     from sit.evaluation.compare import compare
-    from sit.store import write_json_atomic
 
     ws = start("demo", str(tmp_path), verbose=False)
     spec = ws.registry.get(QWEN)
-    model, tokenizer = load_stage(ws, QWEN, "base")
-    folder = ws.workspace.root / "models" / spec.slug / "sft"
-    get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"])).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    model.generation_config.save_pretrained(folder)
-    write_json_atomic(folder / "manifest.json", {"phase": "04_sft", "finished_at": "2026-01-01T00:00:00+00:00",
-                                                 "fingerprint": {"model": spec.id, "world": ws.world_id}})
+    add_unchanged_sft_adapter(ws, QWEN)
     result = evaluate(ws, QWEN, benchmarks="mmlu", progress=False)
     assert result.stages == ["base", "sft"] and result.skipped == {"dpo": f"no finished adapter at "
                                                                           f"{ws.workspace.root / 'models' / spec.slug / 'dpo'}"}
