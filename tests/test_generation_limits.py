@@ -235,7 +235,7 @@ def test_a_row_that_ended_before_its_logits_broke_is_not_marked(judge):
 
 
 def test_mt_bench_leaves_an_answer_with_non_finite_logits_unscored(toy_world, tmp_path):
-    from sit.evaluation.judging import judge_answers
+    from sit.evaluation.judging import Judge, judge_answers
     from sit.evaluation.mtbench_data import read_questions
     from sit.evaluation.mtbench_run import generation_note, question_items
 
@@ -245,9 +245,9 @@ def test_mt_bench_leaves_an_answer_with_non_finite_logits_unscored(toy_world, tm
     qid = question["question_id"]
     answers = {f"{qid}-1": {"answer": "", "finish_reason": "non_finite"},
                f"{qid}-2": {"answer": "A short, clear answer.", "finish_reason": "stop", "prompt_trimmed": True}}
-    judge = session.model(settings["judge"], role="judge")
+    judge = Judge(session, session.model(settings["judge"], role="judge"))
     judgments = judge_answers(session, JsonlStore(tmp_path / "judgments.jsonl"), [question], answers,
-                              judge_spec=judge, settings=settings, fingerprint={"answers": {"stage": "base"}})
+                              judge=judge, settings=settings, fingerprint={"answers": {"stage": "base"}})
     first, second = sorted(judgments, key=lambda j: j["turn"])
     assert first["non_finite"] and first["rating"] is None  # the judge is never asked to score garbage
     assert not second["non_finite"]
