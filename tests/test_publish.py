@@ -105,10 +105,10 @@ def test_dry_run_model_folders_hold_the_adapter_unchanged_and_a_card_with_its_nu
         assert "![sft_loss.png](sft_loss.png)" in card.text
     qwen = ModelCard((root / "publish/models" / NAMES["qwen2.5-3b"] / "README.md").read_text())
     assert qwen.data.base_model == "Qwen/Qwen2.5-3B" and qwen.data.license_name == "qwen-research"
-    assert "| MMLU | acc | dpo | 0.544 | [0.485, 0.604] | 270 | – |" in qwen.text  # 0.5444 ± 1.96 × 0.0303
+    assert "| MMLU | acc | dpo | 0.544 | [0.485, 0.604] | 270 | -0.007 [-0.030, 0.016] |" in qwen.text  # 0.5444 ± 1.96 × 0.0303
     assert "| WebShop-style shop (bundled catalog) | reward | dpo | 0.267 | [0.170, 0.360] | 30 | – |" in qwen.text
     llama = ModelCard((root / "publish/models" / NAMES["llama-3.2-3b"] / "README.md").read_text())
-    assert "| held-out reward (reward model) | mean_reward | dpo | 1.789 | [1.400, 2.200] | 16 | – |" in llama.text
+    assert "| held-out reward (reward model) | mean_reward | dpo | 1.789 | [1.400, 2.200] | 16 | +3.023 [2.500, 3.500] |" in llama.text
     assert ("| IFEval | prompt_level_strict_acc | dpo | 0.613 | [0.506, 0.719] | 80 | +0.300 [0.150, 0.450] |"
             in llama.text)  # the paired change vs base from evaluation/comparison.csv
     manifest = read_json(root / "publish/manifest.json")
@@ -133,7 +133,7 @@ def test_model_cards_show_only_headline_metrics_and_carry_the_published_stage_in
     assert "score_" not in evaluation["mistral-7b-v0.1"] and "| score | dpo | 4.812 |" in evaluation["mistral-7b-v0.1"]
     rows = {slug: [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
             for slug, text in evaluation.items()}
-    assert [len(r) for r in rows.values()] == [6, 1, 4]  # stage x headline metric, nothing else
+    assert [len(r) for r in rows.values()] == [6, 6, 4]  # stage x headline metric, nothing else
     index = {slug: card.data.eval_results for slug, card in cards.items()}
     llama = {(e.dataset_name, e.metric_type): e for e in index["llama-3.2-3b"]}
     assert set(llama) == {("held-out instructions", "mean_reward"), ("IFEval", "prompt_level_strict_acc")}
