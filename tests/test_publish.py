@@ -142,7 +142,7 @@ def test_model_cards_show_only_headline_metrics_and_carry_the_published_stage_in
     assert llama[("held-out instructions", "mean_reward")].metric_value == 1.789
     assert all(e.task_type == "text-generation" for found in index.values() for e in found)
     assert [(e.dataset_type, e.metric_type, e.metric_value) for e in index["mistral-7b-v0.1"]] == [
-        ("HuggingFaceH4/mt_bench_prompts", "score", 4.8125)]
+        ("HUB_NAMESPACE/sit-magpie-sft", "mean_reward", 0.3), ("HuggingFaceH4/mt_bench_prompts", "score", 4.8125)]
     assert cards["qwen2.5-3b"].data.model_name == NAMES["qwen2.5-3b"]
 
 
