@@ -26,6 +26,17 @@ def configure_tables() -> None:
         shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, table_html)
 
 
+def quiet_text_progress_fallback() -> None:
+    """Progress bars fall back to text where a kernel cannot draw widgets (papermill, nbval); tqdm then warns
+    "IProgress not found" in every executed notebook. Colab draws widgets, so the warning tells its users
+    nothing either."""
+    import warnings
+
+    from tqdm import TqdmWarning
+
+    warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
+
+
 def table_html(frame) -> str:
     """A DataFrame as HTML whose text columns wrap. A frame longer than pandas' ``display.max_rows``, or with
     repeated labels, keeps pandas' own rendering."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import ConfigError, ModelSpec, Registry, load_profile, load_registry
-from .display import configure_tables
+from .display import configure_tables, quiet_text_progress_fallback
 from .manifest import now
 from .runtime import (
     environment_summary,
@@ -75,6 +75,7 @@ def start(profile: str | None = "auto", workspace: str | None = None, seed: int 
     config["seed"] = seed
     seed_everything(seed)
     configure_tables()
+    quiet_text_progress_fallback()
     session = Session(profile=config, workspace=Workspace(workspace), registry=load_registry(), seed=seed)
     if verbose:
         summary = environment_summary()
