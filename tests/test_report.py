@@ -415,6 +415,6 @@ def test_what_make_demo_leaves_is_a_report_deck_notebooks_and_cards_a_student_ca
                           if o.get("output_type") == "stream")
         assert not [n for n in NOISE if n in printed], nb.name
     models = sorted((ws / "publish/models").glob("*/README.md"))
-    assert len(models) == 3 and all(ModelCard(p.read_text()).data.model_index for p in models)
+    assert len(models) == 3 and all(ModelCard(p.read_text()).data.eval_results for p in models)  # model-index
     for card in (ws / "publish/datasets").glob("*/README.md"):
         assert "load_dataset(" in _snippet(card.read_text(), heading="## How to load")
