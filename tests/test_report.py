@@ -401,6 +401,7 @@ def test_what_make_demo_leaves_is_a_report_deck_notebooks_and_cards_a_student_ca
             said += [c.text for row in shape.table.rows for c in row.cells] if shape.has_table else []
         assert any(s.has_text_frame and s.text_frame.text.startswith("TOY WORLD") for s in slide.shapes), number
     said = "\n".join(said)
+    assert "3 base models and the instruct generator (Llama-3.1-8B-Instruct)" in said  # not "4 base models"
     assert re.search(r"toy:[0-9a-f]{16} · CPU \w+ · weights [0-9a-f]{12}", said)  # which world made these numbers
     verdicts = VERDICT_FIRST.findall(said) + [(v, d, lo, hi) for d, lo, hi, v in VERDICT_AFTER.findall(said)]
     assert verdicts

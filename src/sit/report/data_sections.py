@@ -70,15 +70,17 @@ def settings_table(ev: Evidence, rel: str, manifest: dict | None, caption: str) 
     return Table(["setting", "value", "setting", "value"], paired, source(ev, rel), caption)
 
 
-def answering_models(report: dict) -> tuple[list[str], bool]:
-    """(target models that answered, whether the generator's own answers were candidates too)."""
+def answering_models(report: dict, generator: str | None = None) -> tuple[list[str], bool]:
+    """(target models that answered, whether the generator's own answers were candidates too). The preference
+    step names the generator's answers by the generator's model id (older runs: ``GENERATOR_SOURCE``)."""
     used = report.get("models_used", [])
-    return [m for m in used if m != GENERATOR_SOURCE], GENERATOR_SOURCE in used
+    generators = {GENERATOR_SOURCE, generator} - {None}
+    return [m for m in used if m not in generators], any(m in generators for m in used)
 
 
 def answering_phrase(report: dict, generator: str | None) -> str:
     """``3 base models and the instruct generator (Llama-3.1-8B-Instruct)``: who answered each instruction."""
-    targets, with_generator = answering_models(report)
+    targets, with_generator = answering_models(report, generator)
     phrase = f"{len(targets)} base model{'s' if len(targets) != 1 else ''}"
     if with_generator:
         phrase += f" and the instruct generator ({(generator or 'the Magpie generator').split('/')[-1]})"
@@ -189,11 +191,9 @@ def preference(ev: Evidence) -> Section:
     if report is None or not pairs:
         return missing(section, "`data/preference/pairs.jsonl`", prose.NEXT_STEP["preference"])
     generator = (ev.raw_manifest or {}).get("generator")
-    if answering_models(report)[1]:
-        section.add(Text(f"Besides the base models, the instruct generator's own Magpie answer "
-                         f"({(generator or 'the generator').split('/')[-1]}) was a candidate for every instruction "
-                         "(`preference.include_generator_response` in this profile), so each instruction had "
-                         f"answers from {answering_phrase(report, generator)}."))
+    if answering_models(report, generator)[1]:
+        section.add(Text("The instruct generator's own Magpie answer was one more candidate for every instruction "
+                         "(`preference.include_generator_response`)."))
     reward = report.get("reward", {})
     margin = report.get("margin", {})
     src = source(ev, "data/preference/report.json", n=report["instructions"], unit="instructions")

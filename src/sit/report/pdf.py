@@ -86,8 +86,11 @@ def render(report: Report) -> bytes:
     pdf.set_font("DejaVu", "B", 14)
     pdf.ln(4)
     pdf.multi_cell(0, 8, "Sources", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("DejaVu", "", 7)
-    pdf.multi_cell(0, 3.5, " · ".join(report.sources), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "", 8)
+    # Every table and chart names its files beside it; the full list would cost a page of the 15.
+    pdf.multi_cell(0, 4, f"{len(report.sources)} files of the workspace, each named beside the table or chart it "
+                   "feeds; the full list is in report.md and report_files/manifest.json.",
+                   new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 

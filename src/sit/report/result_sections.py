@@ -17,7 +17,7 @@ AGENT_METRICS = (("reward", "mean reward"), ("success_rate", "success rate"),
 DEVICE = {"colab_t4": "GPU (T4)", "demo": "CPU"}
 TRAINING_QUIET = {"logging_steps", "save_steps", "save_total_limit", "report_to", "batch_size", "grad_accum"}
 EXAMPLES = 2  # held-out prompts shown with every stage's answer
-EXAMPLE_CHARS = 320
+EXAMPLE_CHARS = 200
 CHANCE = {("mmlu", "acc"): 0.25}
 
 
