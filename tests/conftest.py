@@ -1,5 +1,10 @@
 """Shared fixtures. The toy world is built once (cached by content hash, shared with `make demo`), and so is
-the whole demo pipeline: every test that reads what a user's `make demo` leaves shares one run."""
+the whole demo pipeline: every test that reads what a user's `make demo` leaves shares one run.
+
+`make test` runs the notebooks last, in the fresh workspace named by ``SIT_WORKSPACE``. The demo run goes
+there when it is still empty: its `sit run-all` has executed every notebook from scratch with papermill, so
+nbval then runs them top to bottom as a user who reopens a finished workspace does, resuming every step,
+instead of training and evaluating the toy world a second time."""
 
 import os
 import subprocess
@@ -20,6 +25,13 @@ def toy_world():
     return ensure_toy_world()
 
 
+def _fresh_test_workspace() -> Path | None:
+    shared = os.environ.get("SIT_WORKSPACE")
+    if shared and Path(shared).is_dir() and not any(p.is_file() for p in Path(shared).rglob("*")):
+        return Path(shared)
+    return None
+
+
 @dataclass
 class DemoRun:
     workspace: Path
@@ -31,7 +43,7 @@ class DemoRun:
 def demo_run(tmp_path_factory, toy_world) -> DemoRun:
     """`make demo`'s three commands (run-all, report, publish dry run) in a fresh workspace, with a canary token."""
     secret = f"hf_canary{uuid.uuid4().hex}"
-    workspace = tmp_path_factory.mktemp("demo") / "ws"
+    workspace = _fresh_test_workspace() or tmp_path_factory.mktemp("demo") / "ws"
     env = {**os.environ, "HF_TOKEN": secret, "HF_HUB_OFFLINE": "1"}
     sit = str(Path(sys.executable).with_name("sit"))
     printed = []
