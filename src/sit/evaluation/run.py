@@ -14,15 +14,7 @@ from importlib import metadata
 from ..config import ConfigError
 from ..manifest import models_done, now, write_manifest
 from ..models import release_memory
-from ..stages import (
-    STAGES,
-    adapter_dir,
-    adapter_finished_at,
-    check_stage,
-    load_stage,
-    require_stage,
-    stage_ready,
-)
+from ..stages import adapter_dir, adapter_finished_at, check_stage, load_stage, require_stage, stage_ready
 from ..store import JsonlStore
 from .base_prompting import base_note, base_prompting, base_stops, completion_template
 from .benchmarks import Benchmark, get_benchmark, knobs, parse_benchmarks
@@ -225,4 +217,4 @@ def answers_store(session, slug: str, stage: str) -> JsonlStore:
     return JsonlStore(stage_dir(session, slug, stage) / "answers.jsonl")
 
 
-__all__ = ["STAGES", "EvalResult", "evaluate", "evaluation_settings"]
+__all__ = ["EvalResult", "evaluate", "evaluation_settings"]
