@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from sit.generation.engine import HFBackend, Prompt, SamplingSettings
 from sit.generation.magpie import response_prompt
-from sit.generation.runner import run_stage
+from sit.inference.engine import HFBackend, Prompt, SamplingSettings
+from sit.inference.runner import run_stage
 from sit.models import load_causal_lm, load_tokenizer, stop_token_ids
 from sit.session import start
 from sit.store import JsonlStore

@@ -13,9 +13,9 @@ from sit.agent.catalog import CATEGORIES, build_catalog
 from sit.agent.env import Shop
 from sit.agent.episodes import run_episodes
 from sit.agent.metrics import summarize
-from sit.agent.pipeline import evaluate, read_results
 from sit.agent.prompting import TASK_PROMPT, fit
 from sit.agent.reward import reward
+from sit.agent.run import evaluate_agent, read_results
 from sit.agent.schema import load_catalog_file, save_catalog
 from sit.agent.trajectories import TOY_RESULTS_PER_PAGE, toy_conversations
 from sit.agent.webshop_files import load_webshop
@@ -341,20 +341,20 @@ def test_resume_after_interruption_plays_only_missing_goals(catalog, tmp_path):
 
 def test_evaluate_caches_baselines_and_merges_results(tmp_path):
     session = start("demo", str(tmp_path), 42, {"agent.goals": 12}, verbose=False)
-    rule = evaluate(session, "rule", progress=False)
+    rule = evaluate_agent(session, "rule", progress=False)
     stamp = rule.path.stat().st_mtime_ns
-    again = evaluate(session, "rule", progress=False)
+    again = evaluate_agent(session, "rule", progress=False)
     assert again.path.stat().st_mtime_ns == stamp and again.summary == rule.summary
-    evaluate(session, "random", progress=False)
+    evaluate_agent(session, "random", progress=False)
     rows = read_results(session)
     assert len(rows) == 8 and {r["model"] for r in rows} == {"rule baseline", "random baseline"}
     assert all(r["benchmark"] == "webshop" and "not comparable" in r["note"] for r in rows)
     reward_row = next(r for r in rows if r["model"] == "rule baseline" and r["metric"] == "reward")
     assert float(reward_row["ci_low"]) <= float(reward_row["value"]) <= float(reward_row["ci_high"])
     with pytest.raises(ConfigError, match="unknown agent 'greedy' \\(known: llm, rule, random\\)"):
-        evaluate(session, "greedy")
+        evaluate_agent(session, "greedy")
     with pytest.raises(ConfigError, match="unknown stage 'rlhf' \\(known: base, sft, dpo\\)"):
-        evaluate(session, "llm", "qwen2.5-3b", "rlhf")
+        evaluate_agent(session, "llm", "qwen2.5-3b", "rlhf")
 
 
 def test_cli_runs_a_baseline_and_lists_agents(tmp_path):

@@ -6,7 +6,7 @@ import sit.agent.llm as llm_module
 from sit.agent.env import Shop
 from sit.agent.episodes import EpisodeState
 from sit.agent.llm import LLMAgent, load_agent_model, stage_of
-from sit.agent.pipeline import evaluate, load_catalog, read_results
+from sit.agent.run import evaluate_agent, load_catalog, read_results
 from sit.config import ConfigError
 from sit.session import start
 
@@ -41,7 +41,7 @@ def test_agentbench_prompt_fits_the_window_and_keeps_the_instruction(session):
 
 
 def test_reference_agent_plays_batched_episodes_and_reruns_from_cache(session, monkeypatch):
-    run = evaluate(session, "llm", GENERATOR, progress=False)
+    run = evaluate_agent(session, "llm", GENERATOR, progress=False)
     assert run.stage == "reference" and run.model == GENERATOR and len(run.records) == 4
     for record in run.records:
         assert 1 <= record["rounds"] <= 3 and record["turns"][0]["observation"].startswith("WebShop [SEP]")
@@ -54,13 +54,13 @@ def test_reference_agent_plays_batched_episodes_and_reruns_from_cache(session, m
         raise AssertionError("a finished run must not load the model again")
 
     monkeypatch.setattr(llm_module, "load_agent_model", no_model)
-    assert evaluate(session, "llm", GENERATOR, progress=False).records == run.records
+    assert evaluate_agent(session, "llm", GENERATOR, progress=False).records == run.records
 
 
 def test_missing_or_unknown_stage_is_a_clear_error(session):
     with pytest.raises(ConfigError, match="unknown stage 'final'"):
-        evaluate(session, "llm", "llama-3.2-3b", "final")
+        evaluate_agent(session, "llm", "llama-3.2-3b", "final")
     with pytest.raises(ConfigError, match="(04|05)"):
-        evaluate(session, "llm", "llama-3.2-3b", "dpo")
+        evaluate_agent(session, "llm", "llama-3.2-3b", "dpo")
     with pytest.raises(ConfigError, match="neither a target nor the generator"):
-        evaluate(session, "llm", "reward-deberta-v3-large-v2", "base")
+        evaluate_agent(session, "llm", "reward-deberta-v3-large-v2", "base")

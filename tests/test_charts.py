@@ -14,12 +14,17 @@ from matplotlib.colors import to_rgba
 from sit.agent.report import plot_metrics
 from sit.charts import STAGE_COLORS, STAGE_LABELS, model_label
 from sit.evaluation.mtbench_data import CATEGORIES
-from sit.evaluation.report import MMLU_CHANCE, plot_benchmarks, plot_model_radars, plot_mt_bench_categories
+from sit.evaluation.report import (
+    MMLU_CHANCE,
+    plot_benchmarks,
+    plot_model_radars,
+    plot_mt_bench_categories,
+    plot_stages,
+)
 from sit.filtering.plots import plot_length_histograms, plot_removals
 from sit.generation.report import plot_lengths
 from sit.preference.report import choice_table, plot_choices, plot_margins, plot_score_histograms
 from sit.training.artifacts import curve_figure, save_logs
-from sit.training.report import plot_stages
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY, HUB = "toy:0123456789abcdef", "hub"

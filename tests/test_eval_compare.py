@@ -8,8 +8,8 @@ import pytest
 from sit.config import ConfigError
 from sit.evaluation.benchmarks import BENCHMARKS
 from sit.evaluation.compare import compare
-from sit.evaluation.pipeline import fingerprint
 from sit.evaluation.results import COLUMNS, metric_rows, read_table, results_path, store_results
+from sit.evaluation.run import fingerprint
 from sit.session import start
 
 LLAMA, QWEN = "meta-llama/Llama-3.2-3B", "Qwen/Qwen2.5-3B"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from sit.evaluation import evaluate
-from sit.evaluation.loading import load_stage
 from sit.evaluation.mtbench import stage_dir
 from sit.evaluation.results import read_items, read_table, results_path
 from sit.session import start
+from sit.stages import load_stage
 from sit.store import read_jsonl, write_json_atomic
 
 LLAMA = "meta-llama/Llama-3.2-3B"
@@ -40,9 +40,9 @@ def test_base_answers_stop_where_phase_03_stops_them(toy_world, tmp_path):
     """The base stage is given phase 03's stop set in every benchmark (lm-eval's ``until`` and the generation's
     stop ids for IFEval, the runner's stop strings for MT-Bench), no answer holds the format's next-example marker,
     and the notes say how base was asked and stopped."""
+    from sit.evaluation.base_prompting import base_stops, completion_template
     from sit.evaluation.benchmarks import IFEVAL
     from sit.evaluation.harness import run_harness
-    from sit.evaluation.loading import base_stops, completion_template
 
     session = start("demo", str(tmp_path), verbose=False,
                     overrides={"evaluation.ifeval.limit": 6, "evaluation.mt_bench.questions": 1})

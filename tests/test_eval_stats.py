@@ -14,7 +14,7 @@ from sit.evaluation.bootstrap import aggregate, paired_bootstrap, stderr
 from sit.evaluation.judge_prompts import judge_messages, load_prompts, parse_rating, prompt_name, shorten
 from sit.evaluation.judging import RetryOnce
 from sit.evaluation.mtbench_data import CATEGORIES, read_judge_prompts, read_questions, temperature
-from sit.generation.engine import Completion, Prompt, SamplingSettings
+from sit.inference.engine import Completion, Prompt, SamplingSettings
 from sit.session import start
 
 # ---------------------------------------------------------------- paired bootstrap

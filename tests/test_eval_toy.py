@@ -13,12 +13,13 @@ from killing import kill_while_writing
 
 from sit.config import ConfigError
 from sit.evaluation import evaluate
+from sit.evaluation.base_prompting import completion_template
 from sit.evaluation.benchmarks import BENCHMARKS, IFEVAL, MMLU, Benchmark, register_benchmark
 from sit.evaluation.harness import DATA_DIR, item_scores, run_harness, sample_sizes
-from sit.evaluation.loading import completion_template, load_stage
 from sit.evaluation.punkt import ensure_punkt
 from sit.evaluation.results import metric_rows, read_table, results_path
 from sit.session import start
+from sit.stages import load_stage
 from sit.store import read_jsonl
 
 QWEN = "Qwen/Qwen2.5-3B"
@@ -163,7 +164,7 @@ def test_toy_judge_ratings_track_the_toy_reward_model_on_held_out_answers(sessio
     from scipy.stats import spearmanr
 
     from sit.evaluation.judge_prompts import judge_messages, load_prompts, parse_rating
-    from sit.generation.engine import HFBackend, Prompt, SamplingSettings
+    from sit.inference.engine import HFBackend, Prompt, SamplingSettings
     from sit.models import load_causal_lm, load_reward_model, load_tokenizer, stop_token_ids
     from sit.preference.scoring import reward_scores
     from sit.toy.corpus import labeled_triples

@@ -11,14 +11,6 @@ import torch
 from killing import kill_while_writing
 
 from sit.config import ConfigError, load_registry
-from sit.generation.engine import (
-    HFBackend,
-    PerRowSampler,
-    Prompt,
-    SamplingSettings,
-    derive_seed,
-    vllm_sampling_kwargs,
-)
 from sit.generation.magpie import (
     generate,
     instruction_settings,
@@ -26,8 +18,16 @@ from sit.generation.magpie import (
     response_prompt,
     sanitize_instruction,
 )
-from sit.generation.runner import plan_batches
+from sit.inference.engine import (
+    HFBackend,
+    PerRowSampler,
+    Prompt,
+    SamplingSettings,
+    vllm_sampling_kwargs,
+)
+from sit.inference.runner import plan_batches
 from sit.models import load_causal_lm, load_tokenizer
+from sit.runtime import derive_seed
 from sit.session import start
 from sit.store import JsonlStore
 
@@ -159,7 +159,7 @@ def test_vllm_parameters_mirror_the_hf_settings():
     try:
         import vllm  # noqa: F401
     except ImportError:
-        from sit.generation.engine import VLLMBackend
+        from sit.inference.engine import VLLMBackend
 
         with pytest.raises(RuntimeError, match="backend 'vllm' needs vLLM"):
             VLLMBackend("x", None)

@@ -4,10 +4,11 @@ prompts longer than the context window, and logits that turn NaN/inf."""
 import pytest
 import torch
 
-from sit.generation.engine import HFBackend, Prompt, SamplingSettings, derive_seed
 from sit.generation.magpie import instruction_settings, pre_query_prompt
-from sit.generation.runner import BatchLimit, run_stage
+from sit.inference.engine import HFBackend, Prompt, SamplingSettings
+from sit.inference.runner import BatchLimit, run_stage
 from sit.models import load_causal_lm, load_tokenizer, stop_token_ids
+from sit.runtime import derive_seed
 from sit.session import start
 from sit.store import JsonlStore
 
@@ -153,7 +154,7 @@ def test_a_system_prompt_stays_and_a_plain_prompt_keeps_its_head_and_tail(genera
     system = {"role": "system", "content": "You answer in French."}
     messages = [system, *_long_conversation(tokenizer)]
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    from sit.generation.window import fit_prompt
+    from sit.inference.window import fit_prompt
 
     fitted, trimmed = fit_prompt(Prompt("s", text, 1, messages=messages, keep_first=1), 260, tokenizer)
     assert trimmed and fitted.messages == [system, messages[-1]]

@@ -570,7 +570,7 @@ def test_session_plan_keeps_order_fits_sessions_and_flags_a_step_longer_than_a_s
 
 
 def test_vllm_layout_prefers_replicas_and_splits_only_what_does_not_fit():
-    from sit.planning.parallel import Parallelism, lm_eval_model_args, vllm_engine_kwargs, vllm_parallelism
+    from sit.inference.parallel import Parallelism, lm_eval_model_args, vllm_engine_kwargs, vllm_parallelism
 
     gib = 1024**3
     assert vllm_parallelism(16 * gib, 80 * gib, 8, heads=32, kv_heads=8) == Parallelism(1, 8)
@@ -592,7 +592,7 @@ def test_vllm_backend_hands_the_parallel_sizes_to_the_engine(monkeypatch):
     """vLLM cannot be installed here (CUDA only): a stand-in module records what the backend asks for."""
     import types
 
-    from sit.generation.engine import VLLMBackend
+    from sit.inference.engine import VLLMBackend
 
     seen = {}
     fake = types.ModuleType("vllm")

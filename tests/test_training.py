@@ -16,11 +16,12 @@ import torch
 
 from sit.config import ConfigError
 from sit.evaluation.compare import pair_delta
+from sit.evaluation.stage_rewards import bootstrap_ci, compare_stages, stage_answers
 from sit.session import start
+from sit.stages import load_stage, require_stage
 from sit.store import read_json, read_jsonl, write_jsonl_atomic
 from sit.toy.corpus import labeled_triples, make_corpus
-from sit.training import compare_stages, load_stage, require_stage, train_dpo, train_sft
-from sit.training.compare import bootstrap_ci, stage_answers
+from sit.training import train_dpo, train_sft
 from sit.training.data import heldout_ids, sft_conversations
 from sit.training.fit import CHECKPOINTS, checkpoint_problem, last_checkpoint
 

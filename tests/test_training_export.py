@@ -9,7 +9,7 @@ from test_training import LLAMA, MISTRAL, SMALL, session_for, write_inputs
 from sit.config import ConfigError
 from sit.session import start
 from sit.training import export_merged
-from sit.training.stages import merge_device
+from sit.training.merge import merge_device
 
 GB = 10**9
 COLAB_RAM = int(12.7 * GB)
@@ -46,7 +46,8 @@ def test_export_merges_on_the_cpu_when_ram_holds_it_and_matches_the_adapter(tmp_
     import torch
     from transformers import AutoModelForCausalLM
 
-    from sit.training import load_stage, train_sft
+    from sit.stages import load_stage
+    from sit.training import train_sft
 
     write_inputs(tmp_path, 8)
     session = session_for(tmp_path, **{**SMALL, "training.sft.epochs": 1})

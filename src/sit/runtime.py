@@ -7,6 +7,7 @@ where ``huggingface_hub`` reads it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import random
@@ -120,6 +121,12 @@ def gated_error(exc: BaseException) -> BaseException | None:
 def gated_model_error(model_id: str) -> GatedModelError:
     who = "the HF_TOKEN that is set" if os.environ.get("HF_TOKEN") else "a download without HF_TOKEN"
     return GatedModelError(GATED_HELP.format(model=model_id, who=who))
+
+
+def derive_seed(*parts) -> int:
+    """A stable 63-bit seed from any parts (run seed, item id, stage, ...)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
 
 
 def seed_everything(seed: int) -> None:

@@ -13,7 +13,7 @@ import re
 
 from rapidfuzz import fuzz, utils
 
-from ..generation.engine import derive_seed
+from ..runtime import derive_seed
 from .actions import reply
 from .env import BACK, BUY, PREV, SEP, SUB_PAGES
 

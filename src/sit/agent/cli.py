@@ -42,14 +42,14 @@ def main(args) -> int:
               f"(use it with --set agent.catalog={path})")
         return 0
     from ..cli import session_from_args
-    from .pipeline import AGENTS, evaluate
+    from .run import AGENTS, evaluate_agent
 
     if args.agent not in AGENTS:
         raise ConfigError(f"unknown agent '{args.agent}' (known: {', '.join(AGENTS)})")
     if args.agent == "llm" and not args.model:
         raise ConfigError("sit agent --agent llm needs --model NAME")
     session = session_from_args(args)
-    run = evaluate(session, args.agent, args.model, args.stage, progress=not args.quiet, split=args.split,
+    run = evaluate_agent(session, args.agent, args.model, args.stage, progress=not args.quiet, split=args.split,
                    goals=args.goals)
     if not args.quiet:
         for metric, stats in run.summary.items():

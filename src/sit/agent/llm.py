@@ -1,10 +1,9 @@
 """The LLM agent: a model stage (or the reference generator) answering every live episode in one batch.
 
-Stages come from the training phase (``sit.training.stages.load_stage``); without it, only ``base``
-is available, loaded from the registry. The registry's generator is the reference
+Stages are loaded as every phase loads them (:func:`sit.stages.load_stage`). The registry's generator is the reference
 agent (an instruct model). Decoding is greedy; the conversation is rendered with the tokenizer's chat
 template; the shared engine trims it to the context window minus the reply length, oldest rounds first
-(:mod:`sit.generation.window`), and each turn records whether its prompt was trimmed.
+(:mod:`sit.inference.window`), and each turn records whether its prompt was trimmed.
 """
 
 from __future__ import annotations
@@ -13,13 +12,14 @@ import hashlib
 from pathlib import Path
 
 from ..config import ConfigError
-from ..generation.engine import HFBackend, Prompt, SamplingSettings, derive_seed
-from ..generation.runner import BatchLimit, generate_with_retry
-from ..generation.window import fit_prompt
+from ..inference.engine import HFBackend, Prompt, SamplingSettings
+from ..inference.runner import BatchLimit, generate_with_retry
+from ..inference.window import fit_prompt
 from ..models import load_causal_lm, load_tokenizer, stop_token_ids
+from ..runtime import derive_seed
+from ..stages import check_stage, load_stage, require_stage
 from .prompting import blocks, ordered
 
-STAGES = ("base", "sft", "dpo")
 REFERENCE = "reference"
 
 
@@ -31,8 +31,7 @@ def stage_of(session, model_name: str, stage: str) -> tuple[object, str]:
     if "target" not in spec.roles:
         raise ConfigError(f"model '{model_name}' is neither a target nor the generator; agents are "
                           f"{', '.join(s.id for s in session.registry.by_role('target'))} or the generator")
-    if stage not in STAGES:
-        raise ConfigError(f"unknown stage '{stage}' (known: {', '.join(STAGES)})")
+    check_stage(stage)
     return session.model(model_name, role="target"), stage
 
 
@@ -51,11 +50,6 @@ def adapter_identity(session, model_name: str, stage: str) -> str | None:
 
 def _require_stage(session, model_name: str, stage: str):
     try:
-        from ..training.stages import require_stage
-    except ImportError:
-        raise ConfigError(f"stage '{stage}' needs the adapters of notebooks 04 (SFT) and 05 (DPO), and this "
-                          "installation has no training phase yet; use stage 'base'") from None
-    try:
         return require_stage(session, model_name, stage)
     except FileNotFoundError as exc:
         raise ConfigError(str(exc)) from None
@@ -66,19 +60,9 @@ def load_agent_model(session, model_name: str, stage: str):
     spec, stage = stage_of(session, model_name, stage)
     if stage in ("sft", "dpo"):
         _require_stage(session, model_name, stage)
-    if stage != REFERENCE and _has_stages():
-        from ..training.stages import load_stage
-
+    if stage != REFERENCE:
         return load_stage(session, model_name, stage)
     return load_causal_lm(spec, session.profile), load_tokenizer(spec, session.profile)
-
-
-def _has_stages() -> bool:
-    try:
-        import sit.training.stages  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 class LLMAgent:

@@ -7,7 +7,7 @@ the comparison of the whole workspace (deltas vs base with paired-bootstrap CIs,
 
 from .benchmarks import BENCHMARKS, Benchmark, register_benchmark
 from .compare import Comparison, compare
-from .pipeline import EvalResult, evaluate, evaluation_settings
+from .run import EvalResult, evaluate, evaluation_settings
 
 __all__ = ["BENCHMARKS", "Benchmark", "Comparison", "EvalResult", "compare", "evaluate", "evaluation_settings",
            "register_benchmark"]

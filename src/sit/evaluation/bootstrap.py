@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..generation.engine import derive_seed
+from ..runtime import derive_seed
 
 VERDICTS = ("improved", "no significant change", "worse")
 

@@ -1,4 +1,5 @@
-"""``sit eval``: evaluate one target at some stages; ``sit eval compare``: the comparison of the workspace."""
+"""``sit eval``: evaluate one target at some stages; ``sit eval compare``: the comparison of the workspace;
+``sit compare-stages``: the held-out reward of every stage."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ def register(subparsers) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     parser.set_defaults(func=main)
 
+    parser = subparsers.add_parser("compare-stages", help="held-out answers of base/SFT/DPO scored by the reward "
+                                   "model -> evaluation/stages.csv")
+    add_session_args(parser)
+    parser.add_argument("--model", action="append", default=None, help="target model (repeatable; default: all)")
+    parser.add_argument("--quiet", action="store_true")
+    parser.set_defaults(func=compare_stages_main)
+
 
 def main(args) -> int:
     from ..cli import session_from_args
@@ -39,8 +47,8 @@ def main(args) -> int:
                 print(sentence)
             print(f"summary: {result.paths['summary']}")
         return 0
-    from .pipeline import evaluate
     from .results import results_path
+    from .run import evaluate
 
     stages = None
     if args.stage:
@@ -53,4 +61,16 @@ def main(args) -> int:
         for row in result.rows:
             print(f"{row['stage']:<5} {row['benchmark']:<9} {row['metric']:<26} {row['value']:.4f}  n={row['n']}")
         print(f"results: {results_path(session)}")
+    return 0
+
+
+def compare_stages_main(args) -> int:
+    from ..cli import session_from_args
+    from .report import stage_table
+    from .stage_rewards import compare_stages
+
+    session = session_from_args(args)
+    rows = compare_stages(session, args.model, progress=not args.quiet)
+    if not args.quiet:
+        print(stage_table(rows).to_string(index=False))
     return 0

@@ -14,10 +14,10 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..stages import STAGES
 from ..store import read_jsonl, write_text_atomic
 from .benchmarks import BENCHMARKS
 from .bootstrap import Delta, bootstrap_seed, paired_bootstrap
-from .loading import STAGES
 from .results import COLUMNS, check_world, items_path, read_table, results_path, to_csv
 
 AGENT_RESULTS = Path("agent") / "results.csv"
@@ -101,7 +101,7 @@ def _usable(value) -> bool:
 
 def compare(session, *, write: bool = True) -> Comparison:
     """Build (and write) ``comparison.csv``, ``summary.md`` from whatever results the workspace holds."""
-    from .pipeline import evaluation_settings
+    from .run import evaluation_settings
 
     cfg = evaluation_settings(session)
     folder = session.workspace.evaluation_dir

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import ConfigError
-from ..generation.engine import is_oom
+from ..inference.engine import is_oom
 from ..models import release_memory
 from .benchmarks import Benchmark
 from .quiet import quiet_lm_eval

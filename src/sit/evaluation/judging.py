@@ -5,14 +5,15 @@ the second turn is graded with the whole conversation (``-multi-turn``). The rat
 FastChat does (:func:`sit.evaluation.judge_prompts.parse_rating`). A judgment without a rating is
 asked again once, sampled with a new seed; if that fails too it is stored as unparsable
 (``rating: null``) and counted, never scored as 0. Judgments are stored beside the answers through
-:func:`sit.generation.runner.run_stage`, so a killed run resumes.
+:func:`sit.inference.runner.run_stage`, so a killed run resumes.
 """
 
 from __future__ import annotations
 
-from ..generation.engine import Completion, HFBackend, Prompt, SamplingSettings, derive_seed
-from ..generation.runner import BatchLimit, generate_with_retry, run_stage
+from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings
+from ..inference.runner import BatchLimit, generate_with_retry, run_stage
 from ..models import load_causal_lm, load_tokenizer, stop_token_ids
+from ..runtime import derive_seed
 from ..store import JsonlStore
 from .judge_prompts import judge_messages, load_prompts, parse_rating, prompt_name
 from .mtbench import check_fingerprint, render

@@ -9,10 +9,11 @@ Unparsable judgments are left out of every mean and counted in the row's note.
 from __future__ import annotations
 
 from ..models import release_memory
+from ..stages import adapter_finished_at
 from ..store import JsonlStore
+from .base_prompting import base_note, base_prompting
 from .benchmarks import get_benchmark
 from .judging import Judge, judge_answers, judge_fingerprint
-from .loading import base_note, base_prompting
 from .mtbench import answer_questions, stage_dir
 from .mtbench_data import CATEGORIES, read_questions
 from .results import metric_rows, store_results
@@ -21,9 +22,7 @@ LABEL = "MT-Bench (local judge {judge})"
 
 
 def answers_fingerprint(session, spec, stage: str, settings: dict) -> dict:
-    from .pipeline import adapter_identity
-
-    fp = {"model": spec.id, "stage": stage, "adapter": adapter_identity(session, spec.slug, stage),
+    fp = {"model": spec.id, "stage": stage, "adapter": adapter_finished_at(session, spec.slug, stage),
           "world": session.world_id, "seed": session.seed, "max_new_tokens": int(settings["max_new_tokens"]),
           "questions": settings["questions"], "temperatures": "fastchat"}
     if stage == "base":  # answers made before base stopped at phase 03's stop set are not mixed with new ones
@@ -77,9 +76,7 @@ def judge_stages(session, spec, result, settings: dict, fingerprint: dict, progr
         for row in rows:
             if row["metric"] == "unparsable":  # a count, not a mean
                 row.update(value=float(unparsable), stderr=float("nan"), n=len(judgments))
-        from .pipeline import adapter_identity
-
-        identity = adapter_identity(session, spec.slug, stage)
+        identity = adapter_finished_at(session, spec.slug, stage)
         store_results(session, slug=spec.slug, model=spec.id, stage=stage, benchmark="mt_bench", rows=rows,
                       items=[{**it, "adapter": identity} for it in items], fingerprint=fingerprint)
         result.ran.append((stage, "mt_bench"))

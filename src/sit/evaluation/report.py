@@ -1,4 +1,5 @@
-"""Tables and charts of notebook 06: results, deltas vs base, grouped bars with CI whiskers, radars."""
+"""Tables and charts of notebook 06: results, deltas vs base, grouped bars with CI whiskers, radars; and of
+notebook 05's stage comparison (held-out reward per stage, answers side by side)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import math
 import textwrap
 
 from ..charts import STAGE_COLORS, STAGE_LABELS, mark_toy, model_label
+from ..stages import STAGES
 from .compare import HEADLINES, Comparison
-from .loading import STAGES
 from .mtbench_data import CATEGORIES
 from .mtbench_run import LABEL
 
@@ -194,3 +195,82 @@ def judgments_frame(session, model: str, stage: str, n: int = 6):
              "answer": answers[j["id"]]["answer"][:160], "judgment": j["judgment"], "rating": j["rating"],
              "attempts": j["attempts"]} for j in read_jsonl(folder / "judgments.jsonl")[:n]]
     return pd.DataFrame(rows)
+
+
+def stage_table(rows: list[dict]):
+    """Mean reward [95 % CI], stopping share and the paired change from the stage before, per model and stage."""
+    import pandas as pd
+
+    if not rows:
+        return pd.DataFrame(columns=["model", "stage", "mean reward", "95% CI", "stopped", "n", "change (paired)"])
+    table = pd.DataFrame([{
+        "model": r["model"], "stage": r["stage"], "mean reward": round(float(r["mean_reward"]), 3),
+        "95% CI": f"[{float(r['ci_low']):.2f}, {float(r['ci_high']):.2f}]",
+        "stopped": f"{float(r['stopped_share']):.0%}", "n": int(r["n"]), "change (paired)": _change(r)} for r in rows])
+    return table
+
+
+def _change(row: dict) -> str:
+    """The paired difference from the stage before, e.g. ``+1.62 [0.40, 2.90] vs base``."""
+    if row.get("delta") in (None, ""):
+        return ""
+    return (f"{float(row['delta']):+.2f} [{float(row['delta_low']):.2f}, {float(row['delta_high']):.2f}] "
+            f"vs {row['vs']}")
+
+
+def plot_stages(rows: list[dict], *, world_id: str | None = None):
+    """Grouped bars: mean reward per model and stage with CI whiskers, and the share of answers that stopped."""
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    stages = list(dict.fromkeys(r["stage"] for r in rows))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    width = 0.8 / max(1, len(stages))
+    for k, stage in enumerate(stages):
+        xs, means, errs, stopped = [], [], [[], []], []
+        for i, model in enumerate(models):
+            found = [r for r in rows if r["model"] == model and r["stage"] == stage]
+            if not found:
+                continue
+            r = found[0]
+            mean = float(r["mean_reward"])
+            xs.append(i + k * width)
+            means.append(mean)
+            errs[0].append(mean - float(r["ci_low"]))
+            errs[1].append(float(r["ci_high"]) - mean)
+            stopped.append(float(r["stopped_share"]))
+        style = {"label": STAGE_LABELS.get(stage, stage), "color": STAGE_COLORS.get(stage)}
+        left.bar(xs, means, width, yerr=errs, capsize=3, **style)
+        right.bar(xs, stopped, width, **style)
+    for ax, title in ((left, "held-out reward (mean, 95% CI)"), (right, "answers that ended with end-of-turn")):
+        ax.set_xticks([i + width * (len(stages) - 1) / 2 for i in range(len(models))])
+        ax.set_xticklabels([model_label(m) for m in models])
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    left.set_ylabel("reward-model score")
+    right.set_ylabel("share of answers")
+    right.set_ylim(0, 1.05)
+    fig.tight_layout()
+    mark_toy(fig, world_id)
+    return fig
+
+
+def side_by_side(session, n: int = 3, width: int = 260):
+    """A few held-out instructions with the base, SFT and DPO answers of every target."""
+    import pandas as pd
+
+    from .stage_rewards import stage_answer_records
+
+    rows = {}
+    for spec in session.registry.by_role("target"):
+        for stage in STAGES:
+            for record in stage_answer_records(session, spec.slug, stage):
+                key = record["instruction"]
+                rows.setdefault(key, {"instruction": _clip(key, 120)})
+                rows[key][f"{spec.slug} {stage}"] = _clip(record["response"], width)
+    table = pd.DataFrame(list(rows.values())[:n])
+    return table.T if len(table) else table
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

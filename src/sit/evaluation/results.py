@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 
 from ..config import ConfigError
+from ..stages import STAGES
 from ..store import read_jsonl, write_jsonl_atomic, write_text_atomic
 from .bootstrap import aggregate, stderr
 
@@ -104,8 +105,6 @@ def store_results(session, *, slug: str, model: str, stage: str, benchmark: str,
 
 
 def _row_order(row: dict):
-    from .loading import STAGES
-
     stage = STAGES.index(row["stage"]) if row["stage"] in STAGES else len(STAGES)
     return (row["model"].lower(), row["benchmark"], stage, row["metric"])
 

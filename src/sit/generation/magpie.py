@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import ConfigError, ModelSpec
+from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings, VLLMBackend
+from ..inference.runner import StageStats, run_stage
 from ..manifest import now, read_manifest, write_manifest
+from ..runtime import derive_seed
 from ..store import JsonlStore
-from .engine import Completion, HFBackend, Prompt, SamplingSettings, VLLMBackend, derive_seed
-from .runner import StageStats, run_stage
 
 INSTRUCTIONS_FILE = "instructions.jsonl"
 OUTPUT_FILE = "magpie.jsonl"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from ..config import load_profile, load_registry, parse_set_args
+from ..inference.parallel import vllm_parallelism
 from . import memory as mem
 from .downloads import download_table, downloads
 from .gpus import GPUS, default_gpu, get_gpu
-from .parallel import vllm_parallelism
 from .plan import OVERHEAD_GIB, Settings, plan
 from .prompts import CHARS_PER_TOKEN, agent_prompts, mmlu_prompts
 from .report import plan_table

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import ConfigError, ModelSpec
-from ..generation.engine import Completion, HFBackend, Prompt, SamplingSettings, derive_seed
-from ..generation.runner import StageStats, run_stage
+from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings
+from ..inference.runner import StageStats, run_stage
 from ..models import load_causal_lm, load_tokenizer, release_memory, stop_token_ids
+from ..runtime import derive_seed
 from ..store import JsonlStore
 from .inputs import preference_settings, read_filtered
 

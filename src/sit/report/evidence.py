@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import ConfigError
+from ..stages import STAGES, TRAINING_STAGES
 from ..store import read_json, read_jsonl
 
 STAGES_FILE = "evaluation/stages.csv"
@@ -28,8 +29,7 @@ COMPARISON_COLUMNS = ("model", "stage", "benchmark", "metric", "label", "base", 
                       "ci_high", "n", "verdict")
 NUMERIC = {"mean_reward", "ci_low", "ci_high", "stopped_share", "n", "value", "stderr", "base", "delta",
            "delta_low", "delta_high"}
-TRAINING_STAGES = ("sft", "dpo")
-STAGE_ORDER = {"base": 0, "sft": 1, "dpo": 2}
+STAGE_ORDER = {stage: k for k, stage in enumerate(STAGES)}
 
 
 @dataclass

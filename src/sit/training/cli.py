@@ -1,4 +1,4 @@
-"""``sit sft``, ``sit dpo``, ``sit compare-stages`` and ``sit export``.
+"""``sit sft``, ``sit dpo`` and ``sit export`` (``sit compare-stages`` is the evaluation phase's).
 
 ``sit sft`` / ``sit dpo`` also run unchanged under ``accelerate launch`` (data parallel): the
 trainer picks the processes up from the launcher's environment.
@@ -19,13 +19,6 @@ def register(subparsers) -> None:
         parser.add_argument("--model", required=True, help="target model: registry slug or hub id")
         parser.add_argument("--quiet", action="store_true", help="no progress output")
         parser.set_defaults(func=_train, stage=stage)
-
-    parser = subparsers.add_parser("compare-stages", help="held-out answers of base/SFT/DPO scored by the reward "
-                                   "model -> evaluation/stages.csv")
-    add_session_args(parser)
-    parser.add_argument("--model", action="append", default=None, help="target model (repeatable; default: all)")
-    parser.add_argument("--quiet", action="store_true")
-    parser.set_defaults(func=_compare)
 
     parser = subparsers.add_parser("export", help="merge a stage's adapter into an fp16 copy of its base model")
     add_session_args(parser)
@@ -51,21 +44,9 @@ def _train(args) -> int:
     return 0
 
 
-def _compare(args) -> int:
-    from ..cli import session_from_args
-    from .compare import compare_stages
-    from .report import stage_table
-
-    session = session_from_args(args)
-    rows = compare_stages(session, args.model, progress=not args.quiet)
-    if not args.quiet:
-        print(stage_table(rows).to_string(index=False))
-    return 0
-
-
 def _export(args) -> int:
     from ..cli import session_from_args
-    from .stages import export_merged
+    from .merge import export_merged
 
     out = export_merged(session_from_args(args), args.model, args.stage, args.out)
     if not args.quiet:

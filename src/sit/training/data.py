@@ -11,7 +11,7 @@ import hashlib
 import random
 
 from ..config import ConfigError
-from ..generation.engine import derive_seed
+from ..runtime import derive_seed
 from ..store import read_jsonl
 
 FILTERED_FILE = "filtered.jsonl"

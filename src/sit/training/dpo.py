@@ -15,12 +15,12 @@ and reference start equal, and the first step's implicit rewards are 0 and its l
 from __future__ import annotations
 
 from ..manifest import now
+from ..stages import require_stage
 from ..store import read_json
 from .artifacts import StageResult, finish_stage, finished
 from .data import data_digest, dpo_pairs
 from .fit import CHECKPOINTS, batch_plan, fit, stage_settings, trainer_arguments
 from .model import expose_lm_head_bias, load_base_for_training, ready_to_train, trainable_dtypes
-from .stages import require_stage
 
 POLICY, REFERENCE = "default", "ref"
 

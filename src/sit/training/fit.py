@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import ConfigError, ModelSpec
-from ..generation.engine import is_oom
+from ..inference.engine import is_oom
 from ..models import release_memory
+from ..stages import TRAINING_STAGES
 from ..store import read_json, write_json_atomic
 
-STAGES = ("sft", "dpo")
 SHARED_KEYS = ("heldout", "train_chat_tokens", "gradient_checkpointing", "optim", "group_by_length",
                "logging_steps", "save_steps", "save_total_limit", "report_to")
 CHECKPOINTS = "checkpoints"
@@ -36,8 +36,8 @@ _POSITIVE = ("epochs", "logging_steps", "save_steps", "save_total_limit", "max_l
 
 def stage_settings(session, stage: str, overrides: dict | None = None) -> dict:
     """``training.<shared>`` + ``training.<stage>`` + ``overrides`` (None values ignored), validated."""
-    if stage not in STAGES:
-        raise ConfigError(f"unknown training stage '{stage}' (known: {', '.join(STAGES)})")
+    if stage not in TRAINING_STAGES:
+        raise ConfigError(f"unknown training stage '{stage}' (known: {', '.join(TRAINING_STAGES)})")
     training = session.section("training")
     cfg = {key: training[key] for key in SHARED_KEYS}
     cfg.update(training[stage])

@@ -6,24 +6,17 @@ other prompts share its batch, how large the batch is, or where a resumed run re
 the same per-request seed natively.
 
 Two failures are handled here for every caller: a prompt longer than the context window is trimmed
-(:mod:`sit.generation.window`) and its completion marked ``prompt_trimmed``; a row whose logits turn
+(:mod:`sit.inference.window`) and its completion marked ``prompt_trimmed``; a row whose logits turn
 NaN/inf (fp16 overflow, e.g. Qwen2 on pre-Ampere GPUs) ends at once, is marked
 ``finish_reason="non_finite"`` with no text, and a warning names the model.
 """
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from dataclasses import asdict, dataclass, field
 
 from .window import fit_prompt, prompt_budget
-
-
-def derive_seed(*parts) -> int:
-    """A stable 63-bit seed from any parts (run seed, item id, stage, ...)."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
 
 
 @dataclass(frozen=True)
@@ -61,7 +54,7 @@ class Completion:
     # | "non_finite" (the logits turned NaN/inf: no text, leave it out of every score)
     finish_reason: str
     stop_token_id: int | None = None  # the stop token that ended it, if one did
-    prompt_trimmed: bool = False  # the prompt did not fit the context window (see sit.generation.window)
+    prompt_trimmed: bool = False  # the prompt did not fit the context window (see sit.inference.window)
 
 
 @dataclass
@@ -281,7 +274,7 @@ class VLLMBackend:
         except ImportError as exc:
             raise RuntimeError("backend 'vllm' needs vLLM: pip install vllm (on a CUDA runtime), "
                                "or use the default backend 'hf'") from exc
-        from ..planning.parallel import Parallelism, vllm_engine_kwargs
+        from .parallel import Parallelism, vllm_engine_kwargs
 
         self.tokenizer = tokenizer
         self.context_window = max_model_len

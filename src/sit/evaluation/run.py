@@ -12,23 +12,13 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from ..config import ConfigError
-from ..manifest import models_done, now, read_manifest, write_manifest
+from ..manifest import models_done, now, write_manifest
 from ..models import release_memory
+from ..stages import adapter_dir, adapter_finished_at, check_stage, load_stage, require_stage, stage_ready
 from ..store import JsonlStore
+from .base_prompting import base_note, base_prompting, base_stops, completion_template
 from .benchmarks import Benchmark, get_benchmark, knobs, parse_benchmarks
 from .harness import BatchSize, item_scores, run_harness, sample_sizes
-from .loading import (
-    STAGES,
-    adapter_dir,
-    base_note,
-    base_prompting,
-    base_stops,
-    check_stage,
-    completion_template,
-    load_stage,
-    require_stage,
-    stage_ready,
-)
 from .punkt import ensure_punkt
 from .quiet import progress_default, quiet_lm_eval
 from .results import metric_rows, read_items, store_results
@@ -74,14 +64,6 @@ def fingerprint(session, benchmark: Benchmark, settings: dict) -> dict:
             "settings": {k: v for k, v in settings.items() if k not in UNCOMPARED}}
 
 
-def adapter_identity(session, slug: str, stage: str) -> str | None:
-    """When the adapter was finished (a retrained adapter is another model); None for base."""
-    if stage == "base":
-        return None
-    manifest = read_manifest(adapter_dir(session, slug, stage)) or {}
-    return manifest.get("finished_at")
-
-
 def stage_prompting(spec, stage: str) -> dict | None:
     """How the stage was prompted and stopped, where it is not the adapter's own chat template (base only)."""
     return base_prompting(spec) if stage == "base" else None
@@ -89,7 +71,7 @@ def stage_prompting(spec, stage: str) -> dict | None:
 
 def _done(session, spec, stage: str, benchmark: Benchmark, fp: dict) -> bool:
     items = read_items(session, spec.slug, stage, benchmark.name)
-    return bool(items) and all(it.get("fingerprint") == fp and it.get("adapter") == adapter_identity(
+    return bool(items) and all(it.get("fingerprint") == fp and it.get("adapter") == adapter_finished_at(
         session, spec.slug, stage) and it.get("prompting") == stage_prompting(spec, stage) for it in items)
 
 
@@ -177,7 +159,7 @@ def _run_lm_eval(session, spec, stage, benchmark, settings, model, tokenizer, re
     raw = run_harness(model, tokenizer, benchmark, settings, chat_template=use_chat, seed=session.seed,
                       progress=progress, stops=stops, batch=batch)
     fp = fingerprint(session, benchmark, settings)
-    identity = adapter_identity(session, spec.slug, stage)
+    identity = adapter_finished_at(session, spec.slug, stage)
     prompting = stage_prompting(spec, stage)
     items = [{**it, "adapter": identity, "prompting": prompting} for it in item_scores(raw, benchmark)]
     note = sample_note(benchmark, settings, raw, stage, use_chat, result.punkt)
@@ -235,4 +217,4 @@ def answers_store(session, slug: str, stage: str) -> JsonlStore:
     return JsonlStore(stage_dir(session, slug, stage) / "answers.jsonl")
 
 
-__all__ = ["STAGES", "EvalResult", "evaluate", "evaluation_settings"]
+__all__ = ["EvalResult", "evaluate", "evaluation_settings"]

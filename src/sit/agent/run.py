@@ -1,7 +1,7 @@
 """Phase 7 for one agent: episodes on a split of the shop, metrics, and rows for the evaluation table.
 
-``evaluate(session, "llm", model, stage)`` runs an LLM agent (a target model's stage, or the generator
-as the reference agent); ``evaluate(session, "rule")`` / ``"random"`` run the baselines. Episodes are
+``evaluate_agent(session, "llm", model, stage)`` runs an LLM agent (a target model's stage, or the generator
+as the reference agent); ``evaluate_agent(session, "rule")`` / ``"random"`` run the baselines. Episodes are
 kept in ``<workspace>/evaluation/agent/episodes/<agent>-<split>.jsonl`` and reused: a finished run with
 the same fingerprint costs nothing, so the baselines and the reference agent run once per workspace
 however many times notebook 07 runs. Metrics go to ``evaluation/agent/results.csv`` (columns of the
@@ -81,7 +81,7 @@ def episodes_path(session, key: str, split: str) -> Path:
     return folder / f"{key}-{split}.jsonl"
 
 
-def evaluate(session, agent: str = "llm", model: str | None = None, stage: str = "dpo", *, progress: bool = True,
+def evaluate_agent(session, agent: str = "llm", model: str | None = None, stage: str = "dpo", *, progress: bool = True,
              **overrides) -> AgentRun:
     """Play the split's first ``goals`` goals with one agent (resuming), summarize, update results.csv."""
     if agent not in AGENTS:

@@ -1,39 +1,13 @@
-"""A target model at one stage (``base``, ``sft``, ``dpo``) as evaluation sees it.
+"""How the base stage is asked and where its answers stop, in every benchmark that generates.
 
-Loading is the training phase's (:mod:`sit.training.stages`); this module adds what evaluation needs on
-top: which stages exist yet, and the prompt format the base stage is asked in.
+A base model never learned a chat template, so it is asked in its completion format (the registry's
+``prompt_format``) and stopped at phase 03's stop set. Loading a stage is :mod:`sit.stages`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..config import ConfigError
 from ..models import stop_token_ids
 from ..preference.responses import stop_strings
-from ..training.stages import STAGES, load_stage, require_stage
-
-__all__ = ["STAGES", "adapter_dir", "base_note", "base_prompting", "base_stops", "check_stage", "completion_template",
-           "load_stage", "require_stage", "stage_ready"]
-
-
-def check_stage(stage: str) -> str:
-    if stage not in STAGES:
-        raise ConfigError(f"unknown stage '{stage}' (known: {', '.join(STAGES)})")
-    return stage
-
-
-def adapter_dir(session, slug: str, stage: str) -> Path:
-    return session.workspace.root / "models" / slug / stage
-
-
-def stage_ready(session, model_name: str, stage: str) -> bool:
-    """Whether the stage can be evaluated: base always, an adapter once its training finished."""
-    check_stage(stage)
-    if stage == "base":
-        return True
-    spec = session.registry.get(model_name, role="target")
-    return (adapter_dir(session, spec.slug, stage) / "manifest.json").is_file()
 
 
 def completion_template(spec) -> str | None:

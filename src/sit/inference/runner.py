@@ -1,6 +1,6 @@
 """A resumable generation stage: prompts in, one JSONL record per prompt out, checkpointed.
 
-Used by Magpie (instructions, then responses) and by the preference step (target models' answers).
+Used by every phase that generates: Magpie (instructions, then responses), the target models' answers, the judge.
 
 * The batch plan is a pure function of all prompts (sorted by token length when bucketing, ties by
   id), so a resumed run rebuilds exactly the batches of an uninterrupted one and regenerates only
@@ -11,7 +11,7 @@ Used by Magpie (instructions, then responses) and by the preference step (target
   stage (:class:`BatchLimit`); the batch that failed is generated again in smaller pieces, so no work
   is lost, and per-row seeds keep every item's text independent of the batch size.
 * Prompts longer than the context window are trimmed by the engine
-  (:mod:`sit.generation.window`); rows whose logits turned NaN/inf are marked ``non_finite``. Both
+  (:mod:`sit.inference.window`); rows whose logits turned NaN/inf are marked ``non_finite``. Both
   are counted in :class:`StageStats` and summarized by :meth:`StageStats.note`.
 """
 

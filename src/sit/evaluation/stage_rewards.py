@@ -18,15 +18,16 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..evaluation.bootstrap import bootstrap_seed, paired_bootstrap
-from ..evaluation.results import items_path
-from ..generation.engine import Completion, HFBackend, Prompt, SamplingSettings, derive_seed
-from ..generation.runner import run_stage
+from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings
+from ..inference.runner import run_stage
 from ..models import load_reward_model, load_tokenizer, release_memory
 from ..preference.scoring import reward_scores, reward_spec
+from ..runtime import derive_seed
+from ..stages import STAGES, load_stage, require_stage
 from ..store import JsonlStore, read_json, read_jsonl, write_jsonl_atomic, write_text_atomic
-from .data import data_digest, heldout_ids, read_filtered
-from .stages import STAGES, load_stage, require_stage
+from ..training.data import data_digest, heldout_ids, read_filtered
+from .bootstrap import bootstrap_seed, paired_bootstrap
+from .results import items_path
 
 STAGES_CSV = "stages.csv"
 COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n", "world", "vs", "delta",
