@@ -86,11 +86,11 @@ def test_override_typos_are_errors():
 
 def test_workspace_layout_and_unwritable_root(tmp_path):
     ws = Workspace(tmp_path / "ws")
-    assert ws.raw_dir == tmp_path / "ws" / "data" / "raw" and ws.raw_dir.is_dir()
+    assert ws.raw_dir == tmp_path / "ws" / "data" / "raw" and not ws.raw_dir.exists()  # a writer creates it
     assert ws.responses_file("qwen2.5-3b") == tmp_path / "ws" / "data" / "preference" / "responses" / "qwen2.5-3b.jsonl"
-    assert ws.model_dir("qwen2.5-3b", "sft") == tmp_path / "ws" / "models" / "qwen2.5-3b" / "sft"
+    assert ws.adapter_dir("qwen2.5-3b", "sft") == tmp_path / "ws" / "models" / "qwen2.5-3b" / "sft"
     with pytest.raises(ValueError, match="unknown training stage 'rlhf'"):
-        ws.model_dir("x", "rlhf")
+        ws.adapter_dir("x", "rlhf")
 
 
 def test_workspace_root_that_is_a_file_is_reported(tmp_path):

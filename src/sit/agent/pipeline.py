@@ -76,9 +76,7 @@ def catalog_label(catalog: Catalog, split: str) -> str:
 
 
 def episodes_path(session, key: str, split: str) -> Path:
-    folder = session.workspace.evaluation_dir / "agent" / "episodes"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{key}-{split}.jsonl"
+    return session.workspace.agent_episodes_file(key, split)
 
 
 def evaluate(session, agent: str = "llm", model: str | None = None, stage: str = "dpo", *, progress: bool = True,
@@ -116,7 +114,7 @@ def evaluate(session, agent: str = "llm", model: str | None = None, stage: str =
         records = run_episodes(shop, goals, player, path, run, desc=f"{agent} agent", **play)
     summary = summarize(records, seed=session.seed, resamples=int(cfg["bootstrap"]))
     result = AgentRun(label, stage, agent, cfg["split"], records, summary, path)
-    folder = path.parent.parent
+    folder = session.workspace.agent_dir
     notes = (read_manifest(folder) or {}).get("generation_notes") or {}
     if generation is not None:  # the model ran: its note replaces the one of an earlier run
         notes = {**notes, path.name: generation}
@@ -157,7 +155,7 @@ def _play_llm(session, spec, model_name, stage, cfg, shop, goals, path, run, pla
 
 
 def results_path(session) -> Path:
-    return session.workspace.evaluation_dir / "agent" / "results.csv"
+    return session.workspace.agent_results_file
 
 
 def read_results(session) -> list[dict]:
