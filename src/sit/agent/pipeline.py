@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..config import ConfigError
+from ..config import ConfigError, resolve_settings
 from ..manifest import models_done, now, read_manifest, write_manifest
 from ..store import write_text_atomic
 from .baselines import RandomAgent, RuleAgent
@@ -49,13 +49,7 @@ class AgentRun:
 
 
 def agent_settings(session, overrides: dict | None = None) -> dict:
-    cfg = dict(session.section("agent"))
-    for key, value in (overrides or {}).items():
-        if key not in SETTINGS:
-            raise ConfigError(f"unknown agent setting '{key}' (known: {', '.join(SETTINGS)})")
-        if value is not None:
-            cfg[key] = value
-    return cfg
+    return resolve_settings("agent", session.section("agent"), overrides=overrides, known=SETTINGS)
 
 
 @lru_cache(maxsize=4)

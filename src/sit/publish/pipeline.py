@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import ConfigError
+from ..config import ConfigError, resolve_settings
 from ..manifest import now, write_manifest
 from ..report.evidence import read_evidence
 from . import hub
@@ -36,13 +36,7 @@ class PublishResult:
 
 
 def publish_settings(session, overrides: dict | None = None) -> dict:
-    cfg = {**DEFAULTS, **session.profile.get("publish", {})}
-    for key, value in (overrides or {}).items():
-        if key not in DEFAULTS:
-            raise ConfigError(f"unknown publish setting '{key}' (known: {', '.join(DEFAULTS)})")
-        if value is not None:
-            cfg[key] = value
-    return cfg
+    return resolve_settings("publish", DEFAULTS, session.profile.get("publish"), overrides=overrides, known=DEFAULTS)
 
 
 def publish(session, *, namespace: str | None = None, dry_run: bool | None = None, only=None, api=None,
