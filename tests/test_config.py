@@ -6,7 +6,19 @@ import types
 
 import pytest
 
-from sit.config import ConfigError, Registry, apply_overrides, load_profile, load_registry, parse_set_args
+from sit.config import (
+    ConfigError,
+    Registry,
+    apply_overrides,
+    config_dir,
+    load_profile,
+    load_profiles,
+    load_registry,
+    merge_profile,
+    parse_set_args,
+    resolve_profiles,
+    resolve_settings,
+)
 from sit.runtime import MissingTokenError, environment_summary, load_hf_token, mount_drive, require_token
 from sit.session import start
 from sit.workspace import Workspace, WorkspaceError
@@ -76,6 +88,93 @@ def test_auto_profile_is_demo_without_a_gpu_and_overrides_apply():
     assert t4["dtype"] == "float16"
 
 
+def _keys(profile: dict, prefix: str = "") -> set[str]:
+    """Every setting of a profile as a dotted name."""
+    return {name for key, value in profile.items()
+            for name in (_keys(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}"})}
+
+
+def _value(profile: dict, dotted: str):
+    for part in dotted.split("."):
+        profile = profile[part]
+    return profile
+
+
+def test_demo_is_colab_t4_with_only_what_differs():
+    import yaml
+
+    raw = yaml.safe_load((config_dir() / "profiles.yaml").read_text(encoding="utf-8"))
+    own = {k: v for k, v in raw["demo"].items() if k != "extends"}
+    assert raw["demo"]["extends"] == "colab_t4" and "extends" not in raw["colab_t4"]
+    profiles = load_profiles()
+    t4, demo = profiles["colab_t4"], profiles["demo"]
+    assert _keys(own) < _keys(t4) and _keys(demo) == _keys(t4)  # demo adds no setting, and has every one
+    for name in _keys(t4):
+        expected = _value(own, name) if name in _keys(own) else _value(t4, name)
+        assert _value(demo, name) == expected, name
+    assert all(_value(own, name) != _value(t4, name) for name in _keys(own))  # nothing repeated from colab_t4
+    # What the tests, notebooks and the toy world depend on, inherited or the demo's own.
+    assert (demo["world"], demo["device"], demo["dtype"], demo["quantize"], demo["seed"]) == (
+        "toy", "cpu", "float32", False, 42)
+    assert (demo["generation"]["num_instructions"], demo["generation"]["batch_size"], demo["filtering"]["target"],
+            demo["preference"]["target_pairs"], demo["training"]["heldout"]) == (192, 16, 80, 50, 16)
+    assert demo["training"]["sft"]["lora_targets"][-3:] == ["gate_proj", "up_proj", "down_proj"]
+    assert (demo["training"]["sft"]["lora_r"], demo["training"]["dpo"]["beta"], demo["training"]["report_to"]) == (
+        8, 0.1, "none")
+    evaluation = demo["evaluation"]
+    assert evaluation["stages"] == ["base", "sft", "dpo"] and evaluation["benchmarks"] == ["ifeval", "mmlu", "mt_bench"]
+    assert (evaluation["mmlu"]["tasks"], evaluation["mmlu"]["subjects"], evaluation["mmlu"]["max_prompt_tokens"]) == (
+        "local", None, None)
+    assert (evaluation["mt_bench"]["judge"], evaluation["mt_bench"]["judge_prompts"],
+            evaluation["mt_bench"]["questions"], evaluation["mt_bench"]["checkpoint_every"]) == (
+        "qwen2.5-7b-instruct", "short", 1, 8)
+    assert (demo["agent"]["goals"], demo["agent"]["context_window"], demo["agent"]["split"]) == (30, None, "test")
+    assert demo["report"] == t4["report"] and demo["publish"] == t4["publish"]
+    assert load_profile("demo") == {**demo, "name": "demo"}
+
+
+def test_extends_merges_sections_and_names_a_bad_parent_or_a_cycle(tmp_path):
+    base = {"a": 1, "s": {"x": 1, "y": [1, 2], "t": {"u": 1}}}
+    child = {"extends": "base", "s": {"y": [3], "t": {"v": 2}}, "b": None}
+    resolved = resolve_profiles({"base": base, "child": child, "grandchild": {"extends": "child", "a": 2}})
+    assert resolved["child"] == {"a": 1, "s": {"x": 1, "y": [3], "t": {"u": 1, "v": 2}}, "b": None}
+    assert resolved["grandchild"] == {**resolved["child"], "a": 2}
+    assert base == {"a": 1, "s": {"x": 1, "y": [1, 2], "t": {"u": 1}}}  # the parent is not changed
+    assert merge_profile(base, {"s": None}) == {"a": 1, "s": None}
+    with pytest.raises(ConfigError, match="profile 'child' extends unknown profile 'bse' .known: base, child"):
+        resolve_profiles({"base": base, "child": {"extends": "bse"}})
+    with pytest.raises(ConfigError, match=r"profile 'b' extends 'a', a cycle \(a -> b -> a\)"):
+        resolve_profiles({"a": {"extends": "b"}, "b": {"extends": "a"}})
+    with pytest.raises(ConfigError, match=r"profile 'loop' extends 'loop', a cycle \(loop -> loop\)"):
+        resolve_profiles({"loop": {"extends": "loop"}})
+    path = tmp_path / "profiles.yaml"
+    path.write_text("fast:\n  extends: turbo\n  seed: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"{path}: profile 'fast' extends unknown profile 'turbo'"):
+        load_profiles(path)
+
+
+def test_settings_are_defaults_then_profile_then_given_overrides():
+    defaults, profile = {"a": 1, "b": 2, "c": 3}, {"b": 20, "c": None}
+    assert resolve_settings("x", defaults, profile, overrides={"c": 30, "a": None}) == {"a": 1, "b": 20, "c": 30}
+    assert resolve_settings("x", defaults, None, {"a": None}) == {"a": None, "b": 2, "c": 3}  # a layer sets None
+    assert list(resolve_settings("x", defaults, {"c": 0})) == ["a", "b", "c"]
+    with pytest.raises(ConfigError, match=r"unknown x setting\(s\) 'bb', 'd' \(known: a, b, c\)"):
+        resolve_settings("x", defaults, profile, overrides={"bb": 1, "d": None})
+    assert resolve_settings("x", defaults, {"d": 4}) == {"a": 1, "b": 2, "c": 3, "d": 4}  # no ``known``: layers add
+    with pytest.raises(ConfigError, match="unknown x setting.s. 'd' .known: a, b, c."):
+        resolve_settings("x", defaults, {"d": 4}, known=defaults)
+
+
+def test_the_built_in_benchmarks_knobs_are_set_once_in_colab_t4():
+    from sit.evaluation.benchmarks import BENCHMARKS, knobs
+
+    t4 = load_profile("colab_t4")["evaluation"]
+    for name in ("ifeval", "mmlu", "mt_bench"):
+        assert BENCHMARKS[name].knobs == t4[name]
+        assert knobs(BENCHMARKS[name], {}) == t4[name]
+    assert BENCHMARKS["mmlu"].knobs["limit"] == 20 and len(BENCHMARKS["mmlu"].knobs["subjects"]) == 10
+
+
 def test_override_typos_are_errors():
     with pytest.raises(ConfigError, match="unknown setting 'generation.batchsize'.*batch_size"):
         apply_overrides({"generation": {"batch_size": 1}}, {"generation.batchsize": 2})
@@ -86,11 +185,11 @@ def test_override_typos_are_errors():
 
 def test_workspace_layout_and_unwritable_root(tmp_path):
     ws = Workspace(tmp_path / "ws")
-    assert ws.raw_dir == tmp_path / "ws" / "data" / "raw" and ws.raw_dir.is_dir()
+    assert ws.raw_dir == tmp_path / "ws" / "data" / "raw" and not ws.raw_dir.exists()  # a writer creates it
     assert ws.responses_file("qwen2.5-3b") == tmp_path / "ws" / "data" / "preference" / "responses" / "qwen2.5-3b.jsonl"
-    assert ws.model_dir("qwen2.5-3b", "sft") == tmp_path / "ws" / "models" / "qwen2.5-3b" / "sft"
+    assert ws.adapter_dir("qwen2.5-3b", "sft") == tmp_path / "ws" / "models" / "qwen2.5-3b" / "sft"
     with pytest.raises(ValueError, match="unknown training stage 'rlhf'"):
-        ws.model_dir("x", "rlhf")
+        ws.adapter_dir("x", "rlhf")
 
 
 def test_workspace_root_that_is_a_file_is_reported(tmp_path):

@@ -56,6 +56,7 @@ def test_results_from_another_world_are_refused(session):
 
 def test_a_results_file_with_a_wrong_header_names_the_file(session):
     path = results_path(session)
+    path.parent.mkdir(parents=True, exist_ok=True)  # reading a workspace path creates nothing
     path.write_text("model,stage,score\nx,base,1\n")
     with pytest.raises(ConfigError, match=r"results\.csv: missing column"):
         read_table(path)

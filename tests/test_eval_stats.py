@@ -177,7 +177,7 @@ def test_profile_sections_set_every_knob_and_reject_unknown_ones():
         section = start(profile, verbose=False, workspace=None).section("evaluation")
         for name in section["benchmarks"]:
             assert set(section[name]) == set(BENCHMARKS[name].knobs), (profile, name)
-    with pytest.raises(ConfigError, match="unknown setting"):
+    with pytest.raises(ConfigError, match="unknown evaluation.ifeval setting.s. 'limt'"):
         knobs(BENCHMARKS["ifeval"], {"ifeval": {"limt": 3}})
 
 

@@ -205,7 +205,7 @@ def test_registering_twice_or_reusing_a_parameter_fails(digits_filter):
     ({"selection": "best"}, "not one of longest, random, all"),
     ({"pipeline": "length"}, "expected a list"),
     ({"refusal_extra_phrases": [1]}, "list of strings"),
-    ({"jacard_threshold": 0.7}, "unknown setting 'jacard_threshold'"),
+    ({"jacard_threshold": 0.7}, "unknown filtering setting.s. 'jacard_threshold'"),
 ])
 def test_config_errors_say_what_to_fix(overrides, message):
     with pytest.raises(ConfigError, match=message):

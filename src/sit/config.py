@@ -1,14 +1,16 @@
 """The model registry and the profiles, read from ``configs/models.yaml`` and ``configs/profiles.yaml``.
 
 A model can be named by its registry slug (``llama-3.2-3b``) or its hub id
-(``meta-llama/Llama-3.2-3B``). A profile is plain data; :func:`load_profile` applies dotted
-overrides (``{"generation.batch_size": 4}``) on top of it.
+(``meta-llama/Llama-3.2-3B``). A profile is plain data; one may ``extends:`` another and hold only
+what differs. :func:`load_profile` applies dotted overrides (``{"generation.batch_size": 4}``) on top
+of it, and :func:`resolve_settings` makes one section's effective settings for the phase that reads it.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -237,9 +239,68 @@ def parse_set_args(items: list[str] | None) -> dict:
     return out
 
 
+def merge_profile(base: dict, diff: dict) -> dict:
+    """``diff`` over ``base``: a section merges key by key, any other value (a list too) replaces."""
+    merged = copy.deepcopy(base)
+    for key, value in diff.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_profile(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def resolve_profiles(profiles: dict, source: str = "profiles.yaml") -> dict:
+    """Every profile complete: one that ``extends`` another is its parent (resolved first) with its own values over it."""
+    resolved: dict[str, dict] = {}
+
+    def resolve(name: str, chain: list[str]) -> dict:
+        if name in resolved:
+            return resolved[name]
+        own = profiles[name]
+        if not isinstance(own, dict):
+            raise ConfigError(f"{source}: profile '{name}' must be a mapping of settings")
+        parent, values = own.get("extends"), {k: v for k, v in own.items() if k != "extends"}
+        lineage = [*chain, name]
+        if parent is None:
+            profile = values
+        elif parent not in profiles:
+            raise ConfigError(f"{source}: profile '{name}' extends unknown profile '{parent}' "
+                              f"(known: {', '.join(profiles)})")
+        elif parent in lineage:
+            raise ConfigError(f"{source}: profile '{name}' extends '{parent}', a cycle "
+                              f"({' -> '.join([*lineage[lineage.index(parent):], parent])})")
+        else:
+            profile = merge_profile(resolve(parent, lineage), values)
+        resolved[name] = profile
+        return profile
+
+    return {name: resolve(name, []) for name in profiles}
+
+
 def load_profiles(path: str | Path | None = None) -> dict:
     path = Path(path) if path else config_dir() / "profiles.yaml"
-    return _read_yaml(path)
+    return resolve_profiles(_read_yaml(path), source=str(path))
+
+
+def resolve_settings(name: str, *layers: Mapping | None, overrides: Mapping | None = None,
+                     known: Iterable[str] | None = None) -> dict:
+    """One section's effective settings: ``layers`` in order, each over the ones before (the code's or a
+    registry's defaults, then the profile's section), then ``overrides`` (a None value means "not given").
+
+    ``known`` names the settings there are (default: every key of the layers). A key outside them is an
+    error naming the section: in ``overrides`` always, in a layer when ``known`` is given."""
+    settings: dict = {}
+    for layer in layers:
+        settings.update(layer or {})
+    names = sorted(known if known is not None else settings)
+    for source in [*(layers if known is not None else ()), overrides]:
+        unknown = sorted(set(source or {}) - set(names))
+        if unknown:
+            raise ConfigError(f"unknown {name} setting(s) {', '.join(map(repr, unknown))} "
+                              f"(known: {', '.join(names)})")
+    settings.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    return settings
 
 
 def load_profile(name: str | None = AUTO, overrides: dict | None = None) -> dict:

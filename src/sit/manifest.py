@@ -85,11 +85,15 @@ def write_manifest(folder: str | Path, *, phase: str, profile: str, config: dict
     manifest.update({key: value for key, value in optional.items() if value is not None})
     if extra:
         manifest.update(extra)
-    return write_json_atomic(Path(folder) / "manifest.json", manifest)
+    return write_json_atomic(manifest_path(folder), manifest)
+
+
+def manifest_path(folder: str | Path) -> Path:
+    return Path(folder) / "manifest.json"
 
 
 def read_manifest(folder: str | Path) -> dict | None:
-    path = Path(folder) / "manifest.json"
+    path = manifest_path(folder)
     return read_json(path) if path.exists() else None
 
 

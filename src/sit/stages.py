@@ -31,7 +31,7 @@ def check_stage(stage: str) -> str:
 
 
 def adapter_dir(session, slug: str, stage: str) -> Path:
-    return session.workspace.root / "models" / slug / stage
+    return session.workspace.adapter_dir(slug, stage)
 
 
 def stage_ready(session, model_name: str, stage: str) -> bool:

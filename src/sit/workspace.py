@@ -7,8 +7,10 @@
       models/<model-slug>/  04/05: sft/, dpo/
       evaluation/           06/07: results per model and stage
       runs/                 executed notebooks (papermill)
+      publish/              the Hub repos' folders (`sit publish`)
 
-Every artifact folder carries a ``manifest.json`` (see :mod:`sit.manifest`).
+Every artifact folder carries a ``manifest.json`` (see :mod:`sit.manifest`). Every path comes from
+:class:`Workspace`; reading one creates nothing (a writer creates the folder it writes into).
 """
 
 from __future__ import annotations
@@ -69,37 +71,128 @@ class Workspace:
                 "Pass another folder as WORKSPACE / --workspace."
             ) from exc
 
-    def _dir(self, *parts: str) -> Path:
-        path = self.root.joinpath(*parts)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+    @classmethod
+    def layout(cls) -> Workspace:
+        """The layout alone: every path relative to a workspace root (for tables and messages that name files)."""
+        relative = cls.__new__(cls)
+        relative.root = Path()
+        return relative
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the root, with forward slashes (``evaluation/results.csv``)."""
+        return Path(path).relative_to(self.root).as_posix()
+
+    # Reading a path creates nothing: a writer creates what it writes.
 
     # data
     @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
     def raw_dir(self) -> Path:
-        return self._dir("data", "raw")
+        return self.data_dir / "raw"
 
     @property
     def filtered_dir(self) -> Path:
-        return self._dir("data", "filtered")
+        return self.data_dir / "filtered"
 
     @property
     def preference_dir(self) -> Path:
-        return self._dir("data", "preference")
+        return self.data_dir / "preference"
+
+    @property
+    def responses_dir(self) -> Path:
+        return self.preference_dir / "responses"
 
     def responses_file(self, slug: str) -> Path:
-        return self._dir("data", "preference", "responses") / f"{slug}.jsonl"
+        return self.responses_dir / f"{slug}.jsonl"
 
-    # models and evaluation
-    def model_dir(self, slug: str, stage: str) -> Path:
+    # models
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    def adapter_dir(self, slug: str, stage: str) -> Path:
+        """A trained stage's adapter folder (``models/<slug>/<stage>``)."""
         if stage not in ("sft", "dpo"):
             raise ValueError(f"unknown training stage '{stage}' (known: sft, dpo)")
-        return self._dir("models", slug, stage)
+        return self.models_dir / slug / stage
 
+    def merged_dir(self, slug: str, stage: str) -> Path:
+        """The stage's adapter merged into an fp16 copy of the base model (``models/<slug>/<stage>-merged-fp16``)."""
+        return self.adapter_dir(slug, stage).with_name(f"{stage}-merged-fp16")
+
+    # evaluation (06, 07, the stage comparison of 05 and the report)
     @property
     def evaluation_dir(self) -> Path:
-        return self._dir("evaluation")
+        return self.root / "evaluation"
 
     @property
+    def results_file(self) -> Path:
+        """The one results table, every benchmark's rows."""
+        return self.evaluation_dir / "results.csv"
+
+    def items_file(self, slug: str, stage: str, benchmark: str) -> Path:
+        """The per-item scores behind a benchmark's rows."""
+        return self.evaluation_dir / "items" / slug / stage / f"{benchmark}.jsonl"
+
+    def mt_bench_dir(self, slug: str, stage: str) -> Path:
+        """MT-Bench answers and judgments of one model at one stage."""
+        return self.evaluation_dir / "mt_bench" / slug / stage
+
+    @property
+    def stage_answers_dir(self) -> Path:
+        """Each stage's answers to the held-out instructions."""
+        return self.evaluation_dir / "stages"
+
+    def stage_answers_file(self, slug: str, stage: str) -> Path:
+        return self.stage_answers_dir / f"{slug}-{stage}.jsonl"
+
+    @property
+    def stages_table(self) -> Path:
+        """The reward model's table of the stages (``stages.csv``)."""
+        return self.evaluation_dir / "stages.csv"
+
+    @property
+    def comparison_file(self) -> Path:
+        """The paired-bootstrap deltas against base."""
+        return self.evaluation_dir / "comparison.csv"
+
+    @property
+    def summary_file(self) -> Path:
+        return self.evaluation_dir / "summary.md"
+
+    @property
+    def all_results_file(self) -> Path:
+        return self.evaluation_dir / "all_results.csv"
+
+    @property
+    def nltk_data_dir(self) -> Path:
+        return self.evaluation_dir / "nltk_data"
+
+    @property
+    def agent_dir(self) -> Path:
+        return self.evaluation_dir / "agent"
+
+    @property
+    def agent_results_file(self) -> Path:
+        return self.agent_dir / "results.csv"
+
+    def agent_episodes_file(self, key: str, split: str) -> Path:
+        return self.agent_dir / "episodes" / f"{key}-{split}.jsonl"
+
+    # executed notebooks and Hub folders
+    @property
     def runs_dir(self) -> Path:
-        return self._dir("runs")
+        return self.root / "runs"
+
+    @property
+    def publish_dir(self) -> Path:
+        return self.root / "publish"
+
+    def publish_repo_dir(self, kind: str, name: str) -> Path:
+        """A Hub repo's folder (``publish/models/<name>``, ``publish/datasets/<name>``)."""
+        if kind not in ("model", "dataset"):
+            raise ValueError(f"unknown repo kind '{kind}' (known: model, dataset)")
+        return self.publish_dir / f"{kind}s" / name

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..config import ConfigError
+from ..config import ConfigError, resolve_settings
 from ..manifest import models_done, now, read_manifest, write_manifest
 from ..store import write_text_atomic
 from .baselines import RandomAgent, RuleAgent
@@ -49,13 +49,7 @@ class AgentRun:
 
 
 def agent_settings(session, overrides: dict | None = None) -> dict:
-    cfg = dict(session.section("agent"))
-    for key, value in (overrides or {}).items():
-        if key not in SETTINGS:
-            raise ConfigError(f"unknown agent setting '{key}' (known: {', '.join(SETTINGS)})")
-        if value is not None:
-            cfg[key] = value
-    return cfg
+    return resolve_settings("agent", session.section("agent"), overrides=overrides, known=SETTINGS)
 
 
 @lru_cache(maxsize=4)
@@ -76,9 +70,7 @@ def catalog_label(catalog: Catalog, split: str) -> str:
 
 
 def episodes_path(session, key: str, split: str) -> Path:
-    folder = session.workspace.evaluation_dir / "agent" / "episodes"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{key}-{split}.jsonl"
+    return session.workspace.agent_episodes_file(key, split)
 
 
 def evaluate_agent(session, agent: str = "llm", model: str | None = None, stage: str = "dpo", *, progress: bool = True,
@@ -116,7 +108,7 @@ def evaluate_agent(session, agent: str = "llm", model: str | None = None, stage:
         records = run_episodes(shop, goals, player, path, run, desc=f"{agent} agent", **play)
     summary = summarize(records, seed=session.seed, resamples=int(cfg["bootstrap"]))
     result = AgentRun(label, stage, agent, cfg["split"], records, summary, path)
-    folder = path.parent.parent
+    folder = session.workspace.agent_dir
     notes = (read_manifest(folder) or {}).get("generation_notes") or {}
     if generation is not None:  # the model ran: its note replaces the one of an earlier run
         notes = {**notes, path.name: generation}
@@ -157,7 +149,7 @@ def _play_llm(session, spec, model_name, stage, cfg, shop, goals, path, run, pla
 
 
 def results_path(session) -> Path:
-    return session.workspace.evaluation_dir / "agent" / "results.csv"
+    return session.workspace.agent_results_file
 
 
 def read_results(session) -> list[dict]:

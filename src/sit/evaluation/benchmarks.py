@@ -4,7 +4,8 @@ A benchmark is one :class:`Benchmark` entry: how it runs (``lm_eval`` through lm
 or ``mt_bench`` with a local judge), the lm-eval task names on the hub and the project's offline task,
 its metrics (the first is the headline), the reference goal of the spec, and its knobs with the values
 that fit a Colab T4. A profile's ``evaluation.<name>`` section overrides knobs. Adding a benchmark is
-one :func:`register_benchmark` call; ``sit eval --benchmarks NAME`` then runs it.
+one :func:`register_benchmark` call; ``sit eval --benchmarks NAME`` then runs it. The built-in
+benchmarks' knobs are set once, in the ``colab_t4`` profile (``demo`` extends it).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import ConfigError
+from ..config import ConfigError, load_profiles, resolve_settings
 
 RUNNERS = ("lm_eval", "mt_bench")
 
@@ -67,12 +68,13 @@ def parse_benchmarks(value) -> list[Benchmark]:
 
 def knobs(benchmark: Benchmark, section: dict) -> dict:
     """The benchmark's knobs: registry defaults, then the profile's ``evaluation.<name>`` values."""
-    override = dict(section.get(benchmark.name) or {})
-    unknown = set(override) - set(benchmark.knobs)
-    if unknown:
-        raise ConfigError(f"evaluation.{benchmark.name}: unknown setting(s) {sorted(unknown)} "
-                          f"(known: {', '.join(sorted(benchmark.knobs))})")
-    return {**benchmark.knobs, **override}
+    return resolve_settings(f"evaluation.{benchmark.name}", benchmark.knobs, section.get(benchmark.name),
+                            known=benchmark.knobs)
+
+
+def t4_knobs(name: str) -> dict:
+    """A built-in benchmark's knobs and their T4 values: the ``colab_t4`` profile's ``evaluation.<name>``."""
+    return dict(load_profiles()["colab_t4"]["evaluation"][name])
 
 
 IFEVAL = register_benchmark(Benchmark(
@@ -80,21 +82,17 @@ IFEVAL = register_benchmark(Benchmark(
     metrics=("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc"),
     hub_tasks=("ifeval",), local_task="ifeval_local.yaml", goal=0.40,
     goal_note="IFEval 40 %+ (prompt-level strict)",
-    knobs={"tasks": "hub", "limit": 100, "max_gen_toks": 512, "batch_size": 8},
+    knobs=t4_knobs("ifeval"),
 ))
 MMLU = register_benchmark(Benchmark(
     name="mmlu", runner="lm_eval", label="MMLU", metrics=("acc",),
     hub_tasks=("mmlu",), local_task="mmlu_local.yaml", subtask_prefix="mmlu_", chat_template=False,
     goal=None, goal_note="MMLU maintained (no drop below base)",
-    knobs={"tasks": "hub", "subjects": None, "limit": 10, "num_fewshot": 5, "batch_size": 4,
-           # Read by `sit plan` only: the longest 5-shot prompt, once measured (None: estimated per subject).
-           "max_prompt_tokens": None},
+    knobs=t4_knobs("mmlu"),
 ))
 MT_BENCH = register_benchmark(Benchmark(
     name="mt_bench", runner="mt_bench", label="MT-Bench (local judge)",
     metrics=("score", "score_turn1", "score_turn2"), goal=5.0,
     goal_note="MT-Bench 5.0+ (GPT-4 judge in the spec; a local judge is not comparable)",
-    knobs={"judge": "qwen2.5-7b-instruct", "judge_prompts": "fastchat", "questions": None, "max_new_tokens": 1024,
-           "judge_max_new_tokens": 512, "max_answer_words": None, "batch_size": 8, "judge_batch_size": 4,
-           "checkpoint_every": 8},
+    knobs=t4_knobs("mt_bench"),
 ))

@@ -20,8 +20,6 @@ from .benchmarks import BENCHMARKS
 from .bootstrap import Delta, bootstrap_seed, paired_bootstrap
 from .results import COLUMNS, check_world, items_path, read_table, results_path, to_csv
 
-AGENT_RESULTS = Path("agent") / "results.csv"
-STAGE_TABLE = "stages.csv"
 STAGE_COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n")
 # (benchmark, metric, column label) of the comparison table; IFEval's headline is prompt-level strict.
 HEADLINES = [("ifeval", "prompt_level_strict_acc", "IFEval prompt-strict (headline)"),
@@ -104,13 +102,13 @@ def compare(session, *, write: bool = True) -> Comparison:
     from .run import evaluation_settings
 
     cfg = evaluation_settings(session)
-    folder = session.workspace.evaluation_dir
+    ws = session.workspace
     rows = read_table(results_path(session))
-    agent = read_table(folder / AGENT_RESULTS)
+    agent = read_table(ws.agent_results_file)
     world = session.world_id
     check_world(results_path(session), rows, world)
-    check_world(folder / AGENT_RESULTS, agent, world)
-    rows = rows + agent + stage_rows(folder / STAGE_TABLE, world)
+    check_world(ws.agent_results_file, agent, world)
+    rows = rows + agent + stage_rows(ws.stages_table, world)
     table = headline_table(rows, world)
     deltas = []
     for model in dict.fromkeys(r["model"] for r in rows):
@@ -255,7 +253,7 @@ def write_comparison(session, result: Comparison) -> dict:
     import csv
     import io
 
-    folder = session.workspace.evaluation_dir
+    ws = session.workspace
     buf = io.StringIO()
     fields = ["model", "stage", "benchmark", "metric", "label", "base", "value", "delta", "ci_low", "ci_high", "n",
               "verdict", "why"]
@@ -264,9 +262,9 @@ def write_comparison(session, result: Comparison) -> dict:
     for d in result.deltas:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) and not math.isnan(v) else
                              ("" if isinstance(v, float) else v)) for k, v in d.items()})
-    return {"comparison": write_text_atomic(folder / "comparison.csv", buf.getvalue()),
-            "summary": write_text_atomic(folder / "summary.md", summary_markdown(result)),
-            "all_results": write_text_atomic(folder / "all_results.csv", to_csv(result.rows))}
+    return {"comparison": write_text_atomic(ws.comparison_file, buf.getvalue()),
+            "summary": write_text_atomic(ws.summary_file, summary_markdown(result)),
+            "all_results": write_text_atomic(ws.all_results_file, to_csv(result.rows))}
 
 
 __all__ = ["COLUMNS", "Comparison", "compare"]

@@ -29,7 +29,7 @@ def item_id(question_id: int, turn: int) -> str:
 
 
 def stage_dir(session, slug: str, stage: str) -> Path:
-    return session.workspace.evaluation_dir / "mt_bench" / slug / stage
+    return session.workspace.mt_bench_dir(slug, stage)
 
 
 def check_fingerprint(path: Path, records: list[dict], fingerprint: dict, field: str) -> None:

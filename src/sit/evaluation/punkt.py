@@ -21,7 +21,7 @@ TRAINING_ITEMS = 3000
 
 
 def nltk_root(workspace) -> Path:
-    return workspace.evaluation_dir / "nltk_data"
+    return workspace.nltk_data_dir
 
 
 def _model_dir(root: Path) -> Path:

@@ -23,15 +23,14 @@ from ..store import read_jsonl, write_jsonl_atomic, write_text_atomic
 from .bootstrap import aggregate, stderr
 
 COLUMNS = ("model", "stage", "benchmark", "metric", "value", "stderr", "n", "world", "judge", "note")
-RESULTS_FILE = "results.csv"
 
 
 def results_path(session) -> Path:
-    return session.workspace.evaluation_dir / RESULTS_FILE
+    return session.workspace.results_file
 
 
 def items_path(session, slug: str, stage: str, benchmark: str) -> Path:
-    return session.workspace.evaluation_dir / "items" / slug / stage / f"{benchmark}.jsonl"
+    return session.workspace.items_file(slug, stage, benchmark)
 
 
 def metric_rows(*, model: str, stage: str, benchmark: str, items: list[dict], metrics, world: str,

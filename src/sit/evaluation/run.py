@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import metadata
 
-from ..config import ConfigError
+from ..config import ConfigError, resolve_settings
 from ..manifest import models_done, now, write_manifest
 from ..models import release_memory
 from ..stages import adapter_dir, adapter_finished_at, check_stage, load_stage, require_stage, stage_ready
@@ -40,13 +40,7 @@ class EvalResult:
 
 def evaluation_settings(session, overrides: dict | None = None) -> dict:
     """The profile's ``evaluation`` section, top-level ``overrides`` applied (None values ignored)."""
-    cfg = dict(session.section(SECTION))
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if key not in cfg:
-            raise ConfigError(f"unknown evaluation setting '{key}' (known: {', '.join(sorted(cfg))})")
-        cfg[key] = value
+    cfg = resolve_settings(SECTION, session.section(SECTION), overrides=overrides)
     for key in ("bootstrap_samples",):
         if not isinstance(cfg[key], int) or cfg[key] <= 0:
             raise ConfigError(f"evaluation.{key} must be a whole number > 0, got {cfg[key]!r}")

@@ -29,7 +29,6 @@ from ..training.data import data_digest, heldout_ids, read_filtered
 from .bootstrap import bootstrap_seed, paired_bootstrap
 from .results import items_path
 
-STAGES_CSV = "stages.csv"
 COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n", "world", "vs", "delta",
            "delta_low", "delta_high")
 ITEMS_BENCHMARK = "reward"  # the benchmark name of the per-answer scores in notebook 06's item layout
@@ -44,9 +43,7 @@ class StageAnswers:
 
 
 def answers_path(session, slug: str, stage: str) -> Path:
-    folder = session.workspace.evaluation_dir / "stages"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{slug}-{stage}.jsonl"
+    return session.workspace.stage_answers_file(slug, stage)
 
 
 def stage_answers(session, model_name: str, stage: str, *, max_new_tokens: int | None = None,
@@ -198,7 +195,7 @@ def compare_stages(session, models: list[str] | None = None, *, max_new_tokens: 
             answers.append(stage_answers(session, name, stage, max_new_tokens=max_new_tokens,
                                          batch_size=batch_size, progress=progress))
     rows = score_answers(session, answers) if answers else []
-    write_stages_csv(session.workspace.evaluation_dir / STAGES_CSV, rows)
+    write_stages_csv(session.workspace.stages_table, rows)
     return rows
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..config import ConfigError
+from ..config import ConfigError, resolve_settings
 from . import dedup, language, rules
 from .registry import FILTERS, Param
 
@@ -103,12 +103,7 @@ def filter_config(profile_section: Mapping | None = None, overrides: Mapping | N
 
     The result has every key, so it can be stored in a manifest and passed back in unchanged."""
     params = all_params()
-    config = default_config()
-    for source in (profile_section or {}, overrides or {}):
-        for key, value in source.items():
-            if key not in params:
-                raise ConfigError(f"filtering: unknown setting '{key}' (known: {', '.join(sorted(params))})")
-            config[key] = value
+    config = resolve_settings("filtering", default_config(), profile_section, overrides, known=params)
     for key, param in params.items():
         config[key] = _check_value(key, config[key], param)
     _check_pipeline(config["pipeline"])

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import ConfigError, ModelSpec
+from ..config import ConfigError, ModelSpec, resolve_settings
 from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings, VLLMBackend
 from ..inference.runner import StageStats, run_stage
 from ..manifest import now, read_manifest, write_manifest
@@ -176,11 +176,7 @@ def generate(session, *, generator: str | None = None, backend: str = "hf", prog
     """Run (or resume) both Magpie stages into ``<workspace>/data/raw/``.
 
     ``overrides`` are keys of the profile's ``generation`` section (e.g. ``num_instructions=200``)."""
-    cfg = dict(session.section("generation"))
-    unknown = set(overrides) - set(cfg)
-    if unknown:
-        raise ConfigError(f"unknown generation setting(s) {sorted(unknown)} (known: {', '.join(sorted(cfg))})")
-    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = resolve_settings("generation", session.section("generation"), overrides=overrides)
     _validate(cfg)
     if generator is None:
         generator = session.registry.by_role("generator")[0].id

@@ -153,8 +153,8 @@ def run_all(profile: str = "demo", workspace: str | None = None, *, models: list
         outcomes.append(Outcome(run, "ran", seconds, _figure(run, after)))
     echo("")
     echo(summary_table(outcomes))
-    echo(f"\nTotal {_clock(time.perf_counter() - began)}. Artifacts: {ws.root / 'data'}, {ws.root / 'models'}, "
-         f"{ws.root / 'evaluation'}. Executed notebooks: {out_dir}")
+    echo(f"\nTotal {_clock(time.perf_counter() - began)}. Artifacts: {ws.data_dir}, {ws.models_dir}, "
+         f"{ws.evaluation_dir}. Executed notebooks: {out_dir}")
     return outcomes
 
 

@@ -13,10 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import ModelSpec
+from ..workspace import Workspace
 
 # Settings that change how fast a step runs, not what it writes.
 SPEED_ONLY = ("batch_size", "checkpoint_every", "reward_batch_size")
 TRAINING_LOGS = ("logging_steps", "save_steps", "save_total_limit", "report_to")
+
+
+LAYOUT = Workspace.layout()  # the artifact folders, relative to the workspace
 
 
 def _counts(manifest: dict) -> dict:
@@ -41,18 +45,18 @@ class Step:
 
 
 STEPS = {step.number: step for step in (
-    Step("01", ("data/raw",), ("generation",), (), SPEED_ONLY,
+    Step("01", (LAYOUT.rel(LAYOUT.raw_dir),), ("generation",), (), SPEED_ONLY,
          lambda m: f"{_counts(m).get('records', '?')} instruction/response pairs"),
-    Step("02", ("data/filtered",), ("filtering",), ("01",), (),
+    Step("02", (LAYOUT.rel(LAYOUT.filtered_dir),), ("filtering",), ("01",), (),
          lambda m: f"{_counts(m).get('output', '?')} kept of {_counts(m).get('input', '?')}"),
-    Step("03", ("data/preference",), ("preference",), ("02",), SPEED_ONLY,
+    Step("03", (LAYOUT.rel(LAYOUT.preference_dir),), ("preference",), ("02",), SPEED_ONLY,
          lambda m: f"{_counts(m).get('pairs', '?')} pairs"),
-    Step("04", ("models/{slug}/sft",), ("training", "training.sft"), ("02",), TRAINING_LOGS, _loss),
-    Step("05", ("models/{slug}/dpo",), ("training", "training.dpo"), ("03", "04"), TRAINING_LOGS, _loss),
+    Step("04", (LAYOUT.rel(LAYOUT.adapter_dir("{slug}", "sft")),), ("training", "training.sft"), ("02",), TRAINING_LOGS, _loss),
+    Step("05", (LAYOUT.rel(LAYOUT.adapter_dir("{slug}", "dpo")),), ("training", "training.dpo"), ("03", "04"), TRAINING_LOGS, _loss),
     # 06 and 07 share evaluation/: setting 06 aside moves 07's results too, and 07 then runs again.
-    Step("06", ("evaluation",), ("evaluation", "evaluation.ifeval", "evaluation.mmlu", "evaluation.mt_bench"),
+    Step("06", (LAYOUT.rel(LAYOUT.evaluation_dir),), ("evaluation", "evaluation.ifeval", "evaluation.mmlu", "evaluation.mt_bench"),
          ("04", "05"), (*SPEED_ONLY, "judge_batch_size"), lambda m: f"{_counts(m).get('rows', '?')} result rows"),
-    Step("07", ("evaluation/agent",), ("agent",), ("04", "05"), SPEED_ONLY,
+    Step("07", (LAYOUT.rel(LAYOUT.agent_dir),), ("agent",), ("04", "05"), SPEED_ONLY,
          lambda m: f"{_counts(m).get('episodes', '?')} episodes"),
 )}
 

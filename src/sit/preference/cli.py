@@ -33,5 +33,5 @@ def main(args) -> int:
     else:
         run(session, args.model, progress=not args.quiet)
         if not args.quiet:
-            print(f"answers and scores in {session.workspace.preference_dir / 'responses'}")
+            print(f"answers and scores in {session.workspace.responses_dir}")
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config import ConfigError
+from ..config import ConfigError, resolve_settings
 from ..store import read_jsonl
 
 FILTERED_FILE = "filtered.jsonl"
@@ -12,12 +12,7 @@ _POSITIVE_INTS = ("batch_size", "checkpoint_every", "max_new_tokens_response", "
 
 def preference_settings(session, overrides: dict | None = None) -> dict:
     """The profile's ``preference`` section with ``overrides`` (None values ignored), validated."""
-    cfg = dict(session.section("preference"))
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    unknown = set(overrides) - set(cfg)
-    if unknown:
-        raise ConfigError(f"unknown preference setting(s) {sorted(unknown)} (known: {', '.join(sorted(cfg))})")
-    cfg.update(overrides)
+    cfg = resolve_settings("preference", session.section("preference"), overrides=overrides)
     for key in _POSITIVE_INTS:
         value = cfg[key]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:

@@ -15,10 +15,10 @@ from pathlib import Path
 from ..config import ConfigError
 from ..report.evidence import Evidence
 from ..store import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from ..workspace import Workspace
 from . import cards
 from .licenses import model_name, notice_text
 
-PUBLISH_DIR = "publish"
 KEYS = ("sft-data", "preference-data", "models")
 ADAPTER_REQUIRED = ("adapter_config.json", "adapter_model.safetensors")
 # What a model repo carries from the adapter folder: adapter, tokenizer, chat template, generation config,
@@ -80,7 +80,7 @@ def build_bundle(session, ev: Evidence, cfg: dict, namespace: str | None, only=N
     ns = namespace or NAMESPACE_PLACEHOLDER
     world = ev.world or session.world_id
     toy = world.startswith("toy")
-    root = session.workspace.root / PUBLISH_DIR
+    ws = session.workspace
     ids = {"sft": f"{ns}/{cfg['sft_dataset']}", "preference": f"{ns}/{cfg['preference_dataset']}"}
     generator = (ev.raw_manifest or {}).get("generator")
     folders, skipped = [], {}
@@ -88,12 +88,12 @@ def build_bundle(session, ev: Evidence, cfg: dict, namespace: str | None, only=N
         if not ev.filtered or ev.filtered_report is None:
             skipped["sft-data"] = "no data/filtered/filtered.jsonl yet (notebook 02)"
         else:
-            folders.append(_sft_dataset(ev, ids["sft"], root, toy, generator))
+            folders.append(_sft_dataset(ev, ids["sft"], ws, toy, generator))
     if "preference-data" in only:
         if not ev.pairs or ev.preference_report is None:
             skipped["preference-data"] = "no data/preference/pairs.jsonl yet (notebook 03)"
         else:
-            folders.append(_preference_dataset(ev, ids["preference"], root, toy, generator))
+            folders.append(_preference_dataset(ev, ids["preference"], ws, toy, generator))
     if "models" in only:
         stages = ["dpo"] + (["sft"] if cfg["include_sft"] else [])
         for spec in session.registry.by_role("target"):
@@ -103,11 +103,11 @@ def build_bundle(session, ev: Evidence, cfg: dict, namespace: str | None, only=N
                     skipped[f"{spec.slug}-{stage}"] = f"no finished adapter in models/{spec.slug}/{stage}/"
                     continue
                 name = model_name(cfg["model_name"], spec.id, stage, [generator] if generator else [])
-                folders.append(_model(ev, trained, f"{ns}/{name}", ids, root, toy, generator))
+                folders.append(_model(ev, trained, f"{ns}/{name}", ids, ws, toy, generator))
     return Bundle(folders, skipped, world)
 
 
-def _sft_dataset(ev: Evidence, repo_id: str, root: Path, toy: bool, generator) -> RepoFolder:
+def _sft_dataset(ev: Evidence, repo_id: str, ws: Workspace, toy: bool, generator) -> RepoFolder:
     def build(tmp: Path) -> None:
         records = [{**r, "messages": [{"role": "user", "content": r["instruction"]},
                                       {"role": "assistant", "content": r["response"]}]} for r in ev.filtered]
@@ -116,11 +116,11 @@ def _sft_dataset(ev: Evidence, repo_id: str, root: Path, toy: bool, generator) -
         write_text_atomic(tmp / "README.md", cards.sft_dataset_card(ev, repo_id, toy))
         _notice(tmp, [generator])
 
-    path = root / "datasets" / repo_id.split("/")[-1]
+    path = ws.publish_repo_dir("dataset", repo_id.split("/")[-1])
     return RepoFolder("sft-data", "dataset", repo_id, path, _swap_in(build, path))
 
 
-def _preference_dataset(ev: Evidence, repo_id: str, root: Path, toy: bool, generator) -> RepoFolder:
+def _preference_dataset(ev: Evidence, repo_id: str, ws: Workspace, toy: bool, generator) -> RepoFolder:
     report = ev.preference_report
 
     def build(tmp: Path) -> None:
@@ -129,11 +129,11 @@ def _preference_dataset(ev: Evidence, repo_id: str, root: Path, toy: bool, gener
         write_text_atomic(tmp / "README.md", cards.preference_dataset_card(ev, repo_id, toy))
         _notice(tmp, [generator, *report["models_used"]])
 
-    path = root / "datasets" / repo_id.split("/")[-1]
+    path = ws.publish_repo_dir("dataset", repo_id.split("/")[-1])
     return RepoFolder("preference-data", "dataset", repo_id, path, _swap_in(build, path))
 
 
-def _model(ev: Evidence, trained, repo_id: str, ids: dict, root: Path, toy: bool, generator) -> RepoFolder:
+def _model(ev: Evidence, trained, repo_id: str, ids: dict, ws: Workspace, toy: bool, generator) -> RepoFolder:
     lacking = [name for name in ADAPTER_REQUIRED if not (trained.folder / name).is_file()]
     if lacking:
         raise ConfigError(f"{trained.folder}: finished (manifest.json) but lacks {', '.join(lacking)}; "
@@ -154,7 +154,7 @@ def _model(ev: Evidence, trained, repo_id: str, ids: dict, root: Path, toy: bool
             curves=curves, toy=toy))
         _notice(tmp, [trained.model, generator])
 
-    path = root / "models" / repo_id.split("/")[-1]
+    path = ws.publish_repo_dir("model", repo_id.split("/")[-1])
     return RepoFolder(f"{trained.slug}-{trained.stage}", "model", repo_id, path, _swap_in(build, path))
 
 

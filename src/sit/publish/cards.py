@@ -260,7 +260,7 @@ def _training_table(ev: Evidence, slug: str, stage: str) -> str:
     if not rows:
         return "No training settings were recorded.\n"
     return _table(["setting", *stages], rows, "Source: the training manifests (" + ", ".join(
-        f"models/{slug}/{s}/manifest.json" for s in stages) + ")")
+        ev.rel(ev.stage(slug, s).folder / "manifest.json") for s in stages) + ")")
 
 
 def _headline_rows(ev: Evidence, model_id: str) -> list[dict]:

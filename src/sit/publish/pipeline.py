@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import ConfigError
+from ..config import ConfigError, resolve_settings
 from ..manifest import now, write_manifest
 from ..report.evidence import read_evidence
 from . import hub
-from .bundle import PUBLISH_DIR, Bundle, build_bundle, folder_digest
+from .bundle import Bundle, build_bundle, folder_digest
 
 DEFAULTS = {"namespace": None, "private": True, "include_sft": False, "sft_dataset": "sit-magpie-sft",
             "preference_dataset": "sit-magpie-preferences", "model_name": "{base}-SIT-{stage}"}
@@ -36,13 +36,7 @@ class PublishResult:
 
 
 def publish_settings(session, overrides: dict | None = None) -> dict:
-    cfg = {**DEFAULTS, **session.profile.get("publish", {})}
-    for key, value in (overrides or {}).items():
-        if key not in DEFAULTS:
-            raise ConfigError(f"unknown publish setting '{key}' (known: {', '.join(DEFAULTS)})")
-        if value is not None:
-            cfg[key] = value
-    return cfg
+    return resolve_settings("publish", DEFAULTS, session.profile.get("publish"), overrides=overrides, known=DEFAULTS)
 
 
 def publish(session, *, namespace: str | None = None, dry_run: bool | None = None, only=None, api=None,
@@ -57,7 +51,7 @@ def publish(session, *, namespace: str | None = None, dry_run: bool | None = Non
     cfg = publish_settings(session, {"namespace": namespace, **overrides})
     ev = read_evidence(session.workspace.root, session.registry)
     world = ev.world or session.world_id
-    folder = session.workspace.root / PUBLISH_DIR
+    folder = session.workspace.publish_dir
     if dry_run is None:
         dry_run = not (hub.token_available() and world == "hub" and session.world_id == "hub")
     if not dry_run:

@@ -127,7 +127,7 @@ def appendix_results(ev: Evidence) -> Section:
     section = Section("appendix_results", "Appendix A · Every metric")
     rows = [r for r in ev.results or [] if r["benchmark"] != AGENT_BENCHMARK]
     if not rows:
-        return missing(section, "`evaluation/results.csv`", prose.NEXT_STEP["evaluation"])
+        return missing(section, f"`{RESULTS_FILE}`", prose.NEXT_STEP["evaluation"])
     columns = sorted(dict.fromkeys((r["model"], r["stage"]) for r in rows),
                      key=lambda k: (short(k[0]).lower(), stage_sort_key({"stage": k[1]})))
     metrics = list(dict.fromkeys((r["benchmark"], r["metric"]) for r in
@@ -141,7 +141,7 @@ def appendix_results(ev: Evidence) -> Section:
         grid.append([f"{benchmark} {metric}", n, *[fmt(r["value"]) if r else "–" for r in found]])
     header = ["metric", "n", *[f"{short(m)} {STAGE_NAMES.get(s, s)}" for m, s in columns]]
     notes = sorted({f"{r['benchmark']}: {r['note']}" for r in rows if r.get("note")})
-    section.add(Table(header, grid, source(ev, "evaluation/results.csv", n=len(rows), unit="rows"),
+    section.add(Table(header, grid, source(ev, RESULTS_FILE, n=len(rows), unit="rows"),
                       "Every benchmark metric per model and stage; 95% intervals and per-row notes are in "
                       "`evaluation/results.csv`."))
     if notes:

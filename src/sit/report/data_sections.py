@@ -6,7 +6,7 @@ import statistics
 
 from . import figures, prose
 from .document import Figure, Section, Slide, Table, Text, fmt, missing
-from .evidence import Evidence
+from .evidence import AGENT_FILE, RESULTS_FILE, Evidence, adapter_file
 
 GENERATOR_SOURCE = "generator (Magpie answer)"  # the preference step's name for the generator's own answers
 QUIET_SETTINGS = {"logging_steps", "save_steps", "save_total_limit", "report_to", "checkpoint_every", "batch_size",
@@ -32,8 +32,8 @@ def step_status(ev: Evidence) -> list[tuple[str, str, bool, str]]:
     done = [ev.raw_manifest is not None, ev.filtered_report is not None, bool(ev.pairs),
             any(t.stage == "sft" for t in ev.trained), any(t.stage == "dpo" for t in ev.trained),
             any(r["benchmark"] != "webshop" for r in results), any(r["benchmark"] == "webshop" for r in results)]
-    artifacts = ["data/raw/", "data/filtered/", "data/preference/pairs.jsonl", "models/<model>/sft/",
-                 "models/<model>/dpo/", "evaluation/results.csv", "evaluation/agent/results.csv"]
+    artifacts = ["data/raw/", "data/filtered/", "data/preference/pairs.jsonl", adapter_file("/", "sft"),
+                 adapter_file("/", "dpo"), RESULTS_FILE, AGENT_FILE]
     return [(num, name.replace("\n", " "), d, a) for (num, name), d, a in zip(PIPELINE, done, artifacts, strict=True)]
 
 

@@ -14,15 +14,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import ConfigError
+from ..manifest import manifest_path
 from ..stages import STAGES, TRAINING_STAGES
 from ..store import read_json, read_jsonl
+from ..workspace import Workspace
 
-STAGES_FILE = "evaluation/stages.csv"
-RESULTS_FILE = "evaluation/results.csv"
-AGENT_FILE = "evaluation/agent/results.csv"  # notebook 07's rows, same columns
-COMPARISON_FILE = "evaluation/comparison.csv"  # the evaluation phase's paired-bootstrap deltas vs base
-SUMMARY_FILE = "evaluation/summary.md"
-ANSWERS_DIR = "evaluation/stages"  # the training phase's held-out answers, one file per model and stage
+LAYOUT = Workspace.layout()  # paths relative to the workspace root, as the report names its sources
+STAGES_FILE = LAYOUT.rel(LAYOUT.stages_table)
+RESULTS_FILE = LAYOUT.rel(LAYOUT.results_file)
+AGENT_FILE = LAYOUT.rel(LAYOUT.agent_results_file)  # notebook 07's rows, same columns
+COMPARISON_FILE = LAYOUT.rel(LAYOUT.comparison_file)  # the evaluation phase's paired-bootstrap deltas vs base
+SUMMARY_FILE = LAYOUT.rel(LAYOUT.summary_file)
+EVALUATION_MANIFEST = LAYOUT.rel(manifest_path(LAYOUT.evaluation_dir))
+AGENT_MANIFEST = LAYOUT.rel(manifest_path(LAYOUT.agent_dir))
+ANSWERS_PATTERN = LAYOUT.rel(LAYOUT.stage_answers_file("<model>", "<stage>"))  # the held-out answers of any stage
+
+
+def adapter_file(name: str, stage: str = "sft") -> str:
+    """A trained stage's file as the report names it for any model (``models/<model>/sft/manifest.json``;
+    ``name`` ``"/"``: the folder itself, ``models/<model>/sft/``)."""
+    folder = LAYOUT.rel(LAYOUT.adapter_dir("<model>", stage))
+    return f"{folder}/" if name == "/" else f"{folder}/{name}"
 STAGES_COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n")
 RESULTS_COLUMNS = ("model", "stage", "benchmark", "metric", "value", "stderr", "n", "world", "judge", "note")
 COMPARISON_COLUMNS = ("model", "stage", "benchmark", "metric", "label", "base", "value", "delta", "ci_low",
@@ -82,8 +94,7 @@ class Evidence:
         found = {"data/raw/manifest.json": self.raw_manifest, "data/filtered/manifest.json": self.filtered_manifest,
                  "data/preference/manifest.json": self.preference_manifest}
         found.update({self.rel(t.folder / "manifest.json"): t.manifest for t in self.trained})
-        found.update({"evaluation/manifest.json": self.evaluation_manifest,
-                      "evaluation/agent/manifest.json": self.agent_manifest})
+        found.update({EVALUATION_MANIFEST: self.evaluation_manifest, AGENT_MANIFEST: self.agent_manifest})
         return {k: v for k, v in found.items() if v}
 
 
@@ -98,8 +109,8 @@ def read_evidence(root: str | Path, registry) -> Evidence:
     ev.preference_report = _json(ev, "data/preference/report.json")
     ev.pairs = _json(ev, "data/preference/pairs.jsonl", read_jsonl)
     ev.trained = _trained(ev, registry)
-    ev.evaluation_manifest = _json(ev, "evaluation/manifest.json")
-    ev.agent_manifest = _json(ev, "evaluation/agent/manifest.json")
+    ev.evaluation_manifest = _json(ev, EVALUATION_MANIFEST)
+    ev.agent_manifest = _json(ev, AGENT_MANIFEST)
     ev.stages = _csv(ev, STAGES_FILE, STAGES_COLUMNS)
     results, agent = _csv(ev, RESULTS_FILE, RESULTS_COLUMNS), _csv(ev, AGENT_FILE, RESULTS_COLUMNS)
     ev.results = _merge(results, agent)
@@ -127,11 +138,11 @@ def _trained(ev: Evidence, registry) -> list[TrainedStage]:
     found = []
     for spec in registry.by_role("target"):
         for stage in TRAINING_STAGES:
-            folder = ev.root / "models" / spec.slug / stage
-            manifest = _json(ev, f"models/{spec.slug}/{stage}/manifest.json")
+            folder = ev.root / LAYOUT.adapter_dir(spec.slug, stage)
+            manifest = _json(ev, ev.rel(folder / "manifest.json"))
             if manifest is None:  # no manifest: the stage has not finished
                 continue
-            history = _json(ev, f"models/{spec.slug}/{stage}/log_history.json")
+            history = _json(ev, ev.rel(folder / "log_history.json"))
             if history is not None and not isinstance(history, list):
                 raise ConfigError(f"{folder / 'log_history.json'}: expected a JSON list of log entries")
             curves = sorted(p for p in folder.glob("*.png") if not p.name.startswith("."))  # not a temp file
@@ -145,7 +156,7 @@ def _answers(ev: Evidence, registry) -> dict[tuple[str, str], list[dict]]:
     found = {}
     for spec in registry.by_role("target"):
         for stage in ("base", *TRAINING_STAGES):
-            records = _json(ev, f"{ANSWERS_DIR}/{spec.slug}-{stage}.jsonl", read_jsonl)
+            records = _json(ev, LAYOUT.rel(LAYOUT.stage_answers_file(spec.slug, stage)), read_jsonl)
             if records:
                 found[(spec.id, stage)] = records
     return found

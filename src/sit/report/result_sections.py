@@ -6,7 +6,19 @@ from __future__ import annotations
 from . import figures, prose
 from .data_sections import flatten_config, setting, settings_table, source
 from .document import Bullets, Figure, Section, Slide, Table, Text, fmt, missing
-from .evidence import AGENT_FILE, COMPARISON_FILE, RESULTS_FILE, STAGES_FILE, Evidence, ci, stage_sort_key
+from .evidence import (
+    AGENT_FILE,
+    AGENT_MANIFEST,
+    ANSWERS_PATTERN,
+    COMPARISON_FILE,
+    EVALUATION_MANIFEST,
+    RESULTS_FILE,
+    STAGES_FILE,
+    Evidence,
+    adapter_file,
+    ci,
+    stage_sort_key,
+)
 from .verdicts import HELD_OUT, STAGE_NAMES, all_changes, find, short
 
 __all__ = ["flatten_config", "setting"]  # the Hub cards use them too
@@ -55,7 +67,7 @@ def training(ev: Evidence) -> Section:
     section = Section("training", "2.4 · Training: QLoRA SFT and DPO")
     section.add(Text(prose.TRAINING))
     if not ev.trained:
-        return missing(section, "a finished adapter (`models/<model>/sft/manifest.json`)", prose.NEXT_STEP["training"])
+        return missing(section, f"a finished adapter (`{adapter_file('manifest.json')}`)", prose.NEXT_STEP["training"])
     tables = []
     for stage in ("sft", "dpo"):
         runs = [t for t in ev.trained if t.stage == stage]
@@ -68,7 +80,7 @@ def training(ev: Evidence) -> Section:
         rels = [ev.rel(t.folder / "log_history.json") for t in ev.trained if t.log_history]
         chart = Figure("training_curves", figures.training_curves(curves, ev.world),
                        "Training curves per model: SFT loss, DPO loss, DPO reward accuracy.",
-                       source(ev, "models/<model>/{sft,dpo}/log_history.json", n=len(rels), unit="runs"), grid=True)
+                       source(ev, adapter_file("log_history.json").replace("/sft/", "/{sft,dpo}/"), n=len(rels), unit="runs"), grid=True)
         section.add(chart)
     section.slides.append(Slide(section.title, [
         "QLoRA: 4-bit frozen base + LoRA adapters on the attention projections",
@@ -194,8 +206,8 @@ def evaluation(ev: Evidence) -> Section:
     section.add(*charts)
     said = [c.sentence() for c in all_changes(ev) if c.benchmark not in ("reward", AGENT_BENCHMARK)]
     section.add(Text("**Paired changes vs base.**"), Bullets(said or ["No paired comparison yet: "
-                                                                      "`evaluation/comparison.csv` is missing."]))
-    settings = settings_table(ev, "evaluation/manifest.json", ev.evaluation_manifest, "Evaluation settings used.")
+                                                                      f"`{COMPARISON_FILE}` is missing."]))
+    settings = settings_table(ev, EVALUATION_MANIFEST, ev.evaluation_manifest, "Evaluation settings used.")
     if settings:
         section.add(settings)
     for chart in charts:
@@ -216,7 +228,7 @@ def agent(ev: Evidence) -> Section:
         "No paired change: the agent runs compare final models and baselines on the same goals, not each stage "
         "against its base; read the intervals as descriptive."]
     section.add(table, Bullets(said))
-    settings = settings_table(ev, "evaluation/agent/manifest.json", ev.agent_manifest, "Agent settings used.")
+    settings = settings_table(ev, AGENT_MANIFEST, ev.agent_manifest, "Agent settings used.")
     if settings:
         section.add(settings)
     section.slides.append(Slide("Agent results (WebShop-style)", [], table=table, notes=table.source))
@@ -250,7 +262,7 @@ def examples(ev: Evidence) -> Section:
     """The same held-out prompts answered by every model at every stage, side by side."""
     section = Section("examples", "3.4 · Qualitative examples")
     if not ev.answers:
-        return missing(section, "the held-out answers (`evaluation/stages/<model>-<stage>.jsonl`)",
+        return missing(section, f"the held-out answers (`{ANSWERS_PATTERN}`)",
                        prose.NEXT_STEP["stages"])
     by_key = {key: {r["id"]: r for r in records} for key, records in ev.answers.items()}
     first = next(iter(ev.answers.values()))
@@ -264,7 +276,7 @@ def examples(ev: Evidence) -> Section:
         instruction = first[[r["id"] for r in first].index(item_id)]["instruction"]
         rows = [[short(model), *[_clip(by_key.get((model, s), {}).get(item_id)) for s in stages]] for model in models]
         section.add(Table(["model", *[STAGE_NAMES[s] for s in stages]], rows,
-                          source(ev, "evaluation/stages/<model>-<stage>.jsonl", extra=f"item {item_id}"),
+                          source(ev, ANSWERS_PATTERN, extra=f"item {item_id}"),
                           f"Instruction: {_clip_text(instruction, 400)}"))
     return section
 

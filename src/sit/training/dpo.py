@@ -79,7 +79,7 @@ def train_dpo(session, model_name: str, *, progress: bool = True, trainer_hook=N
     sft_manifest = read_json(sft_dir / "manifest.json")
     pairs, heldout = dpo_pairs(session)
     fingerprint = dpo_fingerprint(session, spec, cfg, pairs, sft_manifest)
-    folder = session.workspace.model_dir(spec.slug, "dpo")
+    folder = session.workspace.adapter_dir(spec.slug, "dpo")
     done = finished(folder, fingerprint, spec.id, "dpo", progress=progress)
     if done:
         return done

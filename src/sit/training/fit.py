@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import ConfigError, ModelSpec
+from ..config import ConfigError, ModelSpec, resolve_settings
 from ..inference.engine import is_oom
 from ..models import release_memory
 from ..stages import TRAINING_STAGES
@@ -38,20 +38,18 @@ def stage_settings(session, stage: str, overrides: dict | None = None) -> dict:
     """``training.<shared>`` + ``training.<stage>`` + ``overrides`` (None values ignored), validated."""
     if stage not in TRAINING_STAGES:
         raise ConfigError(f"unknown training stage '{stage}' (known: {', '.join(TRAINING_STAGES)})")
-    training = session.section("training")
-    cfg = {key: training[key] for key in SHARED_KEYS}
-    cfg.update(training[stage])
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    unknown = set(overrides) - set(cfg)
-    if unknown:
-        raise ConfigError(f"unknown {stage} setting(s) {sorted(unknown)} (known: {', '.join(sorted(cfg))})")
-    cfg.update(overrides)
+    cfg = shared_and_stage(session.section("training"), stage, overrides)
     for key in _POSITIVE:
         if key in cfg and (not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] <= 0):
             raise ConfigError(f"training.{stage}.{key} must be a whole number > 0, got {cfg[key]!r}")
     if cfg["report_to"] not in ("none", "wandb", "tensorboard"):
         raise ConfigError(f"training.report_to must be none, wandb or tensorboard, got {cfg['report_to']!r}")
     return cfg
+
+
+def shared_and_stage(training: dict, stage: str, overrides: dict | None = None) -> dict:
+    """A stage's settings from a profile's ``training`` section: the shared keys, the stage's own over them."""
+    return resolve_settings(stage, {key: training[key] for key in SHARED_KEYS}, training[stage], overrides=overrides)
 
 
 def batch_plan(spec: ModelSpec, cfg: dict) -> tuple[int, int]:

@@ -75,7 +75,7 @@ def export_merged(session, model_name: str, stage: str, out_dir: str | Path | No
         release_memory()  # what this process still caches counts as free
         memory = available_memory()
     device, need = merge_device(spec, session.profile, memory)
-    out = Path(out_dir) if out_dir else folder.parent / f"{stage}-merged-fp16"
+    out = Path(out_dir) if out_dir else session.workspace.merged_dir(spec.slug, stage)
     print(f"merging the {stage} adapter into {spec.id} in fp16 on the {device} (about {need / GB:.1f} GB)", flush=True)
     base = from_pretrained(AutoModelForCausalLM.from_pretrained, spec, model_source(spec, session.profile),
                            dtype=torch.float16, device_map=device)

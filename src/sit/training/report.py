@@ -47,10 +47,10 @@ def settings_table(session, result):
 
 def seed_settings(profile: dict, stage: str, spec) -> dict[str, dict]:
     """What ``trainer_arguments`` and ``lora_config`` build from ``profile`` for ``spec``, by field name."""
-    from .fit import SHARED_KEYS
+    from .fit import shared_and_stage
 
     training = profile["training"]
-    cfg = {**{key: training[key] for key in SHARED_KEYS}, **training[stage]}
+    cfg = shared_and_stage(training, stage)
     sft = training["sft"]  # DPO trains the SFT adapter further: its LoRA settings are SFT's
     on_cuda = profile.get("device") == "cuda"
     args = {"num_train_epochs": cfg["epochs"], "learning_rate": cfg["learning_rate"],

@@ -59,7 +59,7 @@ def train_sft(session, model_name: str, *, progress: bool = True, trainer_hook=N
     spec = session.model(model_name, role="target")
     records, heldout = sft_conversations(session)
     fingerprint = sft_fingerprint(session, spec, cfg, records, heldout)
-    folder = session.workspace.model_dir(spec.slug, "sft")
+    folder = session.workspace.adapter_dir(spec.slug, "sft")
     done = finished(folder, fingerprint, spec.id, "sft", progress=progress)
     if done:
         return done
