@@ -14,6 +14,7 @@ from importlib import metadata
 from ..config import ConfigError
 from ..manifest import models_done, now, read_manifest, write_manifest
 from ..models import release_memory
+from ..progress import draws_bars
 from ..store import JsonlStore
 from .benchmarks import Benchmark, get_benchmark, knobs, parse_benchmarks
 from .harness import BatchSize, item_scores, run_harness, sample_sizes
@@ -30,7 +31,7 @@ from .loading import (
     stage_ready,
 )
 from .punkt import ensure_punkt
-from .quiet import progress_default, quiet_lm_eval
+from .quiet import quiet_lm_eval
 from .results import metric_rows, read_items, store_results
 
 SECTION = "evaluation"
@@ -97,9 +98,9 @@ def evaluate(session, model_name: str, *, stages=None, benchmarks=None, progress
              **overrides) -> EvalResult:
     """Evaluate one target at ``stages`` (default: every stage that exists) on ``benchmarks``.
 
-    ``progress``: progress bars (default: where they draw as bars, see :func:`quiet.progress_default`)."""
+    ``progress``: progress bars (False: none; else where they draw as bars, see :func:`sit.progress.draws_bars`)."""
     cfg = evaluation_settings(session, overrides)
-    progress = progress_default() if progress is None else progress
+    progress = draws_bars(progress)
     with quiet_lm_eval(progress):
         return _evaluate(session, model_name, cfg, stages, benchmarks, progress)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..config import ConfigError
 from ..models import from_pretrained, load_causal_lm, load_tokenizer, model_source, release_memory
+from ..noise import library_warnings_silenced
 from ..store import read_json
 
 STAGES = ("base", "sft", "dpo")
@@ -56,7 +57,8 @@ def load_stage(session, model_name: str, stage: str, *, padding_side: str = "lef
     from transformers import AutoTokenizer, GenerationConfig
 
     base = load_causal_lm(spec, session.profile)
-    model = PeftModel.from_pretrained(base, str(folder))
+    with library_warnings_silenced():
+        model = PeftModel.from_pretrained(base, str(folder))
     merge_token_rows(model)
     model.generation_config = GenerationConfig.from_pretrained(str(folder))
     model.eval()
@@ -148,7 +150,8 @@ def export_merged(session, model_name: str, stage: str, out_dir: str | Path | No
     print(f"merging the {stage} adapter into {spec.id} in fp16 on the {device} (about {need / GB:.1f} GB)", flush=True)
     base = from_pretrained(AutoModelForCausalLM.from_pretrained, spec, model_source(spec, session.profile),
                            dtype=torch.float16, device_map=device)
-    merged = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+    with library_warnings_silenced():
+        merged = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
     merged.generation_config = GenerationConfig.from_pretrained(str(folder))
     tmp = out.with_name(f".{out.name}.tmp")
     merged.save_pretrained(str(tmp), safe_serialization=True)
