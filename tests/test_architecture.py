@@ -19,7 +19,7 @@ PACKAGE = Path(sit.__file__).resolve().parent
 
 LAYERS = {
     # what everything stands on; ``cli`` here is the session options every phase's cli.py adds
-    "foundation": ("sit", "runtime", "config", "store", "manifest", "workspace", "project", "display", "toy",
+    "foundation": ("sit", "runtime", "config", "store", "manifest", "workspace", "project", "display", "progress", "noise", "toy",
                    "models", "session", "cli"),
     # used by several phases and owned by none
     "shared": ("inference", "stages", "charts"),

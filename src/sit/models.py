@@ -26,10 +26,12 @@ def model_source(spec: ModelSpec, profile: dict) -> str:
 def from_pretrained(load, spec: ModelSpec, source: str, **kwargs):
     """``load(source, **kwargs)`` (a ``from_pretrained``); a Hub refusal of a gated model becomes an error that
     names the model and the licence page to accept. The one place base models and tokenizers are loaded."""
+    from .progress import library_bars
     from .runtime import gated_error, gated_model_error
 
     try:
-        return load(source, **kwargs)
+        with library_bars():
+            return load(source, **kwargs)
     except Exception as exc:
         if gated_error(exc) is None:
             raise

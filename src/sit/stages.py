@@ -17,6 +17,7 @@ from pathlib import Path
 from .config import ConfigError
 from .manifest import read_manifest
 from .models import load_causal_lm, load_tokenizer
+from .noise import library_warnings_silenced
 from .store import read_json
 
 STAGES = ("base", "sft", "dpo")
@@ -81,7 +82,8 @@ def load_stage(session, model_name: str, stage: str, *, padding_side: str = "lef
     from transformers import AutoTokenizer, GenerationConfig
 
     base = load_causal_lm(spec, session.profile)
-    model = PeftModel.from_pretrained(base, str(folder))
+    with library_warnings_silenced():
+        model = PeftModel.from_pretrained(base, str(folder))
     merge_token_rows(model)
     model.generation_config = GenerationConfig.from_pretrained(str(folder))
     model.eval()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..config import ConfigError, resolve_settings
 from ..manifest import models_done, now, read_manifest, write_manifest
+from ..progress import draws_bars
 from ..store import write_text_atomic
 from .baselines import RandomAgent, RuleAgent
 from .catalog import build_catalog
@@ -85,7 +86,8 @@ def evaluate_agent(session, agent: str = "llm", model: str | None = None, stage:
     shop = Shop(catalog, results_per_page=int(cfg["results_per_page"]))
     run = {"agent": agent, "catalog": catalog.digest(), "split": cfg["split"], "max_rounds": cfg["max_rounds"],
            "results_per_page": cfg["results_per_page"]}
-    play = {"max_rounds": int(cfg["max_rounds"]), "batch_size": int(cfg["batch_size"]), "progress": progress}
+    play = {"max_rounds": int(cfg["max_rounds"]), "batch_size": int(cfg["batch_size"]),
+            "progress": draws_bars(progress)}
     generation = None  # what went wrong in the model's generation, if it ran
     if agent == "llm":
         if not model:

@@ -14,13 +14,14 @@ from importlib import metadata
 from ..config import ConfigError, resolve_settings
 from ..manifest import models_done, now, write_manifest
 from ..models import release_memory
+from ..progress import draws_bars
 from ..stages import adapter_dir, adapter_finished_at, check_stage, load_stage, require_stage, stage_ready
 from ..store import JsonlStore
 from .base_prompting import base_note, base_prompting, base_stops, completion_template
 from .benchmarks import Benchmark, get_benchmark, knobs, parse_benchmarks
 from .harness import BatchSize, item_scores, run_harness, sample_sizes
 from .punkt import ensure_punkt
-from .quiet import progress_default, quiet_lm_eval
+from .quiet import quiet_lm_eval
 from .results import metric_rows, read_items, store_results
 
 SECTION = "evaluation"
@@ -73,9 +74,9 @@ def evaluate(session, model_name: str, *, stages=None, benchmarks=None, progress
              **overrides) -> EvalResult:
     """Evaluate one target at ``stages`` (default: every stage that exists) on ``benchmarks``.
 
-    ``progress``: progress bars (default: where they draw as bars, see :func:`quiet.progress_default`)."""
+    ``progress``: progress bars (False: none; else where they draw as bars, see :func:`sit.progress.draws_bars`)."""
     cfg = evaluation_settings(session, overrides)
-    progress = progress_default() if progress is None else progress
+    progress = draws_bars(progress)
     with quiet_lm_eval(progress):
         return _evaluate(session, model_name, cfg, stages, benchmarks, progress)
 

@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..progress import draws_bars
 from ..store import JsonlStore
 from .engine import Completion, Prompt, SamplingSettings, is_oom
 
@@ -152,7 +153,7 @@ def _run_batches(store, batches, backend, settings, make_record, checkpoint_ever
     ids = set(existing)
     buffer: list[dict] = []
     start = time.perf_counter()
-    bar = tqdm(total=stats.total, initial=stats.already_done, desc=desc, unit="item", disable=not progress)
+    bar = tqdm(total=stats.total, initial=stats.already_done, desc=desc, unit="item", disable=not draws_bars(progress))
     try:
         for batch in batches:
             completions = generate_with_retry(backend, batch, settings, stats.batch)

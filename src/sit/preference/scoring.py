@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..config import ConfigError
 from ..models import load_reward_model, load_tokenizer
+from ..progress import draws_bars
 from ..store import read_jsonl, write_jsonl_atomic
 from .inputs import preference_settings, read_filtered
 from .responses import cuda_allocated, free_memory
@@ -57,7 +58,7 @@ def reward_scores(model, tokenizer, pairs: list[tuple[str, str]], *, batch_size:
     lengths = [len(tokenizer(q, a, truncation=True, max_length=max_length)["input_ids"]) for q, a in pairs]
     order = sorted(range(len(pairs)), key=lambda i: (lengths[i], i))
     scores: list[float] = [0.0] * len(pairs)
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not progress):
+    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not draws_bars(progress)):
         rows = order[start:start + batch_size]
         batch = reward_inputs(tokenizer, [pairs[i][0] for i in rows], [pairs[i][1] for i in rows], max_length)
         with torch.inference_mode():

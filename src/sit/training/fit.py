@@ -24,6 +24,8 @@ from pathlib import Path
 from ..config import ConfigError, ModelSpec, resolve_settings
 from ..inference.engine import is_oom
 from ..models import release_memory
+from ..noise import library_warnings_silenced
+from ..progress import draws_bars, library_bars
 from ..stages import TRAINING_STAGES
 from ..store import read_json, write_json_atomic
 
@@ -62,6 +64,15 @@ def batch_plan(spec: ModelSpec, cfg: dict) -> tuple[int, int]:
     return int(batch), int(accum)
 
 
+def trainer_draws_progress(progress: bool) -> bool:
+    """Whether the Trainer shows its progress. In a notebook it draws an HTML table of the losses (no widgets
+    needed, so also under papermill); elsewhere a tqdm bar, which only draws where bars redraw in place."""
+    from transformers.trainer import DEFAULT_PROGRESS_CALLBACK
+    from transformers.utils.notebook import NotebookProgressCallback
+
+    return bool(progress) and (DEFAULT_PROGRESS_CALLBACK is NotebookProgressCallback or draws_bars(progress))
+
+
 def trainer_arguments(config_class, session, cfg: dict, output_dir: Path, batch: int, accum: int,
                       *, progress: bool, length_grouping: bool = True, **extra):
     """TRL's SFTConfig/DPOConfig for this profile: explicit fp16 on a T4 (TRL would pick bf16).
@@ -78,7 +89,9 @@ def trainer_arguments(config_class, session, cfg: dict, output_dir: Path, batch:
         warmup_steps=float(cfg["warmup_ratio"]),
         per_device_train_batch_size=batch,
         gradient_accumulation_steps=accum,
-        gradient_checkpointing=bool(cfg["gradient_checkpointing"]),
+        # transformers 5 renamed it; TRL still defaults the old name to True, so only the new name, set, keeps
+        # transformers from warning (FutureWarning) that the old one is deprecated. It mirrors the old name.
+        activation_checkpointing=bool(cfg["gradient_checkpointing"]),
         optim=cfg["optim"],
         fp16=on_cuda and profile.get("dtype") == "float16",
         bf16=on_cuda and profile.get("dtype") == "bfloat16",
@@ -92,7 +105,7 @@ def trainer_arguments(config_class, session, cfg: dict, output_dir: Path, batch:
         seed=session.seed,
         data_seed=session.seed,
         max_length=cfg["max_length"],
-        disable_tqdm=not progress,
+        disable_tqdm=not trainer_draws_progress(progress),
         dataloader_num_workers=0,
         **extra,
     )
@@ -210,17 +223,15 @@ def fit(build_trainer: Callable[[int, int], object], folder: Path, fingerprint: 
         attempts.append({"batch_size": batch, "grad_accum": accum, "resumed_from_step": checkpoint_step(resume)})
         if verbose and resume:
             print(f"resuming from {Path(resume).name} (batch {batch} x accumulation {accum})", flush=True)
-        if not verbose:
-            from datasets.utils.logging import disable_progress_bar
-
-            disable_progress_bar()
-        trainer = build_trainer(batch, accum)
+        with library_bars(verbose), library_warnings_silenced():  # loading the model, tokenizing the data
+            trainer = build_trainer(batch, accum)
         if not verbose:
             from transformers.trainer_callback import PrinterCallback
 
             trainer.remove_callback(PrinterCallback)  # no per-step log lines
         try:
-            trainer.train(resume_from_checkpoint=resume)
+            with library_warnings_silenced():
+                trainer.train(resume_from_checkpoint=resume)
             return FitOutcome(trainer, first_resume, retries, batch, accum, time.perf_counter() - started, attempts,
                               skipped)
         except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, everything else re-raised

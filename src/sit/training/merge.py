@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..config import ConfigError
 from ..models import from_pretrained, model_source, release_memory
+from ..noise import library_warnings_silenced
 from ..stages import require_stage
 
 # Beyond its fp16 weights, a merge holds the adapter, one layer's LoRA delta (B @ A) and the loader's
@@ -79,7 +80,8 @@ def export_merged(session, model_name: str, stage: str, out_dir: str | Path | No
     print(f"merging the {stage} adapter into {spec.id} in fp16 on the {device} (about {need / GB:.1f} GB)", flush=True)
     base = from_pretrained(AutoModelForCausalLM.from_pretrained, spec, model_source(spec, session.profile),
                            dtype=torch.float16, device_map=device)
-    merged = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+    with library_warnings_silenced():
+        merged = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
     merged.generation_config = GenerationConfig.from_pretrained(str(folder))
     tmp = out.with_name(f".{out.name}.tmp")
     merged.save_pretrained(str(tmp), safe_serialization=True)
