@@ -209,3 +209,15 @@ def test_the_checks_see_a_lazy_upward_import_and_a_cycle(tmp_path):
     assert [p.split(":")[0] for p in layer_violations(edges)] == [
         "phase agent imports phase training", "config (foundation) imports inference (shared)",
         "phase training imports phase agent"]
+
+
+def test_every_session_parameter_says_it_is_a_session():
+    """A function that takes the session says so, so an editor and a reader see what it may use."""
+    untyped = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for arg in node.args.posonlyargs + node.args.args + node.args.kwonlyargs:
+                    if arg.arg == "session" and ast.unparse(arg.annotation or ast.Constant(None)) != "Session":
+                        untyped.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}")
+    assert untyped == []

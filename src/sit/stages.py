@@ -13,12 +13,16 @@ It sits below the phases: training writes the adapters, evaluation and the agent
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import ConfigError
 from .manifest import read_manifest
 from .models import load_causal_lm, load_tokenizer
 from .noise import library_warnings_silenced
 from .store import read_json
+
+if TYPE_CHECKING:
+    from .session import Session
 
 STAGES = ("base", "sft", "dpo")
 TRAINING_STAGES = STAGES[1:]  # the stages that train an adapter
@@ -31,11 +35,11 @@ def check_stage(stage: str) -> str:
     return stage
 
 
-def adapter_dir(session, slug: str, stage: str) -> Path:
+def adapter_dir(session: Session, slug: str, stage: str) -> Path:
     return session.workspace.adapter_dir(slug, stage)
 
 
-def stage_ready(session, model_name: str, stage: str) -> bool:
+def stage_ready(session: Session, model_name: str, stage: str) -> bool:
     """Whether the stage can be used: base always, an adapter once its training finished."""
     check_stage(stage)
     if stage == "base":
@@ -44,7 +48,7 @@ def stage_ready(session, model_name: str, stage: str) -> bool:
     return (adapter_dir(session, spec.slug, stage) / "manifest.json").is_file()
 
 
-def require_stage(session, model_name: str, stage: str) -> Path | None:
+def require_stage(session: Session, model_name: str, stage: str) -> Path | None:
     """The adapter folder of a finished stage (None for ``base``); a clear error when it is missing or foreign."""
     check_stage(stage)
     spec = session.registry.get(model_name, role="target")
@@ -64,7 +68,7 @@ def require_stage(session, model_name: str, stage: str) -> Path | None:
     return folder
 
 
-def adapter_finished_at(session, slug: str, stage: str) -> str | None:
+def adapter_finished_at(session: Session, slug: str, stage: str) -> str | None:
     """When the stage's adapter was finished (a retrained adapter is another model); None for base."""
     if stage == "base":
         return None
@@ -72,7 +76,7 @@ def adapter_finished_at(session, slug: str, stage: str) -> str | None:
     return manifest.get("finished_at")
 
 
-def load_stage(session, model_name: str, stage: str, *, padding_side: str = "left"):
+def load_stage(session: Session, model_name: str, stage: str, *, padding_side: str = "left"):
     """(model, tokenizer) of one stage, in eval mode."""
     spec = session.model(model_name, role="target")
     folder = require_stage(session, model_name, stage)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError
 from ..inference.engine import HFBackend, Prompt, SamplingSettings
@@ -20,10 +21,13 @@ from ..runtime import derive_seed
 from ..stages import check_stage, load_stage, require_stage
 from .prompting import blocks, ordered
 
+if TYPE_CHECKING:
+    from ..session import Session
+
 REFERENCE = "reference"
 
 
-def stage_of(session, model_name: str, stage: str) -> tuple[object, str]:
+def stage_of(session: Session, model_name: str, stage: str) -> tuple[object, str]:
     """(registry spec, stage label); the generator is always the ``reference`` stage."""
     spec = session.registry.get(model_name)
     if "generator" in spec.roles:
@@ -35,7 +39,7 @@ def stage_of(session, model_name: str, stage: str) -> tuple[object, str]:
     return session.model(model_name, role="target"), stage
 
 
-def adapter_identity(session, model_name: str, stage: str) -> str | None:
+def adapter_identity(session: Session, model_name: str, stage: str) -> str | None:
     """A hash of the stage's adapter weights (another training run is another agent), None for base."""
     if stage in ("base", REFERENCE):
         return None
@@ -48,14 +52,14 @@ def adapter_identity(session, model_name: str, stage: str) -> str | None:
     return digest.hexdigest()[:16]
 
 
-def _require_stage(session, model_name: str, stage: str):
+def _require_stage(session: Session, model_name: str, stage: str):
     try:
         return require_stage(session, model_name, stage)
     except FileNotFoundError as exc:
         raise ConfigError(str(exc)) from None
 
 
-def load_agent_model(session, model_name: str, stage: str):
+def load_agent_model(session: Session, model_name: str, stage: str):
     """(model, tokenizer) in eval mode with left padding and the chat template installed."""
     spec, stage = stage_of(session, model_name, stage)
     if stage in ("sft", "dpo"):

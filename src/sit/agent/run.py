@@ -15,6 +15,7 @@ import io
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError, resolve_settings
 from ..manifest import models_done, now, read_manifest, write_manifest
@@ -26,6 +27,9 @@ from .env import Shop
 from .episodes import run_episodes
 from .metrics import METRICS, summarize
 from .schema import Catalog, load_catalog_file
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 AGENTS = ("llm", "rule", "random")
 BENCHMARK = "webshop"
@@ -49,7 +53,7 @@ class AgentRun:
     path: Path
 
 
-def agent_settings(session, overrides: dict | None = None) -> dict:
+def agent_settings(session: Session, overrides: dict | None = None) -> dict:
     return resolve_settings("agent", session.section("agent"), overrides=overrides, known=SETTINGS)
 
 
@@ -58,7 +62,7 @@ def _bundled(seed: int) -> Catalog:
     return build_catalog(seed)
 
 
-def load_catalog(session, cfg: dict) -> Catalog:
+def load_catalog(session: Session, cfg: dict) -> Catalog:
     """The bundled catalog (from the session seed) or a catalog file in the documented schema."""
     if cfg["catalog"] in (None, "bundled"):
         return _bundled(session.seed)
@@ -70,11 +74,11 @@ def catalog_label(catalog: Catalog, split: str) -> str:
     return f"{LABEL.replace('bundled catalog', where)}; {split} split"
 
 
-def episodes_path(session, key: str, split: str) -> Path:
+def episodes_path(session: Session, key: str, split: str) -> Path:
     return session.workspace.agent_episodes_file(key, split)
 
 
-def evaluate_agent(session, agent: str = "llm", model: str | None = None, stage: str = "dpo", *, progress: bool = True,
+def evaluate_agent(session: Session, agent: str = "llm", model: str | None = None, stage: str = "dpo", *, progress: bool = True,
              **overrides) -> AgentRun:
     """Play the split's first ``goals`` goals with one agent (resuming), summarize, update results.csv."""
     if agent not in AGENTS:
@@ -125,7 +129,7 @@ def evaluate_agent(session, agent: str = "llm", model: str | None = None, stage:
     return result
 
 
-def _play_llm(session, spec, model_name, stage, cfg, shop, goals, path, run, play) -> tuple[list[dict], str | None]:
+def _play_llm(session: Session, spec, model_name, stage, cfg, shop, goals, path, run, play) -> tuple[list[dict], str | None]:
     """Load the model only when episodes are missing; every reference to it dies with this frame.
 
     Also returns the agent's generation note (trimmed prompts, NaN/inf, a halved batch); None without a model."""
@@ -150,11 +154,11 @@ def _play_llm(session, spec, model_name, stage, cfg, shop, goals, path, run, pla
 # --------------------------------------------------------------------------- the results table
 
 
-def results_path(session) -> Path:
+def results_path(session: Session) -> Path:
     return session.workspace.agent_results_file
 
 
-def read_results(session) -> list[dict]:
+def read_results(session: Session) -> list[dict]:
     path = results_path(session)
     if not path.exists():
         return []
@@ -174,7 +178,7 @@ def rows_for(run: AgentRun, world: str, note: str) -> list[dict]:
              "ci_high": round(stats["ci_high"], 6)} for metric, stats in run.summary.items() if metric in METRICS]
 
 
-def write_results(session, runs: list[AgentRun], *, note: str) -> Path:
+def write_results(session: Session, runs: list[AgentRun], *, note: str) -> Path:
     """Replace these runs' rows (same model, stage, metric, catalog and split) in results.csv; keep every other row.
 
     The note opens with the catalog and split (:func:`catalog_label`); what follows (generation counts) may change."""

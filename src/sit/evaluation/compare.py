@@ -13,12 +13,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..stages import STAGES
 from ..store import read_jsonl, write_text_atomic
 from .benchmarks import BENCHMARKS
 from .bootstrap import Delta, bootstrap_seed, paired_bootstrap
 from .results import COLUMNS, check_world, items_path, read_table, results_path, to_csv
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 STAGE_COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n")
 # (benchmark, metric, column label) of the comparison table; IFEval's headline is prompt-level strict.
@@ -65,7 +69,7 @@ def stage_rows(path: Path, world: str | None) -> list[dict]:
     return rows
 
 
-def _items(session, registry, model: str, stage: str, benchmark: str) -> list[dict] | None:
+def _items(session: Session, registry, model: str, stage: str, benchmark: str) -> list[dict] | None:
     try:
         slug = registry.get(model).slug
     except Exception:  # noqa: BLE001 - a model no longer in the registry has no items to pair
@@ -74,7 +78,7 @@ def _items(session, registry, model: str, stage: str, benchmark: str) -> list[di
     return read_jsonl(path) if path.exists() else None
 
 
-def pair_delta(session, model: str, stage: str, benchmark: str, metric: str, *, samples: int,
+def pair_delta(session: Session, model: str, stage: str, benchmark: str, metric: str, *, samples: int,
                confidence: float) -> tuple[Delta | None, str]:
     """The paired-bootstrap delta of ``stage`` vs base, or None and why it cannot be computed."""
     base = _items(session, session.registry, model, "base", benchmark)
@@ -97,7 +101,7 @@ def _usable(value) -> bool:
     return value is not None and not (isinstance(value, list) and not value)
 
 
-def compare(session, *, write: bool = True) -> Comparison:
+def compare(session: Session, *, write: bool = True) -> Comparison:
     """Build (and write) ``comparison.csv``, ``summary.md`` from whatever results the workspace holds."""
     from .run import evaluation_settings
 
@@ -206,7 +210,7 @@ def verdict_sentences(deltas: list[dict]) -> list[str]:
     return sentences
 
 
-def summary_notes(session, rows: list[dict]) -> list[str]:
+def summary_notes(session: Session, rows: list[dict]) -> list[str]:
     notes = ["IFEval's headline is prompt-level strict accuracy (Qwen's convention); the Open LLM Leaderboard "
              "reports the mean of prompt-strict and inst-strict, both are in results.csv.",
              "MT-Bench scores come from a local judge (see the judge column): they are not comparable with "
@@ -249,7 +253,7 @@ def summary_markdown(result: Comparison) -> str:
     return "\n".join(parts)
 
 
-def write_comparison(session, result: Comparison) -> dict:
+def write_comparison(session: Session, result: Comparison) -> dict:
     import csv
     import io
 

@@ -10,6 +10,8 @@ asked again once, sampled with a new seed; if that fails too it is stored as unp
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings
 from ..inference.runner import BatchLimit, generate_with_retry, run_stage
 from ..models import load_causal_lm, load_tokenizer, stop_token_ids
@@ -17,6 +19,9 @@ from ..runtime import derive_seed
 from ..store import JsonlStore
 from .judge_prompts import judge_messages, load_prompts, parse_rating, prompt_name
 from .mtbench import check_fingerprint, render
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 RETRY_TEMPERATURE = 0.7
 
@@ -26,7 +31,7 @@ class Judge:
 
     :meth:`release` drops it; the caller then frees the memory (``release_memory``)."""
 
-    def __init__(self, session, spec):
+    def __init__(self, session: Session, spec):
         self.session = session
         self.spec = spec
         self.id = spec.id
@@ -70,7 +75,7 @@ class RetryOnce:
         return first
 
 
-def judge_fingerprint(session, judge_spec, settings: dict, answers_fp: dict) -> dict:
+def judge_fingerprint(session: Session, judge_spec, settings: dict, answers_fp: dict) -> dict:
     return {"judge": judge_spec.id, "world": session.world_id, "seed": session.seed,
             "prompts": settings["judge_prompts"], "max_new_tokens": int(settings["judge_max_new_tokens"]),
             "max_answer_words": settings["max_answer_words"], "answers": answers_fp}
@@ -98,7 +103,7 @@ def judge_prompt_items(questions: list[dict], answers: dict[str, dict], prompts:
     return items
 
 
-def judge_answers(session, store: JsonlStore, questions: list[dict], answers: dict[str, dict], *, judge: Judge,
+def judge_answers(session: Session, store: JsonlStore, questions: list[dict], answers: dict[str, dict], *, judge: Judge,
                   settings: dict, fingerprint: dict, progress: bool = False) -> list[dict]:
     """A judgment per answer; the judge is loaded (once per :class:`Judge`) only when some judgment is missing."""
     stored = store.read()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError
 from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings
@@ -23,12 +24,15 @@ from ..store import JsonlStore
 from .base_prompting import base_stops
 from .mtbench_data import temperature
 
+if TYPE_CHECKING:
+    from ..session import Session
+
 
 def item_id(question_id: int, turn: int) -> str:
     return f"{question_id}-{turn}"
 
 
-def stage_dir(session, slug: str, stage: str) -> Path:
+def stage_dir(session: Session, slug: str, stage: str) -> Path:
     return session.workspace.mt_bench_dir(slug, stage)
 
 

@@ -8,6 +8,8 @@ Unparsable judgments are left out of every mean and counted in the row's note.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..models import release_memory
 from ..stages import adapter_finished_at
 from ..store import JsonlStore
@@ -18,10 +20,13 @@ from .mtbench import answer_questions, stage_dir
 from .mtbench_data import CATEGORIES, read_questions
 from .results import metric_rows, store_results
 
+if TYPE_CHECKING:
+    from ..session import Session
+
 LABEL = "MT-Bench (local judge {judge})"
 
 
-def answers_fingerprint(session, spec, stage: str, settings: dict) -> dict:
+def answers_fingerprint(session: Session, spec, stage: str, settings: dict) -> dict:
     fp = {"model": spec.id, "stage": stage, "adapter": adapter_finished_at(session, spec.slug, stage),
           "world": session.world_id, "seed": session.seed, "max_new_tokens": int(settings["max_new_tokens"]),
           "questions": settings["questions"], "temperatures": "fastchat"}
@@ -30,14 +35,14 @@ def answers_fingerprint(session, spec, stage: str, settings: dict) -> dict:
     return fp
 
 
-def answer_stage(session, spec, stage: str, settings: dict, model, tokenizer, progress: bool) -> dict:
+def answer_stage(session: Session, spec, stage: str, settings: dict, model, tokenizer, progress: bool) -> dict:
     store = JsonlStore(stage_dir(session, spec.slug, stage) / "answers.jsonl")
     return answer_questions(store, read_questions(settings["questions"]), model, tokenizer, spec,
                             fingerprint=answers_fingerprint(session, spec, stage, settings), seed=session.seed,
                             stage=stage, settings=settings, progress=progress)
 
 
-def answers_complete(session, spec, stage: str, settings: dict) -> bool:
+def answers_complete(session: Session, spec, stage: str, settings: dict) -> bool:
     """Whether every answer of this stage is stored with the current settings (no model needed then)."""
     store = JsonlStore(stage_dir(session, spec.slug, stage) / "answers.jsonl")
     fp = answers_fingerprint(session, spec, stage, settings)
@@ -45,12 +50,12 @@ def answers_complete(session, spec, stage: str, settings: dict) -> bool:
     return all(f"{q['question_id']}-{t}" in have for q in read_questions(settings["questions"]) for t in (1, 2))
 
 
-def judge_spec(session, settings: dict):
+def judge_spec(session: Session, settings: dict):
     """The registry's judge named by ``evaluation.mt_bench.judge`` (an unknown name lists the judges)."""
     return session.model(settings["judge"], role="judge")
 
 
-def judge_stages(session, spec, result, settings: dict, fingerprint: dict, progress: bool) -> None:
+def judge_stages(session: Session, spec, result, settings: dict, fingerprint: dict, progress: bool) -> None:
     """Judge every evaluated stage's answers, then store MT-Bench rows and items for each."""
     judge = Judge(session, judge_spec(session, settings))  # loaded at its first use, then kept for every stage
     questions = read_questions(settings["questions"])

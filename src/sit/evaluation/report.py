@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import math
 import textwrap
+from typing import TYPE_CHECKING
 
 from ..charts import STAGE_COLORS, STAGE_LABELS, mark_toy, model_label
 from ..stages import STAGES
 from .compare import HEADLINES, Comparison
 from .mtbench_data import CATEGORIES
 from .mtbench_run import LABEL
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 Z95 = 1.96
 MMLU_CHANCE = 0.25  # four choices
@@ -179,7 +183,7 @@ def plot_mt_bench_categories(rows: list[dict], model: str, judge: str | None = N
     return fig
 
 
-def judgments_frame(session, model: str, stage: str, n: int = 6):
+def judgments_frame(session: Session, model: str, stage: str, n: int = 6):
     """A few MT-Bench answers with the judge's words and rating."""
     import pandas as pd
 
@@ -255,7 +259,7 @@ def plot_stages(rows: list[dict], *, world_id: str | None = None):
     return fig
 
 
-def side_by_side(session, n: int = 3, width: int = 260):
+def side_by_side(session: Session, n: int = 3, width: int = 260):
     """A few held-out instructions with the base, SFT and DPO answers of every target."""
     import pandas as pd
 

@@ -16,20 +16,24 @@ import csv
 import io
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError
 from ..stages import STAGES
 from ..store import read_jsonl, write_jsonl_atomic, write_text_atomic
 from .bootstrap import aggregate, stderr
 
+if TYPE_CHECKING:
+    from ..session import Session
+
 COLUMNS = ("model", "stage", "benchmark", "metric", "value", "stderr", "n", "world", "judge", "note")
 
 
-def results_path(session) -> Path:
+def results_path(session: Session) -> Path:
     return session.workspace.results_file
 
 
-def items_path(session, slug: str, stage: str, benchmark: str) -> Path:
+def items_path(session: Session, slug: str, stage: str, benchmark: str) -> Path:
     return session.workspace.items_file(slug, stage, benchmark)
 
 
@@ -90,7 +94,7 @@ def check_world(path: Path, rows: list[dict], world: str) -> None:
                           f"mix them. Move {path.parent} away (or use another workspace) to start fresh.")
 
 
-def store_results(session, *, slug: str, model: str, stage: str, benchmark: str, rows: list[dict],
+def store_results(session: Session, *, slug: str, model: str, stage: str, benchmark: str, rows: list[dict],
                   items: list[dict], fingerprint: dict) -> Path:
     """Replace this model stage's rows of this benchmark in ``results.csv`` and write its items."""
     path = results_path(session)
@@ -108,6 +112,6 @@ def _row_order(row: dict):
     return (row["model"].lower(), row["benchmark"], stage, row["metric"])
 
 
-def read_items(session, slug: str, stage: str, benchmark: str) -> list[dict] | None:
+def read_items(session: Session, slug: str, stage: str, benchmark: str) -> list[dict] | None:
     path = items_path(session, slug, stage, benchmark)
     return read_jsonl(path) if path.exists() else None

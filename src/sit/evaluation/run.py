@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError, resolve_settings
 from ..manifest import models_done, now, write_manifest
@@ -23,6 +24,9 @@ from .harness import BatchSize, item_scores, run_harness, sample_sizes
 from .punkt import ensure_punkt
 from .quiet import quiet_lm_eval
 from .results import metric_rows, read_items, store_results
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 SECTION = "evaluation"
 UNCOMPARED = ("batch_size", "judge_batch_size", "checkpoint_every")  # change speed, not scores
@@ -39,7 +43,7 @@ class EvalResult:
     batch_sizes: dict[str, BatchSize] = field(default_factory=dict)  # lm-eval benchmark -> its batch in this run
 
 
-def evaluation_settings(session, overrides: dict | None = None) -> dict:
+def evaluation_settings(session: Session, overrides: dict | None = None) -> dict:
     """The profile's ``evaluation`` section, top-level ``overrides`` applied (None values ignored)."""
     cfg = resolve_settings(SECTION, session.section(SECTION), overrides=overrides)
     for key in ("bootstrap_samples",):
@@ -53,7 +57,7 @@ def evaluation_settings(session, overrides: dict | None = None) -> dict:
     return cfg
 
 
-def fingerprint(session, benchmark: Benchmark, settings: dict) -> dict:
+def fingerprint(session: Session, benchmark: Benchmark, settings: dict) -> dict:
     """What decides a benchmark's scores apart from the stage (two stages compare only if equal)."""
     return {"benchmark": benchmark.name, "world": session.world_id, "seed": session.seed,
             "settings": {k: v for k, v in settings.items() if k not in UNCOMPARED}}
@@ -64,13 +68,13 @@ def stage_prompting(spec, stage: str) -> dict | None:
     return base_prompting(spec) if stage == "base" else None
 
 
-def _done(session, spec, stage: str, benchmark: Benchmark, fp: dict) -> bool:
+def _done(session: Session, spec, stage: str, benchmark: Benchmark, fp: dict) -> bool:
     items = read_items(session, spec.slug, stage, benchmark.name)
     return bool(items) and all(it.get("fingerprint") == fp and it.get("adapter") == adapter_finished_at(
         session, spec.slug, stage) and it.get("prompting") == stage_prompting(spec, stage) for it in items)
 
 
-def evaluate(session, model_name: str, *, stages=None, benchmarks=None, progress: bool | None = None,
+def evaluate(session: Session, model_name: str, *, stages=None, benchmarks=None, progress: bool | None = None,
              **overrides) -> EvalResult:
     """Evaluate one target at ``stages`` (default: every stage that exists) on ``benchmarks``.
 
@@ -81,7 +85,7 @@ def evaluate(session, model_name: str, *, stages=None, benchmarks=None, progress
         return _evaluate(session, model_name, cfg, stages, benchmarks, progress)
 
 
-def _evaluate(session, model_name, cfg, stages, benchmarks, progress) -> EvalResult:
+def _evaluate(session: Session, model_name, cfg, stages, benchmarks, progress) -> EvalResult:
     spec = session.model(model_name, role="target")
     chosen = parse_benchmarks(benchmarks or cfg["benchmarks"])
     requested = [check_stage(s) for s in (stages or cfg["stages"])]
@@ -122,13 +126,13 @@ def _evaluate(session, model_name, cfg, stages, benchmarks, progress) -> EvalRes
     return result
 
 
-def _answered(session, spec, stage, settings) -> bool:
+def _answered(session: Session, spec, stage, settings) -> bool:
     from .mtbench_run import answers_complete
 
     return answers_complete(session, spec, stage, settings)
 
 
-def _run_stage(session, spec, stage, todo, plan, cfg, result, progress) -> None:
+def _run_stage(session: Session, spec, stage, todo, plan, cfg, result, progress) -> None:
     model, tokenizer = load_stage(session, spec.id, stage)
     if stage == "base":
         # A base model never learned a chat template: it is asked in its completion format, as in phase 03.
@@ -147,7 +151,7 @@ def _run_stage(session, spec, stage, todo, plan, cfg, result, progress) -> None:
         release_memory()
 
 
-def _run_lm_eval(session, spec, stage, benchmark, settings, model, tokenizer, result, progress) -> None:
+def _run_lm_eval(session: Session, spec, stage, benchmark, settings, model, tokenizer, result, progress) -> None:
     use_chat = benchmark.chat_template and tokenizer.chat_template is not None
     batch = result.batch_sizes.setdefault(benchmark.name, BatchSize(int(settings.get("batch_size", 1))))
     stops = base_stops(spec, tokenizer) if stage == "base" else None
@@ -198,7 +202,7 @@ def _version(name: str) -> str:
         return "?"
 
 
-def _rows_of(session, spec, stages, chosen) -> list[dict]:
+def _rows_of(session: Session, spec, stages, chosen) -> list[dict]:
     from .results import read_table, results_path
 
     names = {b.name for b in chosen}
@@ -206,7 +210,7 @@ def _rows_of(session, spec, stages, chosen) -> list[dict]:
             if r["model"] == spec.id and r["stage"] in stages and r["benchmark"] in names]
 
 
-def answers_store(session, slug: str, stage: str) -> JsonlStore:
+def answers_store(session: Session, slug: str, stage: str) -> JsonlStore:
     from .mtbench import stage_dir
 
     return JsonlStore(stage_dir(session, slug, stage) / "answers.jsonl")

@@ -17,6 +17,7 @@ import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings
 from ..inference.runner import run_stage
@@ -28,6 +29,9 @@ from ..store import JsonlStore, read_json, read_jsonl, write_jsonl_atomic, write
 from ..training.data import data_digest, heldout_ids, read_filtered
 from .bootstrap import bootstrap_seed, paired_bootstrap
 from .results import items_path
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n", "world", "vs", "delta",
            "delta_low", "delta_high")
@@ -42,11 +46,11 @@ class StageAnswers:
     records: list[dict]
 
 
-def answers_path(session, slug: str, stage: str) -> Path:
+def answers_path(session: Session, slug: str, stage: str) -> Path:
     return session.workspace.stage_answers_file(slug, stage)
 
 
-def stage_answers(session, model_name: str, stage: str, *, max_new_tokens: int | None = None,
+def stage_answers(session: Session, model_name: str, stage: str, *, max_new_tokens: int | None = None,
                   batch_size: int | None = None, progress: bool = True) -> StageAnswers:
     """One stage's greedy answers to the held-out instructions (resumes; stored answers are kept).
 
@@ -78,7 +82,7 @@ def stage_answers(session, model_name: str, stage: str, *, max_new_tokens: int |
     return StageAnswers(spec.id, stage, records)
 
 
-def _generate(session, spec, stage, items, store, gen, max_new_tokens, batch_size, progress) -> list[dict]:
+def _generate(session: Session, spec, stage, items, store, gen, max_new_tokens, batch_size, progress) -> list[dict]:
     """Load the stage and run the resumable stage; every reference to the model dies with this frame."""
     model, tokenizer = load_stage(session, spec.id, stage)
     eot = tokenizer.convert_tokens_to_ids(spec.eot_token)
@@ -133,7 +137,7 @@ def bootstrap_ci(values: list[float], seed: int, *, resamples: int = BOOTSTRAP) 
     return float(low), float(high)
 
 
-def score_answers(session, answers: list[StageAnswers]) -> list[dict]:
+def score_answers(session: Session, answers: list[StageAnswers]) -> list[dict]:
     """Reward scores for every answer (kept per item); one table row per model and stage."""
     spec = reward_spec(session)
     cfg = session.section("preference")
@@ -158,7 +162,7 @@ def score_answers(session, answers: list[StageAnswers]) -> list[dict]:
     return rows
 
 
-def _change(session, scored: dict, model: str, stage: str) -> dict:
+def _change(session: Session, scored: dict, model: str, stage: str) -> dict:
     """The paired difference from the stage before, on the instructions both answered."""
     earlier = [s for s in STAGES[:STAGES.index(stage)] if (model, s) in scored]
     if not earlier:
@@ -169,7 +173,7 @@ def _change(session, scored: dict, model: str, stage: str) -> dict:
     return {"vs": before, "delta": delta.delta, "delta_low": delta.low, "delta_high": delta.high}
 
 
-def _write_items(session, reward_model: str, answers: list[StageAnswers], scored: dict) -> None:
+def _write_items(session: Session, reward_model: str, answers: list[StageAnswers], scored: dict) -> None:
     """Per-answer scores in notebook 06's item layout; the fingerprint says what makes two stages comparable."""
     fingerprint = {"reward_model": reward_model, "world": session.world_id,
                    "heldout": data_digest([{"ids": sorted(heldout_ids(session))}], ("ids",))}
@@ -181,7 +185,7 @@ def _write_items(session, reward_model: str, answers: list[StageAnswers], scored
                                       ITEMS_BENCHMARK), items)
 
 
-def compare_stages(session, models: list[str] | None = None, *, max_new_tokens: int | None = None,
+def compare_stages(session: Session, models: list[str] | None = None, *, max_new_tokens: int | None = None,
                    batch_size: int | None = None, progress: bool = True) -> list[dict]:
     """Answer, score and tabulate every finished stage of every target (or ``models``); writes stages.csv."""
     names = models or [s.id for s in session.registry.by_role("target")]
@@ -207,6 +211,6 @@ def write_stages_csv(path: Path, rows: list[dict]) -> Path:
     return write_text_atomic(path, buffer.getvalue())
 
 
-def stage_answer_records(session, slug: str, stage: str) -> list[dict]:
+def stage_answer_records(session: Session, slug: str, stage: str) -> list[dict]:
     path = answers_path(session, slug, stage)
     return read_jsonl(path) if path.exists() else []

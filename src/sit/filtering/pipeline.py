@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..generation.magpie import OUTPUT_FILE as RAW_FILE
 from ..manifest import now, write_manifest
@@ -18,6 +19,9 @@ from ..store import ArtifactError, iter_jsonl, write_json_atomic, write_jsonl_at
 from .config import filter_config
 from .registry import FILTERS, Verdict
 from .selection import select, selection_reason
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 REQUIRED_TEXT_FIELDS = ("instruction", "response")
 SELECTION = "selection"
@@ -177,7 +181,7 @@ def filter_file(input_path: str | Path, output_dir: str | Path, config: Mapping 
     return result
 
 
-def filter_workspace(session, skip_invalid: bool = False, **overrides) -> FilterResult:
+def filter_workspace(session: Session, skip_invalid: bool = False, **overrides) -> FilterResult:
     """Filter ``data/raw/magpie.jsonl`` into ``data/filtered/`` with the session profile's settings.
 
     ``overrides`` are filtering keys (e.g. ``target=500``, ``jaccard_threshold=0.7``)."""

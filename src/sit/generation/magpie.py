@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError, ModelSpec, resolve_settings
 from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings, VLLMBackend
@@ -18,6 +19,9 @@ from ..inference.runner import StageStats, run_stage
 from ..manifest import now, read_manifest, write_manifest
 from ..runtime import derive_seed
 from ..store import JsonlStore
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 INSTRUCTIONS_FILE = "instructions.jsonl"
 OUTPUT_FILE = "magpie.jsonl"
@@ -135,7 +139,7 @@ def _validate(cfg: dict) -> None:
             raise ConfigError(f"generation.{key} must be a whole number > 0, got {value!r}")
 
 
-def _fingerprint(spec: ModelSpec, session, cfg: dict, backend: str) -> dict:
+def _fingerprint(spec: ModelSpec, session: Session, cfg: dict, backend: str) -> dict:
     """What decides the content: a resumed run must match it exactly."""
     keys = ("instruction_temperature", "instruction_top_p", "max_new_tokens_instruction",
             "response_temperature", "response_top_p", "max_new_tokens_response", "system_prompt")
@@ -171,7 +175,7 @@ def make_backend(name: str, spec: ModelSpec, profile: dict):
     return HFBackend(load_causal_lm(spec, profile), tokenizer), tokenizer
 
 
-def generate(session, *, generator: str | None = None, backend: str = "hf", progress: bool = True,
+def generate(session: Session, *, generator: str | None = None, backend: str = "hf", progress: bool = True,
              **overrides) -> MagpieResult:
     """Run (or resume) both Magpie stages into ``<workspace>/data/raw/``.
 
@@ -216,7 +220,7 @@ def _in_order(records: list[dict], ids: list[str]) -> list[dict]:
     return [by_id[i] for i in ids]
 
 
-def _instruction_stage(engine, tokenizer, spec, session, cfg, ids, raw_dir, progress):
+def _instruction_stage(engine, tokenizer, spec, session: Session, cfg, ids, raw_dir, progress):
     settings = instruction_settings(spec, tokenizer, cfg)
     template = pre_query_prompt(spec, tokenizer, cfg.get("system_prompt"))
     prompts = [Prompt(id=i, text=template, seed=derive_seed(session.seed, "instruction", i)) for i in ids]
@@ -232,7 +236,7 @@ def _instruction_stage(engine, tokenizer, spec, session, cfg, ids, raw_dir, prog
                      desc="instructions", progress=progress)
 
 
-def _response_stage(engine, tokenizer, spec, session, cfg, instructions, out_store, progress):
+def _response_stage(engine, tokenizer, spec, session: Session, cfg, instructions, out_store, progress):
     settings = response_settings(spec, tokenizer, cfg)
     gen = {"instruction": instruction_settings(spec, tokenizer, cfg).to_record(), "response": settings.to_record(),
            "system_prompt": cfg.get("system_prompt"), "seed": session.seed}

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..config import ConfigError, resolve_settings
 from ..store import read_jsonl
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 FILTERED_FILE = "filtered.jsonl"
 _POSITIVE_INTS = ("batch_size", "checkpoint_every", "max_new_tokens_response", "reward_batch_size",
                   "reward_max_length", "target_pairs")
 
 
-def preference_settings(session, overrides: dict | None = None) -> dict:
+def preference_settings(session: Session, overrides: dict | None = None) -> dict:
     """The profile's ``preference`` section with ``overrides`` (None values ignored), validated."""
     cfg = resolve_settings("preference", session.section("preference"), overrides=overrides)
     for key in _POSITIVE_INTS:
@@ -23,7 +28,7 @@ def preference_settings(session, overrides: dict | None = None) -> dict:
     return cfg
 
 
-def read_filtered(session) -> list[dict]:
+def read_filtered(session: Session) -> list[dict]:
     """Phase 2's output; a clear error naming notebook 02 when it is missing or empty."""
     path = session.workspace.filtered_dir / FILTERED_FILE
     if not path.exists():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..manifest import now, write_manifest
 from ..store import read_jsonl, write_json_atomic, write_jsonl_atomic
@@ -19,6 +20,9 @@ from .inputs import preference_settings, read_filtered
 from .pairs import SKIP_REASONS, Candidate, margin_stats, role_counts, select_pairs
 from .responses import ResponsesResult, respond
 from .scoring import GENERATOR_SLUG, ScoreResult, needs_score, reward_fingerprint, score
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 PAIRS_FILE = "pairs.jsonl"
 REPORT_FILE = "report.json"
@@ -43,7 +47,7 @@ class RunResult:
     pairs: PairsResult
 
 
-def candidate_sources(session, cfg: dict) -> dict[str, Path]:
+def candidate_sources(session: Session, cfg: dict) -> dict[str, Path]:
     """Responses files to draw candidates from: every target's, plus the generator's if enabled."""
     sources = {spec.id: session.workspace.responses_file(spec.slug) for spec in session.registry.by_role("target")}
     if cfg["include_generator_response"]:
@@ -68,7 +72,7 @@ def readiness(path: Path, filtered: list[dict], scored_with: dict) -> tuple[list
     return records, "ready"
 
 
-def build_pairs(session, *, verbose: bool = True, **overrides) -> PairsResult:
+def build_pairs(session: Session, *, verbose: bool = True, **overrides) -> PairsResult:
     """Rebuild ``pairs.jsonl`` from every ready source; with fewer than two, say what is missing."""
     started = now()
     cfg = preference_settings(session, overrides)
@@ -97,7 +101,7 @@ def _not_ready_message(ready: dict, missing: dict) -> str:
             "Run this notebook (or `sit preference --model NAME`) for another target model.")
 
 
-def _write_pairs(session, cfg, filtered, ready, missing, scored_with, started) -> PairsResult:
+def _write_pairs(session: Session, cfg, filtered, ready, missing, scored_with, started) -> PairsResult:
     candidates = {item["id"]: [] for item in filtered}
     for records in ready.values():
         for r in records:
@@ -123,7 +127,7 @@ def _write_pairs(session, cfg, filtered, ready, missing, scored_with, started) -
     return PairsResult(True, message, selection.pairs, report, path, missing)
 
 
-def run(session, model_name: str, *, progress: bool = True, **overrides) -> RunResult:
+def run(session: Session, model_name: str, *, progress: bool = True, **overrides) -> RunResult:
     """Answers from one target model (then freed), their scores, and the pairs from every ready model."""
     responses = respond(session, model_name, progress=progress, **overrides)
     scores = score(session, model_name, progress=progress, **overrides)

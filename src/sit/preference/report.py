@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..charts import mark_toy, model_label
 from ..store import read_jsonl
 from .inputs import preference_settings
 from .pipeline import candidate_sources
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 
 def answers_table(records: list[dict], n: int = 5, width: int = 200):
@@ -17,7 +22,7 @@ def answers_table(records: list[dict], n: int = 5, width: int = 200):
     return pd.DataFrame(rows, columns=["id", "instruction", "answer", "tokens", "finish"])
 
 
-def scored_answers(session) -> dict[str, list[dict]]:
+def scored_answers(session: Session) -> dict[str, list[dict]]:
     """Every candidate source's scored records so far (model id -> records), complete or not."""
     out = {}
     for name, path in candidate_sources(session, preference_settings(session)).items():

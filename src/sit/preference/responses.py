@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError, ModelSpec
 from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings
@@ -22,6 +23,9 @@ from ..models import load_causal_lm, load_tokenizer, release_memory, stop_token_
 from ..runtime import derive_seed
 from ..store import JsonlStore
 from .inputs import preference_settings, read_filtered
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 # Markers a base model writes when it starts the next example of its prompt format.
 NEXT_EXAMPLE_MARKERS = ("### Instruction",)
@@ -58,7 +62,7 @@ def stop_strings(template: str) -> tuple[str, ...]:
     return tuple(m for m in NEXT_EXAMPLE_MARKERS if m in template)
 
 
-def fingerprint(spec: ModelSpec, session, cfg: dict) -> dict:
+def fingerprint(spec: ModelSpec, session: Session, cfg: dict) -> dict:
     """What decides the answers; stored in every record as ``gen`` and compared on resume."""
     template = require_prompt_format(spec)
     return {"model": spec.id, "world": session.world_id, "seed": session.seed, "backend": "hf",
@@ -87,7 +91,7 @@ def sampling_settings(spec: ModelSpec, tokenizer, gen: dict) -> SamplingSettings
                             stop_strings=tuple(gen["stop_strings"]))
 
 
-def respond(session, model_name: str, *, progress: bool = True, **overrides) -> ResponsesResult:
+def respond(session: Session, model_name: str, *, progress: bool = True, **overrides) -> ResponsesResult:
     """Answer every filtered instruction with one target model (resumes; a finished run is a no-op).
 
     ``overrides`` are keys of the profile's ``preference`` section (e.g. ``batch_size=4``)."""
@@ -108,7 +112,7 @@ def respond(session, model_name: str, *, progress: bool = True, **overrides) -> 
     return ResponsesResult(spec.id, path, records, stats, memory)
 
 
-def _generate(session, spec, gen, cfg, filtered, store, progress) -> tuple[list[dict], StageStats, int | None]:
+def _generate(session: Session, spec, gen, cfg, filtered, store, progress) -> tuple[list[dict], StageStats, int | None]:
     """Load the model and run the resumable stage; every reference to the model dies with this frame.
 
     Also returns the CUDA memory allocated while the model was still loaded (None without CUDA)."""

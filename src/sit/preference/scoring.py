@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError
 from ..models import load_reward_model, load_tokenizer
@@ -21,6 +22,9 @@ from ..progress import draws_bars
 from ..store import read_jsonl, write_jsonl_atomic
 from .inputs import preference_settings, read_filtered
 from .responses import cuda_allocated, free_memory
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 GENERATOR_SLUG = "magpie-generator"  # the generator's own answers, copied from the filtered set
 
@@ -34,11 +38,11 @@ class ScoreResult:
     newly_scored: int
 
 
-def reward_spec(session):
+def reward_spec(session: Session):
     return session.model(session.registry.by_role("reward")[0].id, role="reward")
 
 
-def reward_fingerprint(session, cfg: dict) -> dict:
+def reward_fingerprint(session: Session, cfg: dict) -> dict:
     """What decides a score; a record scored with other settings is scored again."""
     return {"model": reward_spec(session).id, "world": session.world_id, "seed": session.seed,
             "max_length": cfg["reward_max_length"]}
@@ -74,7 +78,7 @@ def needs_score(record: dict, scored_with: dict) -> bool:
     return "score" not in record or record.get("scored_with") != scored_with
 
 
-def score_files(session, paths: list[Path], cfg: dict, *, progress: bool = True) -> list[ScoreResult]:
+def score_files(session: Session, paths: list[Path], cfg: dict, *, progress: bool = True) -> list[ScoreResult]:
     """Score what each responses file still lacks, loading the reward model once (only if needed)."""
     scored_with = reward_fingerprint(session, cfg)
     contents = [read_jsonl(p) for p in paths]
@@ -103,7 +107,7 @@ def _score_file(model, tokenizer, path, records, scored_with, cfg, progress) -> 
     return ScoreResult(path, records, len(todo))
 
 
-def score(session, model_name: str, *, progress: bool = True, **overrides) -> list[ScoreResult]:
+def score(session: Session, model_name: str, *, progress: bool = True, **overrides) -> list[ScoreResult]:
     """Score one target model's answers (after :func:`sit.preference.respond`), and the generator's own
     answers too when ``include_generator_response`` is on; one result per responses file."""
     cfg = preference_settings(session, overrides)
@@ -117,7 +121,7 @@ def score(session, model_name: str, *, progress: bool = True, **overrides) -> li
     return score_files(session, paths, cfg, progress=progress)
 
 
-def generator_candidates(session, filtered: list[dict]) -> Path:
+def generator_candidates(session: Session, filtered: list[dict]) -> Path:
     """Copy the generator's own (Magpie) answers from the filtered set into a responses file.
 
     Scores already stored for an unchanged (instruction, answer) are kept; the file is rewritten

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError
 from ..report.evidence import Evidence
@@ -18,6 +19,9 @@ from ..store import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from ..workspace import Workspace
 from . import cards
 from .licenses import model_name, notice_text
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 KEYS = ("sft-data", "preference-data", "models")
 ADAPTER_REQUIRED = ("adapter_config.json", "adapter_model.safetensors")
@@ -71,7 +75,7 @@ def _swap_in(build, final: Path) -> dict[str, str]:
     return folder_digest(final)
 
 
-def build_bundle(session, ev: Evidence, cfg: dict, namespace: str | None, only=None) -> Bundle:
+def build_bundle(session: Session, ev: Evidence, cfg: dict, namespace: str | None, only=None) -> Bundle:
     """Write every repo folder whose artifacts exist; say why the others are skipped."""
     only = list(only or KEYS)
     unknown = [k for k in only if k not in KEYS]

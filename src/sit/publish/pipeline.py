@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError, resolve_settings
 from ..manifest import now, write_manifest
 from ..report.evidence import read_evidence
 from . import hub
 from .bundle import Bundle, build_bundle, folder_digest
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 DEFAULTS = {"namespace": None, "private": True, "include_sft": False, "sft_dataset": "sit-magpie-sft",
             "preference_dataset": "sit-magpie-preferences", "model_name": "{base}-SIT-{stage}"}
@@ -35,11 +39,11 @@ class PublishResult:
         return pd.DataFrame(rows, columns=["repo", "kind", "files", "folder", "status"])
 
 
-def publish_settings(session, overrides: dict | None = None) -> dict:
+def publish_settings(session: Session, overrides: dict | None = None) -> dict:
     return resolve_settings("publish", DEFAULTS, session.profile.get("publish"), overrides=overrides, known=DEFAULTS)
 
 
-def publish(session, *, namespace: str | None = None, dry_run: bool | None = None, only=None, api=None,
+def publish(session: Session, *, namespace: str | None = None, dry_run: bool | None = None, only=None, api=None,
             verbose: bool = True, **overrides) -> PublishResult:
     """Prepare every repo folder whose artifacts exist, and push them when not a dry run.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError
 from ..manifest import git_commit, now, write_manifest
@@ -20,6 +21,9 @@ from . import html, markdown, pdf, readme, slides
 from . import result_sections as results
 from .document import Report
 from .evidence import Evidence, read_evidence
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 FORMATS = ("md", "html", "pdf", "pptx")
 FILES = {"md": "report.md", "html": "report.html", "pdf": "report.pdf", "pptx": "slides.pptx"}
@@ -34,7 +38,7 @@ class ReportResult:
     readme_block: str = ""
 
 
-def assemble(session, evidence: Evidence | None = None) -> Report:
+def assemble(session: Session, evidence: Evidence | None = None) -> Report:
     """The report as data, from whatever artifacts exist in the session's workspace."""
     ev = evidence or read_evidence(session.workspace.root, session.registry)
     world = ev.world or session.world_id
@@ -51,7 +55,7 @@ def assemble(session, evidence: Evidence | None = None) -> Report:
     return Report(TITLE, subtitle, world, toy, now(), sections, list(ev.sources))
 
 
-def build_report(session, formats=None, *, update_readme: bool = False, verbose: bool = True) -> ReportResult:
+def build_report(session: Session, formats=None, *, update_readme: bool = False, verbose: bool = True) -> ReportResult:
     """Write the report files; ``formats`` defaults to the profile's ``report.formats``."""
     started = now()
     formats = list(formats or session.profile.get("report", {}).get("formats", FORMATS))

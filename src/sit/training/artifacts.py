@@ -13,12 +13,16 @@ import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..charts import mark_toy
 from ..config import ModelSpec
 from ..manifest import write_manifest
 from ..store import read_json, write_json_atomic, write_text_atomic
 from .fit import check_fingerprint
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 # The SFTConfig/DPOConfig and LoraConfig fields the manifest records as the run used them (a student defends these).
 TRAINER_ARGS = ("num_train_epochs", "learning_rate", "lr_scheduler_type", "warmup_steps", "per_device_train_batch_size",
@@ -146,7 +150,7 @@ def final_loss(log_history: list[dict]) -> float | None:
     return losses[-1] if losses else None
 
 
-def finish_stage(folder: Path, *, session, stage: str, model, tokenizer, spec: ModelSpec, cfg: dict,
+def finish_stage(folder: Path, *, session: Session, stage: str, model, tokenizer, spec: ModelSpec, cfg: dict,
                  fingerprint: dict, outcome, counts: dict, started_at: str, extra: dict | None = None) -> dict:
     """Write everything, the manifest last; under data parallel only the main process writes."""
     trainer = outcome.trainer

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import random
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError
 from ..runtime import derive_seed
 from ..store import read_jsonl
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 FILTERED_FILE = "filtered.jsonl"
 PAIRS_FILE = "pairs.jsonl"
@@ -33,7 +37,7 @@ def _read_records(path, fields: tuple[str, ...], missing: str, empty: str) -> li
     return records
 
 
-def read_filtered(session) -> list[dict]:
+def read_filtered(session: Session) -> list[dict]:
     return _read_records(
         session.workspace.filtered_dir / FILTERED_FILE, ("id", "instruction", "response"),
         "no SFT data at {path}. Run notebook 02 (quality filtering) on this workspace first; it writes "
@@ -42,7 +46,7 @@ def read_filtered(session) -> list[dict]:
         "settings.")
 
 
-def read_pairs(session) -> list[dict]:
+def read_pairs(session: Session) -> list[dict]:
     return _read_records(
         session.workspace.preference_dir / PAIRS_FILE, ("id", "prompt", "chosen", "rejected"),
         "no preference pairs at {path}. Run notebook 03 (preference data) on this workspace first; it writes "
@@ -51,14 +55,14 @@ def read_pairs(session) -> list[dict]:
         "preference.min_margin.")
 
 
-def heldout_count(session) -> int:
+def heldout_count(session: Session) -> int:
     count = session.section("training")["heldout"]
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         raise ConfigError(f"training.heldout must be a whole number >= 0, got {count!r}")
     return count
 
 
-def heldout_ids(session, filtered: list[dict] | None = None) -> list[str]:
+def heldout_ids(session: Session, filtered: list[dict] | None = None) -> list[str]:
     """The seeded held-out ids (sorted), never trained on by SFT or DPO."""
     filtered = read_filtered(session) if filtered is None else filtered
     ids = sorted(r["id"] for r in filtered)
@@ -78,7 +82,7 @@ def data_digest(records: list[dict], keys: tuple[str, ...]) -> str:
     return digest.hexdigest()[:16]
 
 
-def sft_conversations(session) -> tuple[list[dict], list[str]]:
+def sft_conversations(session: Session) -> tuple[list[dict], list[str]]:
     """``[{id, messages}]`` for SFT (held-out instructions removed) and the held-out ids."""
     filtered = read_filtered(session)
     held = set(heldout_ids(session, filtered))
@@ -88,7 +92,7 @@ def sft_conversations(session) -> tuple[list[dict], list[str]]:
     return records, sorted(held)
 
 
-def dpo_pairs(session) -> tuple[list[dict], list[str]]:
+def dpo_pairs(session: Session) -> tuple[list[dict], list[str]]:
     """Conversational ``[{id, prompt, chosen, rejected}]`` for DPO, held-out instructions removed."""
     held = set(heldout_ids(session))
     pairs = [{key: p[key] for key in ("id", "prompt", "chosen", "rejected")} for p in read_pairs(session)

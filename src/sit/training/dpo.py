@@ -14,6 +14,8 @@ and reference start equal, and the first step's implicit rewards are 0 and its l
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..manifest import now
 from ..stages import require_stage
 from ..store import read_json
@@ -21,6 +23,9 @@ from .artifacts import StageResult, finish_stage, finished
 from .data import data_digest, dpo_pairs
 from .fit import CHECKPOINTS, batch_plan, fit, stage_settings, trainer_arguments
 from .model import expose_lm_head_bias, load_base_for_training, ready_to_train, trainable_dtypes
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 POLICY, REFERENCE = "default", "ref"
 
@@ -59,13 +64,13 @@ def start_from_sft(model, weights: dict) -> int:
     return len(weights)
 
 
-def dpo_fingerprint(session, spec, cfg: dict, pairs: list[dict], sft_manifest: dict) -> dict:
+def dpo_fingerprint(session: Session, spec, cfg: dict, pairs: list[dict], sft_manifest: dict) -> dict:
     return {"model": spec.id, "world": session.world_id, "seed": session.seed, "stage": "dpo", "config": cfg,
             "data": data_digest(pairs, ("id", "prompt", "chosen", "rejected")),
             "sft": data_digest([sft_manifest.get("fingerprint") or {}], ("data", "config"))}
 
 
-def train_dpo(session, model_name: str, *, progress: bool = True, trainer_hook=None, **overrides) -> StageResult:
+def train_dpo(session: Session, model_name: str, *, progress: bool = True, trainer_hook=None, **overrides) -> StageResult:
     """Train (or resume, or skip when finished) the DPO adapter of one target model from its SFT adapter."""
     from datasets import Dataset
     from peft import PeftModel

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError, ModelSpec, resolve_settings
 from ..inference.engine import is_oom
@@ -29,6 +30,9 @@ from ..progress import draws_bars, library_bars
 from ..stages import TRAINING_STAGES
 from ..store import read_json, write_json_atomic
 
+if TYPE_CHECKING:
+    from ..session import Session
+
 SHARED_KEYS = ("heldout", "train_chat_tokens", "gradient_checkpointing", "optim", "group_by_length",
                "logging_steps", "save_steps", "save_total_limit", "report_to")
 CHECKPOINTS = "checkpoints"
@@ -36,7 +40,7 @@ RUN_FILE = "run.json"  # the fingerprint of the run the checkpoints belong to
 _POSITIVE = ("epochs", "logging_steps", "save_steps", "save_total_limit", "max_length")
 
 
-def stage_settings(session, stage: str, overrides: dict | None = None) -> dict:
+def stage_settings(session: Session, stage: str, overrides: dict | None = None) -> dict:
     """``training.<shared>`` + ``training.<stage>`` + ``overrides`` (None values ignored), validated."""
     if stage not in TRAINING_STAGES:
         raise ConfigError(f"unknown training stage '{stage}' (known: {', '.join(TRAINING_STAGES)})")
@@ -73,7 +77,7 @@ def trainer_draws_progress(progress: bool) -> bool:
     return bool(progress) and (DEFAULT_PROGRESS_CALLBACK is NotebookProgressCallback or draws_bars(progress))
 
 
-def trainer_arguments(config_class, session, cfg: dict, output_dir: Path, batch: int, accum: int,
+def trainer_arguments(config_class, session: Session, cfg: dict, output_dir: Path, batch: int, accum: int,
                       *, progress: bool, length_grouping: bool = True, **extra):
     """TRL's SFTConfig/DPOConfig for this profile: explicit fp16 on a T4 (TRL would pick bf16).
 

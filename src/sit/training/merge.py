@@ -7,11 +7,15 @@ so it first checks where it fits: the GPU, else the CPU, else a clear refusal be
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ConfigError
 from ..models import from_pretrained, model_source, release_memory
 from ..noise import library_warnings_silenced
 from ..stages import require_stage
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 # Beyond its fp16 weights, a merge holds the adapter, one layer's LoRA delta (B @ A) and the loader's
 # buffers: well under half a gigabyte for these models.
@@ -56,7 +60,7 @@ def merge_device(spec, profile: dict, memory: tuple[int, int]) -> tuple[str, int
         "before loading anything else), or merge on a machine with more memory.")
 
 
-def export_merged(session, model_name: str, stage: str, out_dir: str | Path | None = None,
+def export_merged(session: Session, model_name: str, stage: str, out_dir: str | Path | None = None,
                   *, memory: tuple[int, int] | None = None) -> Path:
     """The stage's adapter merged into an fp16 copy of the base model (for serving elsewhere).
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 
 def run_summary(result) -> object:
@@ -24,7 +28,7 @@ SEED_PROFILE = "colab_t4"  # the project's reference recipe: the seed's settings
 NOT_RECORDED = "not recorded"
 
 
-def settings_table(session, result):
+def settings_table(session: Session, result):
     """The SFTConfig/DPOConfig and LoraConfig values this stage was trained with (from its manifest), and how
     the base weights were loaded, beside the seed's values (the colab_t4 profile with the model's T4 batch)."""
     import pandas as pd
@@ -104,7 +108,7 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def loss_mask_table(session, model_name: str, index: int = 0):
+def loss_mask_table(session: Session, model_name: str, index: int = 0):
     """One training conversation cut into the pieces the loss sees (``trained``) and the ones it ignores."""
     import pandas as pd
 

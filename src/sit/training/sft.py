@@ -8,6 +8,8 @@ cut, because a cut answer would teach the model not to stop.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..config import ConfigError
 from ..manifest import now
 from ..models import load_tokenizer
@@ -23,6 +25,9 @@ from .model import (
     ready_to_train,
     trainable_dtypes,
 )
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 
 def encode_dataset(tokenizer, spec, records: list[dict], max_length: int) -> tuple[list[dict], int]:
@@ -40,13 +45,13 @@ def encode_dataset(tokenizer, spec, records: list[dict], max_length: int) -> tup
     return rows, too_long
 
 
-def sft_fingerprint(session, spec, cfg: dict, records: list[dict], heldout: list[str]) -> dict:
+def sft_fingerprint(session: Session, spec, cfg: dict, records: list[dict], heldout: list[str]) -> dict:
     return {"model": spec.id, "world": session.world_id, "seed": session.seed, "stage": "sft",
             "chat_template": spec.chat_template_name, "config": cfg,
             "data": data_digest(records, ("id", "messages")), "heldout": data_digest([{"h": heldout}], ("h",))}
 
 
-def train_sft(session, model_name: str, *, progress: bool = True, trainer_hook=None, **overrides) -> StageResult:
+def train_sft(session: Session, model_name: str, *, progress: bool = True, trainer_hook=None, **overrides) -> StageResult:
     """Train (or resume, or skip when finished) the SFT adapter of one target model.
 
     ``overrides`` are keys of ``training`` / ``training.sft`` (e.g. ``epochs=1``). ``trainer_hook``
