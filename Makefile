@@ -40,10 +40,15 @@ lint: setup
 hygiene: setup
 	$(BIN)/python -m sit.hygiene
 
-# Notebooks run last, in order 01 -> 07, in a throw-away workspace (their defaults resolve to the
-# toy world on a machine without a GPU).
+# The tests run on two workers (pytest-xdist): the demo pipeline's tests on one, everything else on the
+# other (tests/conftest.py). The notebooks run last, in order 01 -> 07, in the throw-away workspace where
+# the demo run left a finished pipeline (their defaults resolve to the toy world on a machine without a GPU).
+TEST_WORKERS ?= 2
+SUITE     = $(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -p no:cacheprovider
+NOTEBOOKS = $(BIN)/python -m pytest notebooks --nbval-lax -p no:cacheprovider
+
 pytest: setup
-	SIT_WORKSPACE="$$(mktemp -d)" $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+	ws="$$(mktemp -d)" && SIT_WORKSPACE="$$ws" $(SUITE) && SIT_WORKSPACE="$$ws" $(NOTEBOOKS)
 
 test: lint hygiene toy-world pytest
 
@@ -55,7 +60,7 @@ test-cpus: lint hygiene
 	for cap in $(CPU_CAPABILITIES); do \
 	  export ATEN_CPU_CAPABILITY=$$cap SIT_TOY_DIR="$(CURDIR)/.cache/toy-world-$$cap"; \
 	  $(BIN)/sit toy-world || exit 1; \
-	  SIT_WORKSPACE="$$(mktemp -d)" $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider || exit 1; \
+	  ws="$$(mktemp -d)" && SIT_WORKSPACE="$$ws" $(SUITE) && SIT_WORKSPACE="$$ws" $(NOTEBOOKS) || exit 1; \
 	done
 
 plan: setup

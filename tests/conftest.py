@@ -4,7 +4,11 @@ the whole demo pipeline: every test that reads what a user's `make demo` leaves 
 `make test` runs the notebooks last, in the fresh workspace named by ``SIT_WORKSPACE``. The demo run goes
 there when it is still empty: its `sit run-all` has executed every notebook from scratch with papermill, so
 nbval then runs them top to bottom as a user who reopens a finished workspace does, resuming every step,
-instead of training and evaluating the toy world a second time."""
+instead of training and evaluating the toy world a second time.
+
+With pytest-xdist (`make test` runs two workers) each test file runs on one worker, so a module's fixtures
+are built once, and every test of the demo run goes to the same worker, first: it takes longest, and
+the other worker runs the rest of the suite meanwhile."""
 
 import os
 import subprocess
@@ -16,6 +20,25 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        # Inherited by every subprocess and kernel a test starts: workers that each used every core
+        # would spin against each other in OpenMP.
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+
+
+def _reads_the_demo_run(item) -> bool:
+    return "demo_run" in getattr(item, "fixturenames", ())  # nbval's cells have no fixtures
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group("demo_run" if _reads_the_demo_run(item) else item.path.name))
+    items.sort(key=lambda item: not _reads_the_demo_run(item))
 
 
 @pytest.fixture(scope="session")

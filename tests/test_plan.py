@@ -8,6 +8,7 @@ dropout keeps an fp32 mask (CUDA: bool) and the CPU 4-bit matmul never materiali
 weight.
 """
 
+import functools
 import re
 import subprocess
 import sys
@@ -386,8 +387,10 @@ def test_full_logits_cost_more_than_the_fused_head_for_large_vocabularies():
     assert full.peak_at == "head backward" and full.logits > 5 * 1024**3 > fused.total - fused.weights
 
 
+@functools.cache
 def _sit_plan(*args):
-    """`sit plan` through sit.cli.main, in a fresh interpreter, with only this phase's commands."""
+    """`sit plan` through sit.cli.main, in a fresh interpreter, with only this phase's commands (each
+    command line runs once: several tests read the colab_t4 plan)."""
     code = ("import sys, sit.cli as cli; cli.PHASE_CLIS = ['sit.planning.cli']; "
             "sys.exit(cli.main(['plan', *sys.argv[1:]]))")
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)

@@ -12,6 +12,7 @@ table and the paired bootstrap are computed from.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,13 +140,26 @@ def generation_kwargs(settings: dict, tokenizer, stops) -> dict | None:
     return kwargs or None
 
 
+@functools.cache
+def task_manager(source: str):
+    """lm-eval's task index, built once per process.
+
+    ``simple_evaluate`` otherwise builds a new one on every call, reading all of lm-eval's task YAMLs
+    (6-10 s, six times per model for three stages and two benchmarks). The offline tasks are inline
+    configs that need none of that index."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_defaults=source != "local", metadata={})
+
+
 def _simple_evaluate(model, tokenizer, benchmark, settings, chat_template, seed, stops, batch_size) -> dict:
     import lm_eval
     from lm_eval.models.huggingface import HFLM
 
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
     return lm_eval.simple_evaluate(
-        model=lm, tasks=task_specs(benchmark, settings), num_fewshot=settings.get("num_fewshot"),
+        model=lm, tasks=task_specs(benchmark, settings), task_manager=task_manager(settings.get("tasks", "hub")),
+        num_fewshot=settings.get("num_fewshot"),
         limit=settings.get("limit"), apply_chat_template=chat_template, fewshot_as_multiturn=chat_template,
         gen_kwargs=generation_kwargs(settings, tokenizer, stops), log_samples=True, bootstrap_iters=0,
         random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
