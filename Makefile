@@ -40,11 +40,12 @@ lint: setup
 hygiene: setup
 	$(BIN)/python -m sit.hygiene
 
-# The tests run on two workers (pytest-xdist): the demo pipeline's tests on one, everything else on the
-# other (tests/conftest.py). The notebooks run last, in order 01 -> 07, in the throw-away workspace where
-# the demo run left a finished pipeline (their defaults resolve to the toy world on a machine without a GPU).
+# The tests run on two workers (pytest-xdist), a test file at a time: the demo pipeline's file
+# (tests/test_demo_run.py) on one, the rest of the suite on the other meanwhile. The notebooks run last,
+# in order 01 -> 07, in the throw-away workspace where the demo run left a finished pipeline (their
+# defaults resolve to the toy world on a machine without a GPU).
 TEST_WORKERS ?= 2
-SUITE     = $(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -p no:cacheprovider
+SUITE     = $(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -p no:cacheprovider
 NOTEBOOKS = $(BIN)/python -m pytest notebooks --nbval-lax -p no:cacheprovider
 
 pytest: setup

@@ -21,6 +21,7 @@ from sit.evaluation.results import metric_rows, read_table, results_path
 from sit.session import start
 from sit.stages import load_stage
 from sit.store import read_jsonl
+from sit.workspace import Workspace
 
 QWEN = "Qwen/Qwen2.5-3B"
 SIT = str(Path(sys.executable).with_name("sit"))
@@ -70,6 +71,19 @@ def test_ifeval_scoring_runs_offline_with_the_trained_punkt(session):
     ps = docs["detectable_content:postscript"]
     assert process_results(ps, ["Save a little each week.\n\nP.S. Start today."])["prompt_level_strict_acc"]
     assert not process_results(ps, ["Save a little each week."])["prompt_level_strict_acc"]
+
+
+def test_every_workspace_trains_its_own_punkt_model_and_puts_it_first_on_nltks_path(tmp_path):
+    import nltk
+
+    first, second = Workspace(tmp_path / "first"), Workspace(tmp_path / "second")
+    trained = "punkt_tab trained offline (nltk PunktTrainer on the toy corpus)"
+    # the second workspace must not take (and call downloaded) the model the first one registered
+    assert ensure_punkt(first, seed=3, offline=True) == ensure_punkt(second, seed=3, offline=True) == trained
+    for workspace in (first, second, first):
+        ensure_punkt(workspace, seed=3, offline=True)
+        found = Path(nltk.data.find("tokenizers/punkt_tab/english/").path)
+        assert found.is_relative_to(workspace.nltk_data_dir)
 
 
 def test_lm_eval_results_parse_into_rows_that_match_lm_evals_aggregates(session, base_model):

@@ -13,7 +13,6 @@ import types
 import uuid
 from pathlib import Path
 
-import pytest
 from test_report_artifacts import make_all
 
 import sit.runtime
@@ -39,19 +38,6 @@ def test_the_scan_finds_a_planted_secret(tmp_path):
     (tmp_path / "clean.txt").write_text("nothing here")
     (tmp_path / "encoded.bin").write_bytes(base64.b64encode(secret.encode()))
     assert leaks(tmp_path, secret) == [str(tmp_path / "a/b/.hidden.json"), str(tmp_path / "encoded.bin")]
-
-
-@pytest.mark.slow
-def test_a_canary_token_leaks_into_nothing_the_whole_pipeline_writes(demo_run):
-    workspace, secret = demo_run.workspace, demo_run.secret
-    notebooks = list(workspace.rglob("runs/**/*.ipynb"))
-    assert notebooks, "the pipeline executed no notebook"
-    assert any("hf_token" in nb.read_text() and "set" in nb.read_text() for nb in notebooks)  # it saw the token
-    for made in ("evaluation/report.md", "evaluation/report.html", "evaluation/report.pdf", "evaluation/slides.pptx",
-                 "publish/manifest.json", "publish/datasets/sit-magpie-sft/README.md"):
-        assert (workspace / made).is_file(), made
-    assert leaks(workspace, secret) == []
-    assert all(secret not in text for text in demo_run.printed)
 
 
 def test_a_token_from_the_colab_secret_leaks_into_nothing(tmp_path, monkeypatch, capsys):

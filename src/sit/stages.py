@@ -20,12 +20,11 @@ from .manifest import read_manifest
 from .models import load_causal_lm, load_tokenizer
 from .noise import library_warnings_silenced
 from .store import read_json
+from .workspace import STAGES
 
 if TYPE_CHECKING:
     from .session import Session
 
-STAGES = ("base", "sft", "dpo")
-TRAINING_STAGES = STAGES[1:]  # the stages that train an adapter
 NOTEBOOK = {"sft": "04 (SFT)", "dpo": "05 (DPO)"}
 
 
@@ -35,17 +34,13 @@ def check_stage(stage: str) -> str:
     return stage
 
 
-def adapter_dir(session: Session, slug: str, stage: str) -> Path:
-    return session.workspace.adapter_dir(slug, stage)
-
-
 def stage_ready(session: Session, model_name: str, stage: str) -> bool:
     """Whether the stage can be used: base always, an adapter once its training finished."""
     check_stage(stage)
     if stage == "base":
         return True
     spec = session.registry.get(model_name, role="target")
-    return (adapter_dir(session, spec.slug, stage) / "manifest.json").is_file()
+    return (session.workspace.adapter_dir(spec.slug, stage) / "manifest.json").is_file()
 
 
 def require_stage(session: Session, model_name: str, stage: str) -> Path | None:
@@ -54,7 +49,7 @@ def require_stage(session: Session, model_name: str, stage: str) -> Path | None:
     spec = session.registry.get(model_name, role="target")
     if stage == "base":
         return None
-    folder = adapter_dir(session, spec.slug, stage)
+    folder = session.workspace.adapter_dir(spec.slug, stage)
     manifest_path = folder / "manifest.json"
     if not manifest_path.exists():
         raise FileNotFoundError(f"no finished {stage.upper()} adapter for {spec.id} at {folder}. Run notebook "
@@ -72,7 +67,7 @@ def adapter_finished_at(session: Session, slug: str, stage: str) -> str | None:
     """When the stage's adapter was finished (a retrained adapter is another model); None for base."""
     if stage == "base":
         return None
-    manifest = read_manifest(adapter_dir(session, slug, stage)) or {}
+    manifest = read_manifest(session.workspace.adapter_dir(slug, stage)) or {}
     return manifest.get("finished_at")
 
 

@@ -23,6 +23,10 @@ from .runtime import in_colab
 
 DRIVE_ROOT = Path("/content/drive/MyDrive/synthetic-instruction-tuner")
 PROJECT_NAME = "synthetic-instruction-tuner"
+# A target's stages: its base weights, then the adapters trained on them, in training order. The
+# layout names their folders, so the names live here, below every phase.
+STAGES = ("base", "sft", "dpo")
+TRAINING_STAGES = STAGES[1:]
 
 
 class WorkspaceError(OSError):
@@ -115,8 +119,8 @@ class Workspace:
 
     def adapter_dir(self, slug: str, stage: str) -> Path:
         """A trained stage's adapter folder (``models/<slug>/<stage>``)."""
-        if stage not in ("sft", "dpo"):
-            raise ValueError(f"unknown training stage '{stage}' (known: sft, dpo)")
+        if stage not in TRAINING_STAGES:
+            raise ValueError(f"unknown training stage '{stage}' (known: {', '.join(TRAINING_STAGES)})")
         return self.models_dir / slug / stage
 
     def merged_dir(self, slug: str, stage: str) -> Path:

@@ -19,6 +19,7 @@ from ..inference.window import fit_prompt
 from ..models import load_causal_lm, load_tokenizer, stop_token_ids
 from ..runtime import derive_seed
 from ..stages import check_stage, load_stage, require_stage
+from ..workspace import TRAINING_STAGES
 from .prompting import blocks, ordered
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def _require_stage(session: Session, model_name: str, stage: str):
 def load_agent_model(session: Session, model_name: str, stage: str):
     """(model, tokenizer) in eval mode with left padding and the chat template installed."""
     spec, stage = stage_of(session, model_name, stage)
-    if stage in ("sft", "dpo"):
+    if stage in TRAINING_STAGES:
         _require_stage(session, model_name, stage)
     if stage != REFERENCE:
         return load_stage(session, model_name, stage)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..stages import STAGES
 from ..store import read_jsonl, write_text_atomic
+from ..workspace import STAGES, TRAINING_STAGES
 from .benchmarks import BENCHMARKS
 from .bootstrap import Delta, bootstrap_seed, paired_bootstrap
 from .results import COLUMNS, check_world, items_path, read_table, results_path, to_csv
@@ -116,7 +116,7 @@ def compare(session: Session, *, write: bool = True) -> Comparison:
     table = headline_table(rows, world)
     deltas = []
     for model in dict.fromkeys(r["model"] for r in rows):
-        for stage in ("sft", "dpo"):
+        for stage in TRAINING_STAGES:
             for benchmark, metric, label in _headlines(rows):
                 if not _has(rows, model, stage, benchmark, metric) or not _has(rows, model, "base", benchmark, metric):
                     continue

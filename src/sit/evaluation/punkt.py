@@ -20,36 +20,23 @@ MARKER = "trained-offline.txt"  # written beside a model this module trained
 TRAINING_ITEMS = 3000
 
 
-def nltk_root(workspace) -> Path:
-    return workspace.nltk_data_dir
-
-
 def _model_dir(root: Path) -> Path:
     return root / "tokenizers" / "punkt_tab" / LANGUAGE
 
 
 def _register(root: Path) -> None:
-    paths = [p for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p]
-    if str(root) not in paths:
-        os.environ["NLTK_DATA"] = os.pathsep.join([str(root), *paths])
+    """Put ``root`` first on nltk's search path (also for nltk imported later)."""
+    paths = [p for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p and p != str(root)]
+    os.environ["NLTK_DATA"] = os.pathsep.join([str(root), *paths])
     if "nltk" in sys.modules:  # imported already: its search path was read from the environment then
         import nltk
 
-        if str(root) not in nltk.data.path:
-            nltk.data.path.insert(0, str(root))
+        nltk.data.path[:] = [str(root), *(p for p in nltk.data.path if p != str(root))]
 
 
-def installed(root: Path | None = None) -> bool:
-    """Whether nltk finds a ``punkt_tab`` model (anywhere on its path, or under ``root``)."""
-    if root is not None and (_model_dir(root) / "sent_starters.txt").exists():
-        return True
-    import nltk
-
-    try:
-        nltk.data.find(f"tokenizers/punkt_tab/{LANGUAGE}/")
-    except LookupError:
-        return False
-    return True
+def installed(root: Path) -> bool:
+    """Whether ``root`` holds a ``punkt_tab`` model."""
+    return (_model_dir(root) / "sent_starters.txt").exists()
 
 
 def training_text(seed: int, items: int = TRAINING_ITEMS) -> str:
@@ -77,9 +64,11 @@ def train_punkt(root: Path, seed: int) -> Path:
 def ensure_punkt(workspace, *, seed: int, offline: bool) -> str:
     """Make ``punkt_tab`` available and return where it came from (``nltk download`` or ``trained offline``).
 
-    ``offline`` (the toy world) never tries the network; otherwise nltk downloads the real model
-    once into the workspace and a failed download falls back to training one."""
-    root = nltk_root(workspace)
+    The model always lives in the workspace, first on nltk's path: a model nltk would find elsewhere (a
+    user's ``nltk_data``, or another workspace registered earlier in this process) is not the one this
+    workspace's results record. ``offline`` (the toy world) never tries the network; otherwise nltk
+    downloads the real model once and a failed download falls back to training one."""
+    root = workspace.nltk_data_dir
     root.mkdir(parents=True, exist_ok=True)
     _register(root)
     if installed(root):
@@ -87,7 +76,7 @@ def ensure_punkt(workspace, *, seed: int, offline: bool) -> str:
     if not offline:
         import nltk
 
-        if nltk.download("punkt_tab", download_dir=str(root), quiet=True) and installed():
+        if nltk.download("punkt_tab", download_dir=str(root), quiet=True) and installed(root):
             return punkt_source(root)
     train_punkt(root, seed)
     return punkt_source(root)

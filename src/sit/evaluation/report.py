@@ -8,7 +8,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from ..charts import STAGE_COLORS, STAGE_LABELS, mark_toy, model_label
-from ..stages import STAGES
+from ..workspace import STAGES
 from .compare import HEADLINES, Comparison
 from .mtbench_data import CATEGORIES
 from .mtbench_run import LABEL

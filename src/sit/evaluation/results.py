@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import ConfigError
-from ..stages import STAGES
 from ..store import read_jsonl, write_jsonl_atomic, write_text_atomic
+from ..workspace import STAGES
 from .bootstrap import aggregate, stderr
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from ..config import ConfigError, resolve_settings
 from ..manifest import models_done, now, write_manifest
 from ..models import release_memory
 from ..progress import draws_bars
-from ..stages import adapter_dir, adapter_finished_at, check_stage, load_stage, require_stage, stage_ready
+from ..stages import adapter_finished_at, check_stage, load_stage, require_stage, stage_ready
 from ..store import JsonlStore
 from .base_prompting import base_note, base_prompting, base_stops, completion_template
 from .benchmarks import Benchmark, get_benchmark, knobs, parse_benchmarks
@@ -97,7 +97,7 @@ def _evaluate(session: Session, model_name, cfg, stages, benchmarks, progress) -
         elif explicit:
             require_stage(session, spec.id, stage)  # raises, naming the notebook that makes the adapter
         else:
-            result.skipped[stage] = f"no finished adapter at {adapter_dir(session, spec.slug, stage)}"
+            result.skipped[stage] = f"no finished adapter at {session.workspace.adapter_dir(spec.slug, stage)}"
     started = now()
     plan = {b.name: knobs(b, cfg) for b in chosen}
     if "mt_bench" in plan:

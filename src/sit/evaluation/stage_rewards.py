@@ -24,9 +24,10 @@ from ..inference.runner import run_stage
 from ..models import load_reward_model, load_tokenizer, release_memory
 from ..preference.scoring import reward_scores, reward_spec
 from ..runtime import derive_seed
-from ..stages import STAGES, load_stage, require_stage
+from ..stages import load_stage, require_stage
 from ..store import JsonlStore, read_json, read_jsonl, write_jsonl_atomic, write_text_atomic
 from ..training.data import data_digest, heldout_ids, read_filtered
+from ..workspace import STAGES
 from .bootstrap import bootstrap_seed, paired_bootstrap
 from .results import items_path
 

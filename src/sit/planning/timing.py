@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..config import ModelSpec, Registry
+from ..workspace import STAGES
 from . import memory as mem
 from .gpus import GPU
 from .prompts import agent_prompts, mmlu_prompts
@@ -210,7 +211,7 @@ def notebook_times(timer: Timer) -> list[StepTime]:
 
 def _evaluation_times(timer: Timer, start: float) -> list[StepTime]:
     p, reg = timer.profile, timer.registry
-    stages = len(lookup(p, "evaluation.stages", ["base", "sft", "dpo"]))
+    stages = len(lookup(p, "evaluation.stages", list(STAGES)))
     benchmarks = set(lookup(p, "evaluation.benchmarks", ["ifeval", "mmlu", "mt_bench"]))
     judge = reg.get(lookup(p, "evaluation.mt_bench.judge", reg.by_role("judge")[0].slug))
     questions = lookup(p, "evaluation.mt_bench.questions")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import ConfigError, ModelSpec
+from ..workspace import TRAINING_STAGES
 
 # Notebook 06's benchmarks (IFEval, MMLU log-likelihoods, MT-Bench answers) and notebook 07's episodes run
 # on every target; the generator plays notebook 07 as the reference agent.
@@ -104,7 +105,7 @@ class Training:
 
 def training_setup(spec: ModelSpec, stage: str, profile: dict) -> Training:
     """The ``training`` section (common keys, then ``sft``/``dpo``) resolved for one model."""
-    if stage not in ("sft", "dpo"):
+    if stage not in TRAINING_STAGES:
         raise ConfigError(f"unknown training stage '{stage}' (known: sft, dpo)")
     section = profile.get("training") or {}
     adapter = section.get("sft") or {}

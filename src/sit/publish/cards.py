@@ -10,6 +10,7 @@ from ..report.document import Table, fmt
 from ..report.evidence import Evidence, ci, stage_sort_key
 from ..report.markdown import table_md
 from ..report.result_sections import flatten_config
+from ..workspace import TRAINING_STAGES
 from .licenses import LLAMA_TERMS, License, license_of, obligations, size_category
 
 TOY_BANNER = ("> **Toy world (`{world}`).** Made by the offline toy world of Synthetic Instruction Tuner: tiny "
@@ -253,7 +254,7 @@ def model_card(ev: Evidence, *, model_id: str, slug: str, stage: str, repo_id: s
 
 
 def _training_table(ev: Evidence, slug: str, stage: str) -> str:
-    stages = [s for s in ("sft", "dpo") if ev.stage(slug, s) and (s == "sft" or stage == "dpo")]
+    stages = [s for s in TRAINING_STAGES if ev.stage(slug, s) and (s == "sft" or stage == "dpo")]
     settings = {s: flatten_config(ev.stage(slug, s).manifest.get("config", {})) for s in stages}
     keys = sorted({k for v in settings.values() for k in v})
     rows = [[k, *[str(settings[s].get(k, "–")) for s in stages]] for k in keys]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ..workspace import TRAINING_STAGES
 from . import prose
 from .data_sections import answering_phrase, source
 from .document import Bullets, Callout, Section, Slide, Table, Text, fmt, missing
@@ -44,7 +45,7 @@ def _finding_sentences(ev: Evidence) -> list[str]:
     """How many models each stage moved up or down, per headline measure (paired changes vs base)."""
     changes = all_changes(ev)
     out = []
-    for stage in ("sft", "dpo"):
+    for stage in TRAINING_STAGES:
         parts = []
         for benchmark, metric, label in measures(ev):
             found = [c for c in changes if (c.stage, c.vs, c.benchmark, c.metric) == (stage, "base", benchmark, metric)
@@ -73,7 +74,7 @@ def conclusions(ev: Evidence, toy: bool) -> Section:
     changes = all_changes(ev)
     points = []
     for model in list(dict.fromkeys(c.model for c in changes)):
-        for stage in ("sft", "dpo"):
+        for stage in TRAINING_STAGES:
             said = [f"{label} {c.verdict} ({c.interval()})" if c.tested else f"{label} not tested"
                     for benchmark, metric, label in measures(ev)
                     if (c := find(changes, model, stage, "base", benchmark, metric))]

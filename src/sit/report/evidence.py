@@ -15,9 +15,8 @@ from pathlib import Path
 
 from ..config import ConfigError
 from ..manifest import manifest_path
-from ..stages import STAGES, TRAINING_STAGES
 from ..store import read_json, read_jsonl
-from ..workspace import Workspace
+from ..workspace import STAGES, TRAINING_STAGES, Workspace
 
 LAYOUT = Workspace.layout()  # paths relative to the workspace root, as the report names its sources
 STAGES_FILE = LAYOUT.rel(LAYOUT.stages_table)
@@ -155,7 +154,7 @@ def _answers(ev: Evidence, registry) -> dict[tuple[str, str], list[dict]]:
     """Each stage's answers to the held-out instructions (``evaluation/stages/<slug>-<stage>.jsonl``)."""
     found = {}
     for spec in registry.by_role("target"):
-        for stage in ("base", *TRAINING_STAGES):
+        for stage in STAGES:
             records = _json(ev, LAYOUT.rel(LAYOUT.stage_answers_file(spec.slug, stage)), read_jsonl)
             if records:
                 found[(spec.id, stage)] = records

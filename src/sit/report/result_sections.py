@@ -3,6 +3,7 @@ agent, and qualitative examples. Every "did it help" comes from :mod:`.verdicts`
 
 from __future__ import annotations
 
+from ..workspace import STAGES, TRAINING_STAGES
 from . import figures, prose
 from .data_sections import flatten_config, setting, settings_table, source
 from .document import Bullets, Figure, Section, Slide, Table, Text, fmt, missing
@@ -69,7 +70,7 @@ def training(ev: Evidence) -> Section:
     if not ev.trained:
         return missing(section, f"a finished adapter (`{adapter_file('manifest.json')}`)", prose.NEXT_STEP["training"])
     tables = []
-    for stage in ("sft", "dpo"):
+    for stage in TRAINING_STAGES:
         runs = [t for t in ev.trained if t.stage == stage]
         if runs:
             tables.append(_hyperparameters(ev, stage, runs))
@@ -132,12 +133,12 @@ def headline_table(ev: Evidence) -> Table | None:
     rows = []
     for model in _models(ev):
         for benchmark, metric, label in rows_of:
-            values = {s: value_of(ev, model, s, benchmark, metric) for s in ("base", "sft", "dpo")}
+            values = {s: value_of(ev, model, s, benchmark, metric) for s in STAGES}
             if all(v is None for v, _ in values.values()):
                 continue
             n = next((n for _, n in values.values() if n), None)
             cells = [short(model), label, fmt(n), fmt(values["base"][0])]
-            for stage in ("sft", "dpo"):
+            for stage in TRAINING_STAGES:
                 change = find(changes, model, stage, "base", benchmark, metric)
                 cells += [fmt(values[stage][0]), _change_cell(change)]
             rows.append(cells)
@@ -268,7 +269,7 @@ def examples(ev: Evidence) -> Section:
     first = next(iter(ev.answers.values()))
     shared = [r["id"] for r in first if all(r["id"] in answers for answers in by_key.values())]
     models = list(dict.fromkeys(model for model, _ in ev.answers))
-    stages = [s for s in ("base", "sft", "dpo") if any(s == st for _, st in ev.answers)]
+    stages = [s for s in STAGES if any(s == st for _, st in ev.answers)]
     section.add(Text(f"Answers of every stage to the first {min(EXAMPLES, len(shared))} held-out instructions "
                      f"(never trained on), greedy, cut to {EXAMPLE_CHARS} characters here. \u2020 marks an "
                      "answer that did not end its turn (it hit the token limit)."))

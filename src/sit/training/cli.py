@@ -9,6 +9,7 @@ from __future__ import annotations
 
 def register(subparsers) -> None:
     from ..cli import add_session_args
+    from ..workspace import TRAINING_STAGES
 
     for stage, helptext in (("sft", "QLoRA SFT of a target model on the filtered conversations"),
                             ("dpo", "DPO of a target model from its SFT adapter on the preference pairs")):
@@ -23,7 +24,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("export", help="merge a stage's adapter into an fp16 copy of its base model")
     add_session_args(parser)
     parser.add_argument("--model", required=True)
-    parser.add_argument("--stage", choices=["sft", "dpo"], default="dpo")
+    parser.add_argument("--stage", choices=TRAINING_STAGES, default="dpo")
     parser.add_argument("--out", default=None, help="output folder (default: models/<slug>/<stage>-merged-fp16)")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(func=_export)

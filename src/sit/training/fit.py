@@ -27,8 +27,8 @@ from ..inference.engine import is_oom
 from ..models import release_memory
 from ..noise import library_warnings_silenced
 from ..progress import draws_bars, library_bars
-from ..stages import TRAINING_STAGES
 from ..store import read_json, write_json_atomic
+from ..workspace import TRAINING_STAGES
 
 if TYPE_CHECKING:
     from ..session import Session
