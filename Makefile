@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make demo   run the whole pipeline on the offline toy world (CPU, minutes)
 #   make test   lint, notebook hygiene, unit tests, and every notebook executed with nbval
-# Both create .venv and install what they need on first use; later runs reuse it.
+# Both create .venv and install what they need on first use; later runs reuse it. (--no-compile: Python
+# compiles the few modules a run imports, not the thousands that torch and transformers ship.)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -17,8 +18,8 @@ setup: $(STAMP)
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt requirements-reference.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --no-compile "$(TORCH)"
+	$(BIN)/python -m pip install -q --no-compile -r requirements.txt -r requirements-dev.txt
 	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
 	for pin in $$(grep -v '^#' requirements-reference.txt); do \
 	  $(BIN)/python -m pip install -q --no-deps --upgrade --target "$(VENV)/reference/$${pin%%==*}" "$$pin" || exit 1; \
@@ -40,16 +41,16 @@ lint: setup
 hygiene: setup
 	$(BIN)/python -m sit.hygiene
 
-# The tests run on two workers (pytest-xdist), a test file at a time: the demo pipeline's file
-# (tests/test_demo_run.py) on one, the rest of the suite on the other meanwhile. The notebooks run last,
-# in order 01 -> 07, in the throw-away workspace where the demo run left a finished pipeline (their
-# defaults resolve to the toy world on a machine without a GPU).
+# The tests and notebooks run on two workers (pytest-xdist), a test file at a time. The demo pipeline's
+# tests and then the notebooks, in order 01 -> 07, run on one worker (tests/conftest.py), in a throw-away
+# workspace: nbval finds the pipeline finished there and resumes every step. The notebooks' defaults
+# resolve to the toy world on a machine without a GPU.
 TEST_WORKERS ?= 2
-SUITE     = $(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -p no:cacheprovider
-NOTEBOOKS = $(BIN)/python -m pytest notebooks --nbval-lax -p no:cacheprovider
+SUITE = $(BIN)/python -m pytest tests notebooks --nbval-lax -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+        -p no:cacheprovider --durations=15
 
 pytest: setup
-	ws="$$(mktemp -d)" && SIT_WORKSPACE="$$ws" $(SUITE) && SIT_WORKSPACE="$$ws" $(NOTEBOOKS)
+	SIT_WORKSPACE="$$(mktemp -d)" $(SUITE)
 
 test: lint hygiene toy-world pytest
 
@@ -61,7 +62,7 @@ test-cpus: lint hygiene
 	for cap in $(CPU_CAPABILITIES); do \
 	  export ATEN_CPU_CAPABILITY=$$cap SIT_TOY_DIR="$(CURDIR)/.cache/toy-world-$$cap"; \
 	  $(BIN)/sit toy-world || exit 1; \
-	  ws="$$(mktemp -d)" && SIT_WORKSPACE="$$ws" $(SUITE) && SIT_WORKSPACE="$$ws" $(NOTEBOOKS) || exit 1; \
+	  SIT_WORKSPACE="$$(mktemp -d)" $(SUITE) || exit 1; \
 	done
 
 plan: setup

@@ -1,10 +1,11 @@
 """What `make demo` leaves, read by every test here from one run of its three commands.
 
 The run is `sit run-all`, `sit report` and `sit publish --dry-run` on the toy world, with a canary
-HF_TOKEN. `make test` runs the notebooks last, in the fresh workspace named by ``SIT_WORKSPACE``; the demo
-run goes there when it is still empty. Its `sit run-all` has executed every notebook from scratch with
-papermill, so nbval then runs them top to bottom as a user who reopens a finished workspace does,
-resuming every step, instead of training and evaluating the toy world a second time.
+HF_TOKEN. In `make test` the run goes into the fresh workspace named by ``SIT_WORKSPACE``, and nbval runs
+the notebooks there right after these tests, on the same worker (tests/conftest.py). The run's `sit run-all`
+has executed every notebook from scratch with papermill, so nbval runs them top to bottom as a user who
+reopens a finished workspace does, resuming every step, instead of training and evaluating the toy world
+a second time.
 """
 
 import json
