@@ -1,8 +1,7 @@
 # The two commands of the README:
 #   make demo   run the whole pipeline on the offline toy world (CPU, minutes)
 #   make test   lint, notebook hygiene, unit tests, and every notebook executed with nbval
-# Both create .venv and install what they need on first use; later runs reuse it. (--no-compile: Python
-# compiles the few modules a run imports, not the thousands that torch and transformers ship.)
+# Both create .venv and install what they need on first use; later runs reuse it.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -18,8 +17,8 @@ setup: $(STAMP)
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt requirements-reference.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q --no-compile "$(TORCH)"
-	$(BIN)/python -m pip install -q --no-compile -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -r requirements.txt -r requirements-dev.txt
 	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
 	for pin in $$(grep -v '^#' requirements-reference.txt); do \
 	  $(BIN)/python -m pip install -q --no-deps --upgrade --target "$(VENV)/reference/$${pin%%==*}" "$$pin" || exit 1; \
