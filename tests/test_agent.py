@@ -15,7 +15,7 @@ from sit.agent.episodes import run_episodes
 from sit.agent.metrics import summarize
 from sit.agent.prompting import TASK_PROMPT, fit
 from sit.agent.reward import reward
-from sit.agent.run import evaluate_agent, read_results
+from sit.agent.run import evaluate_agent, read_results, results_path
 from sit.agent.schema import load_catalog_file, save_catalog
 from sit.agent.trajectories import TOY_RESULTS_PER_PAGE, toy_conversations
 from sit.agent.webshop_files import load_webshop
@@ -355,6 +355,17 @@ def test_evaluate_caches_baselines_and_merges_results(tmp_path):
         evaluate_agent(session, "greedy")
     with pytest.raises(ConfigError, match="unknown stage 'rlhf' \\(known: base, sft, dpo\\)"):
         evaluate_agent(session, "llm", "qwen2.5-3b", "rlhf")
+
+
+def test_the_results_table_is_the_same_whatever_order_the_agents_ran_in(tmp_path):
+    tables = []
+    for order in (("random", "rule"), ("rule", "random")):
+        session = start("demo", str(tmp_path / "-".join(order)), 42, {"agent.goals": 12}, verbose=False)
+        for agent in order:
+            evaluate_agent(session, agent, progress=False)
+        tables.append(results_path(session).read_text())
+    assert tables[0] == tables[1]
+    assert [line.split(",")[0] for line in tables[0].splitlines()[1:]] == ["random baseline"] * 4 + ["rule baseline"] * 4
 
 
 def test_cli_runs_a_baseline_and_lists_agents(tmp_path):

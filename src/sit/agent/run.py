@@ -21,6 +21,7 @@ from ..config import ConfigError, resolve_settings
 from ..manifest import models_done, now, read_manifest, write_manifest
 from ..progress import draws_bars
 from ..store import write_text_atomic
+from ..workspace import STAGES
 from .baselines import RandomAgent, RuleAgent
 from .catalog import build_catalog
 from .env import Shop
@@ -189,5 +190,12 @@ def write_results(session: Session, runs: list[AgentRun], *, note: str) -> Path:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows([{k: r.get(k, "") for k in COLUMNS} for r in kept + new])
+    writer.writerows([{k: r.get(k, "") for k in COLUMNS} for r in sorted(kept + new, key=_row_order)])
     return write_text_atomic(results_path(session), buffer.getvalue())
+
+
+def _row_order(row: dict) -> tuple:
+    """Model, stage in training order, run, metric: the same table whatever order the runs were made in."""
+    stage, metric = row["stage"], row["metric"]
+    return (row["model"], STAGES.index(stage) if stage in STAGES else len(STAGES), stage, _run_label(row["note"]),
+            METRICS.index(metric) if metric in METRICS else len(METRICS), metric)
