@@ -101,6 +101,7 @@ class Registry:
         bad = [r for r in roles if r not in ROLES]
         if bad:
             raise ConfigError(f"{where}: unknown role(s) {bad} (known: {', '.join(ROLES)})")
+        _check_t4(where, entry.get("t4") or {})
         template_name = entry.get("chat_template")
         template = None
         if template_name and template_name != "native":
@@ -172,6 +173,15 @@ class Registry:
         if role not in ROLES:
             raise ConfigError(f"unknown role '{role}' (known: {', '.join(ROLES)})")
         return [s for s in self._models.values() if role in s.roles]
+
+
+def _check_t4(where: str, t4: dict) -> None:
+    """The registry's per-model T4 switches that the loaders and trainers read (typos would silently mean the default)."""
+    if t4.get("decode_weights", "nf4") not in ("fp16", "nf4"):
+        raise ConfigError(f"{where}: t4.decode_weights must be fp16 or nf4, got {t4['decode_weights']!r}")
+    if not isinstance(t4.get("gradient_checkpointing", True), bool):
+        raise ConfigError(f"{where}: t4.gradient_checkpointing must be true or false, "
+                          f"got {t4['gradient_checkpointing']!r}")
 
 
 def load_registry(path: str | Path | None = None) -> Registry:

@@ -104,6 +104,41 @@ def load_causal_lm(spec: ModelSpec, profile: dict):
     return model
 
 
+def decode_weights(spec: ModelSpec, profile: dict) -> str | None:
+    """How a model loaded in nf4 decodes: the registry's ``t4.decode_weights`` (nf4 when it does not say);
+    None when the profile does not load it in nf4."""
+    if not (profile.get("quantize") and spec.load == "nf4"):
+        return None
+    return spec.t4.get("decode_weights", "nf4")
+
+
+def load_decoding_lm(spec: ModelSpec, profile: dict):
+    """The model as every generation path loads it: :func:`load_causal_lm`, then, where the registry says
+    ``t4.decode_weights: fp16``, its nf4 weights dequantized once to the compute dtype.
+
+    Batched nf4 matmuls dequantize every weight on each decode step anyway (~4.5 bytes read a weight);
+    a dequantized model reads 2, and its weights are exactly the nf4 ones its adapters were trained on.
+    Attach an adapter after this, so its LoRA layers wrap plain linear layers."""
+    model = load_causal_lm(spec, profile)
+    if decode_weights(spec, profile) == "fp16":
+        dequantize(model, torch_dtype(profile))
+    return model
+
+
+def dequantize(model, dtype) -> None:
+    """Replace every bitsandbytes 4-bit layer by a plain linear layer holding its dequantized weight, in place."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # it logs that the weights are cast to ``dtype``: asked for, not news
+    try:
+        model.dequantize(dtype=dtype)
+    finally:
+        hf_logging.set_verbosity(level)
+    model.is_loaded_in_4bit = False  # transformers leaves the flag; PEFT would still build 4-bit LoRA layers
+    model.eval()
+
+
 def load_reward_model(spec: ModelSpec, profile: dict):
     """A sequence classifier with exactly one logit (a scalar reward)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification

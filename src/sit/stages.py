@@ -5,7 +5,8 @@ trained further, so it is loaded alone). Their tokenizer and generation config c
 folder: the chat template, the pad token, and the end-of-turn token generation stops at. ``base`` is
 the registry's base model with the same chat template installed on its tokenizer, so that every stage
 answers the same prompt; a base model was never trained on that template, which is the point of
-comparing it.
+comparing it. Every stage decodes on the base as :func:`sit.models.load_decoding_lm` loads it: nf4, or, where the
+registry says ``t4.decode_weights: fp16`` (the 3B targets), those same nf4 weights dequantized once.
 
 It sits below the phases: training writes the adapters, evaluation and the agent load them.
 """
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .config import ConfigError
 from .manifest import read_manifest
-from .models import load_causal_lm, load_tokenizer
+from .models import load_decoding_lm, load_tokenizer
 from .noise import library_warnings_silenced
 from .store import read_json
 from .workspace import STAGES
@@ -76,11 +77,11 @@ def load_stage(session: Session, model_name: str, stage: str, *, padding_side: s
     spec = session.model(model_name, role="target")
     folder = require_stage(session, model_name, stage)
     if folder is None:
-        return load_causal_lm(spec, session.profile), load_tokenizer(spec, session.profile, padding_side=padding_side)
+        return load_decoding_lm(spec, session.profile), load_tokenizer(spec, session.profile, padding_side=padding_side)
     from peft import PeftModel
     from transformers import AutoTokenizer, GenerationConfig
 
-    base = load_causal_lm(spec, session.profile)
+    base = load_decoding_lm(spec, session.profile)  # fp16 where the registry says so, before the adapter
     with library_warnings_silenced():
         model = PeftModel.from_pretrained(base, str(folder))
     merge_token_rows(model)

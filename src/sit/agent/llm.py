@@ -16,7 +16,7 @@ from ..config import ConfigError
 from ..inference.engine import HFBackend, Prompt, SamplingSettings
 from ..inference.runner import BatchLimit, generate_with_retry
 from ..inference.window import fit_prompt
-from ..models import load_causal_lm, load_tokenizer, stop_token_ids
+from ..models import load_decoding_lm, load_tokenizer, stop_token_ids
 from ..runtime import derive_seed
 from ..stages import check_stage, load_stage, require_stage
 from ..workspace import TRAINING_STAGES
@@ -67,7 +67,7 @@ def load_agent_model(session: Session, model_name: str, stage: str):
         _require_stage(session, model_name, stage)
     if stage != REFERENCE:
         return load_stage(session, model_name, stage)
-    return load_causal_lm(spec, session.profile), load_tokenizer(spec, session.profile)
+    return load_decoding_lm(spec, session.profile), load_tokenizer(spec, session.profile)
 
 
 class LLMAgent:

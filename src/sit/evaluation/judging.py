@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings
 from ..inference.runner import BatchLimit, generate_with_retry, run_stage
-from ..models import load_causal_lm, load_tokenizer, stop_token_ids
+from ..models import load_decoding_lm, load_tokenizer, stop_token_ids
 from ..runtime import derive_seed
 from ..store import JsonlStore
 from .judge_prompts import judge_messages, load_prompts, parse_rating, prompt_name
@@ -41,7 +41,7 @@ class Judge:
         """(model, tokenizer), loaded on the first call only."""
         if self._loaded is None:
             tokenizer = load_tokenizer(self.spec, self.session.profile)
-            self._loaded = (load_causal_lm(self.spec, self.session.profile), tokenizer)
+            self._loaded = (load_decoding_lm(self.spec, self.session.profile), tokenizer)
         return self._loaded
 
     def release(self) -> None:

@@ -163,7 +163,7 @@ def _check_resume(raw_dir: Path, fingerprint: dict) -> None:
 
 def make_backend(name: str, spec: ModelSpec, profile: dict):
     """Load the generator behind the chosen backend; returns (backend, tokenizer)."""
-    from ..models import load_causal_lm, load_tokenizer, model_source
+    from ..models import load_decoding_lm, load_tokenizer, model_source
 
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend '{name}' (known: {', '.join(BACKENDS)})")
@@ -172,7 +172,7 @@ def make_backend(name: str, spec: ModelSpec, profile: dict):
         quantized = bool(profile.get("quantize")) and spec.load == "nf4"
         return VLLMBackend(model_source(spec, profile), tokenizer, dtype=profile.get("dtype", "float16"),
                            quantized=quantized, seed=int(profile["seed"])), tokenizer
-    return HFBackend(load_causal_lm(spec, profile), tokenizer), tokenizer
+    return HFBackend(load_decoding_lm(spec, profile), tokenizer), tokenizer
 
 
 def generate(session: Session, *, generator: str | None = None, backend: str = "hf", progress: bool = True,

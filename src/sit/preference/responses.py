@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ..config import ConfigError, ModelSpec
 from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings
 from ..inference.runner import StageStats, run_stage
-from ..models import load_causal_lm, load_tokenizer, release_memory, stop_token_ids
+from ..models import load_decoding_lm, load_tokenizer, release_memory, stop_token_ids
 from ..runtime import derive_seed
 from ..store import JsonlStore
 from .inputs import preference_settings, read_filtered
@@ -117,7 +117,7 @@ def _generate(session: Session, spec, gen, cfg, filtered, store, progress) -> tu
 
     Also returns the CUDA memory allocated while the model was still loaded (None without CUDA)."""
     tokenizer = load_tokenizer(spec, session.profile)
-    backend = HFBackend(load_causal_lm(spec, session.profile), tokenizer)
+    backend = HFBackend(load_decoding_lm(spec, session.profile), tokenizer)
     settings = sampling_settings(spec, tokenizer, gen)
     by_id = {r["id"]: r for r in filtered}
     prompts = [Prompt(id=r["id"], text=completion_prompt(gen["prompt_format"], r["instruction"], tokenizer.bos_token),
