@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import ModelSpec
+from ..training.fit import SPEED_ONLY as TRAINING_SPEED_ONLY
 from ..workspace import Workspace
 
 # Settings that change how fast a step runs, not what it writes.
 SPEED_ONLY = ("batch_size", "checkpoint_every", "reward_batch_size")
 TRAINING_LOGS = ("logging_steps", "save_steps", "save_total_limit", "report_to")
+TRAINING_IGNORED = (*TRAINING_LOGS, *TRAINING_SPEED_ONLY)  # what 04 and 05 write does not depend on these
 
 
 LAYOUT = Workspace.layout()  # the artifact folders, relative to the workspace
@@ -51,8 +53,8 @@ STEPS = {step.number: step for step in (
          lambda m: f"{_counts(m).get('output', '?')} kept of {_counts(m).get('input', '?')}"),
     Step("03", (LAYOUT.rel(LAYOUT.preference_dir),), ("preference",), ("02",), SPEED_ONLY,
          lambda m: f"{_counts(m).get('pairs', '?')} pairs"),
-    Step("04", (LAYOUT.rel(LAYOUT.adapter_dir("{slug}", "sft")),), ("training", "training.sft"), ("02",), TRAINING_LOGS, _loss),
-    Step("05", (LAYOUT.rel(LAYOUT.adapter_dir("{slug}", "dpo")),), ("training", "training.dpo"), ("03", "04"), TRAINING_LOGS, _loss),
+    Step("04", (LAYOUT.rel(LAYOUT.adapter_dir("{slug}", "sft")),), ("training", "training.sft"), ("02",), TRAINING_IGNORED, _loss),
+    Step("05", (LAYOUT.rel(LAYOUT.adapter_dir("{slug}", "dpo")),), ("training", "training.dpo"), ("03", "04"), TRAINING_IGNORED, _loss),
     # 06 and 07 share evaluation/: setting 06 aside moves 07's results too, and 07 then runs again.
     Step("06", (LAYOUT.rel(LAYOUT.evaluation_dir),), ("evaluation", "evaluation.ifeval", "evaluation.mmlu", "evaluation.mt_bench"),
          ("04", "05"), (*SPEED_ONLY, "judge_batch_size"), lambda m: f"{_counts(m).get('rows', '?')} result rows"),

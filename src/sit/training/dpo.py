@@ -21,7 +21,7 @@ from ..stages import require_stage
 from ..store import read_json
 from .artifacts import StageResult, finish_stage, finished
 from .data import data_digest, dpo_pairs
-from .fit import CHECKPOINTS, batch_plan, fit, stage_settings, trainer_arguments
+from .fit import CHECKPOINTS, batch_plan, fit, for_model, stage_settings, trainer_arguments
 from .model import expose_lm_head_bias, load_base_for_training, ready_to_train, trainable_dtypes
 
 if TYPE_CHECKING:
@@ -78,8 +78,8 @@ def train_dpo(session: Session, model_name: str, *, progress: bool = True, train
     from trl import DPOConfig, DPOTrainer
 
     started = now()
-    cfg = stage_settings(session, "dpo", overrides)
     spec = session.model(model_name, role="target")
+    cfg = for_model(stage_settings(session, "dpo", overrides), spec)
     sft_dir = require_stage(session, model_name, "sft")
     sft_manifest = read_json(sft_dir / "manifest.json")
     pairs, heldout = dpo_pairs(session)

@@ -1,7 +1,8 @@
 """What SFT and DPO share: settings, trainer arguments, resume, out-of-memory retry, and the saved stage.
 
 * Settings: the profile's ``training`` section (shared keys) merged with its ``sft`` / ``dpo``
-  subsection; a batch size of ``null`` means the model's T4 numbers from the registry.
+  subsection; a batch size of ``null`` means the model's T4 numbers from the registry, and so does a
+  ``gradient_checkpointing`` of ``null`` (:func:`for_model`).
 * Resume: checkpoints go to ``models/<slug>/<stage>/checkpoints/`` every ``save_steps`` optimizer
   steps (at most ``save_total_limit`` kept). A rerun resumes from the newest complete one (its
   trainer state, weights, optimizer and scheduler files present and readable); newer incomplete
@@ -38,6 +39,9 @@ SHARED_KEYS = ("heldout", "train_chat_tokens", "gradient_checkpointing", "optim"
 CHECKPOINTS = "checkpoints"
 RUN_FILE = "run.json"  # the fingerprint of the run the checkpoints belong to
 _POSITIVE = ("epochs", "logging_steps", "save_steps", "save_total_limit", "max_length")
+# Settings that change how fast a stage trains, not the adapter it writes: a finished or checkpointed stage made
+# with another value is the same stage (activation checkpointing recomputes the very activations it dropped).
+SPEED_ONLY = ("gradient_checkpointing",)
 
 
 def stage_settings(session: Session, stage: str, overrides: dict | None = None) -> dict:
@@ -56,6 +60,14 @@ def stage_settings(session: Session, stage: str, overrides: dict | None = None) 
 def shared_and_stage(training: dict, stage: str, overrides: dict | None = None) -> dict:
     """A stage's settings from a profile's ``training`` section: the shared keys, the stage's own over them."""
     return resolve_settings(stage, {key: training[key] for key in SHARED_KEYS}, training[stage], overrides=overrides)
+
+
+def for_model(cfg: dict, spec: ModelSpec) -> dict:
+    """``cfg`` with what it leaves to the model (null) filled in from the registry: ``gradient_checkpointing`` is the
+    model's ``t4.gradient_checkpointing`` (on where the registry does not say). The manifest records the result."""
+    if cfg.get("gradient_checkpointing") is None:
+        cfg = {**cfg, "gradient_checkpointing": bool(spec.t4.get("gradient_checkpointing", True))}
+    return cfg
 
 
 def batch_plan(spec: ModelSpec, cfg: dict) -> tuple[int, int]:
@@ -119,14 +131,15 @@ def trainer_arguments(config_class, session: Session, cfg: dict, output_dir: Pat
 
 
 def check_fingerprint(folder: Path, fingerprint: dict) -> bool:
-    """True when the stage in ``folder`` is finished with this fingerprint; refuses a foreign one."""
+    """True when the stage in ``folder`` is finished with this fingerprint; refuses a foreign one.
+    Speed-only settings (:data:`SPEED_ONLY`) are not compared."""
     fresh = f"To start over, delete {folder} (or use another workspace)."
     for name in ("manifest.json", f"{CHECKPOINTS}/{RUN_FILE}"):
         path = folder / name
         if not path.exists():
             continue
         stored = read_json(path).get("fingerprint") or {}
-        if stored != fingerprint:
+        if _without_speed(stored) != _without_speed(fingerprint):
             changes = ", ".join(f"{k}: {stored.get(k)!r} -> {v!r}" for k, v in fingerprint.items()
                                 if stored.get(k) != v)
             raise ConfigError(f"{path.parent if name != 'manifest.json' else folder} was trained with other "
@@ -134,6 +147,13 @@ def check_fingerprint(folder: Path, fingerprint: dict) -> bool:
         if name == "manifest.json":
             return True
     return False
+
+
+def _without_speed(fingerprint: dict) -> dict:
+    config = fingerprint.get("config")
+    if not isinstance(config, dict):
+        return fingerprint
+    return {**fingerprint, "config": {k: v for k, v in config.items() if k not in SPEED_ONLY}}
 
 
 # What a checkpoint needs to resume: without the optimizer and scheduler files transformers would

@@ -51,10 +51,10 @@ def settings_table(session: Session, result):
 
 def seed_settings(profile: dict, stage: str, spec) -> dict[str, dict]:
     """What ``trainer_arguments`` and ``lora_config`` build from ``profile`` for ``spec``, by field name."""
-    from .fit import shared_and_stage
+    from .fit import for_model, shared_and_stage
 
     training = profile["training"]
-    cfg = shared_and_stage(training, stage)
+    cfg = for_model(shared_and_stage(training, stage), spec)
     sft = training["sft"]  # DPO trains the SFT adapter further: its LoRA settings are SFT's
     on_cuda = profile.get("device") == "cuda"
     args = {"num_train_epochs": cfg["epochs"], "learning_rate": cfg["learning_rate"],

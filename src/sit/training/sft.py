@@ -16,7 +16,7 @@ from ..models import load_tokenizer
 from .artifacts import StageResult, finish_stage, finished
 from .chat import encode_chat
 from .data import data_digest, sft_conversations
-from .fit import CHECKPOINTS, batch_plan, fit, stage_settings, trainer_arguments
+from .fit import CHECKPOINTS, batch_plan, fit, for_model, stage_settings, trainer_arguments
 from .model import (
     chat_token_ids,
     init_untrained_rows,
@@ -60,8 +60,8 @@ def train_sft(session: Session, model_name: str, *, progress: bool = True, train
     from trl import SFTConfig, SFTTrainer
 
     started = now()
-    cfg = stage_settings(session, "sft", overrides)
     spec = session.model(model_name, role="target")
+    cfg = for_model(stage_settings(session, "sft", overrides), spec)
     records, heldout = sft_conversations(session)
     fingerprint = sft_fingerprint(session, spec, cfg, records, heldout)
     folder = session.workspace.adapter_dir(spec.slug, "sft")
