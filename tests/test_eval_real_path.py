@@ -75,13 +75,13 @@ def test_the_judge_is_loaded_once_for_all_stages_of_a_run(toy_world, tmp_path, m
     session = start("demo", str(tmp_path), verbose=False, overrides={"evaluation.mt_bench.questions": 1})
     add_unchanged_sft_adapter(session, QWEN)
     loads = []
-    real_load = judging.load_causal_lm
+    real_load = judging.load_decoding_lm
 
     def counted(spec, profile):
         loads.append(spec.id)
         return real_load(spec, profile)
 
-    monkeypatch.setattr(judging, "load_causal_lm", counted)
+    monkeypatch.setattr(judging, "load_decoding_lm", counted)
     recwarn.clear()
     result = evaluate(session, QWEN, benchmarks="mt_bench", progress=False)
     assert result.stages == ["base", "sft"]

@@ -15,7 +15,7 @@ from killing import kill_while_writing
 import sit.preference.responses as responses_module
 import sit.preference.scoring as scoring_module
 from sit.config import ConfigError
-from sit.models import load_causal_lm, load_reward_model, load_tokenizer
+from sit.models import load_causal_lm, load_decoding_lm, load_reward_model, load_tokenizer
 from sit.preference import respond, run, score
 from sit.preference.scoring import reward_inputs, reward_scores
 from sit.session import start
@@ -117,7 +117,7 @@ def test_a_finished_run_is_a_no_op_and_other_settings_are_refused(two_models):
 
 
 def test_missing_filtered_set_is_named_before_any_model_loads(tmp_path, monkeypatch):
-    monkeypatch.setattr(responses_module, "load_causal_lm", None)  # would fail if called
+    monkeypatch.setattr(responses_module, "load_decoding_lm", None)  # would fail if called
     with pytest.raises(FileNotFoundError, match="Run notebook 02 .*data/filtered/filtered.jsonl"):
         respond(session_for(tmp_path), LLAMA, progress=False)
 
@@ -130,7 +130,7 @@ def test_the_target_model_is_gone_before_the_reward_model_loads(tmp_path, toy_wo
     refs, checked = [], []
 
     def load_target(spec, profile):
-        model = load_causal_lm(spec, profile)
+        model = load_decoding_lm(spec, profile)
         refs.append(weakref.ref(model))
         return model
 
@@ -138,7 +138,7 @@ def test_the_target_model_is_gone_before_the_reward_model_loads(tmp_path, toy_wo
         checked.append([ref() is None for ref in refs])
         return load_reward_model(spec, profile)
 
-    monkeypatch.setattr(responses_module, "load_causal_lm", load_target)
+    monkeypatch.setattr(responses_module, "load_decoding_lm", load_target)
     monkeypatch.setattr(scoring_module, "load_reward_model", load_reward)
     result = run(session_for(tmp_path), LLAMA, progress=False)
     assert checked == [[True]]  # one target loaded, and dead when the reward model was loaded
