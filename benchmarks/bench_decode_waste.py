@@ -59,6 +59,7 @@ class Phase:
     items: list[Item] | None = None  # one decode run (None for the agent)
     order: str = "bucket"  # bucket | as_given | longest_first | rounds
     rounds: list[list[int]] | None = None  # agent: each episode's reply lengths, in goal order
+    model: str = ""  # the registry slug of the model that decodes (for a batch the profile leaves to the model)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -116,12 +117,13 @@ def magpie_phases(ws: Workspace, tokens: Tokens) -> list[Phase]:
     if path.exists():
         rows = read_jsonl(path)
         phases.append(Phase("01 instructions", generator, "generation",
-                            [Item(r["id"], 0, r["instruction_tokens"]) for r in rows], order="as_given"))
+                            [Item(r["id"], 0, r["instruction_tokens"]) for r in rows], order="as_given",
+                            model=generator))
     path = ws.raw_dir / "magpie.jsonl"
     if path.exists():
         phases.append(Phase("01 responses", generator, "generation",
                             [Item(r["id"], tokens.count(generator, r["instruction"]), r["response_tokens"])
-                             for r in read_jsonl(path)]))
+                             for r in read_jsonl(path)], model=generator))
     return phases
 
 
@@ -133,14 +135,14 @@ def answer_phases(ws: Workspace, tokens: Tokens) -> list[Phase]:
         if path.exists():
             phases.append(Phase("03 answers", spec.slug, "preference",
                                 [Item(r["id"], tokens.count(spec.slug, r["instruction"]), r["response_tokens"])
-                                 for r in read_jsonl(path)]))
+                                 for r in read_jsonl(path)], model=spec.slug))
     for spec in tokens.registry.by_role("target"):
         for stage in ("base", "sft", "dpo"):
             path = ws.stage_answers_file(spec.slug, stage)
             if path.exists():
                 phases.append(Phase("held-out answers", f"{spec.slug} {stage}", "preference",
                                     [Item(r["id"], tokens.count(spec.slug, r["instruction"]), r["response_tokens"])
-                                     for r in read_jsonl(path)]))
+                                     for r in read_jsonl(path)], model=spec.slug))
     return phases
 
 
@@ -156,17 +158,18 @@ def evaluation_phases(ws: Workspace, tokens: Tokens) -> list[Phase]:
                 phases.append(Phase("IFEval", f"{spec.slug} {stage}", "ifeval",
                                     [Item(r["id"], tokens.count(spec.slug, prompts[d]),
                                           tokens.count(spec.slug, r.get("output") or ""))
-                                     for r, d in zip(rows, doc, strict=True)], order="longest_first"))
+                                     for r, d in zip(rows, doc, strict=True)], order="longest_first",
+                                    model=spec.slug))
             path = ws.mt_bench_dir(spec.slug, stage) / "answers.jsonl"
             if path.exists():
                 answers = read_jsonl(path)
-                phases += mt_bench_phases(answers, f"{spec.slug} {stage}", lambda t, s=spec.slug: tokens.count(s, t))
+                phases += mt_bench_phases(answers, spec.slug, stage, lambda t, s=spec.slug: tokens.count(s, t))
                 phases += judge_phases(ws.mt_bench_dir(spec.slug, stage) / "judgments.jsonl", answers,
                                        f"{spec.slug} {stage}", tokens)
     return phases
 
 
-def mt_bench_phases(rows: list[dict], who: str, count: Callable[[str], int]) -> list[Phase]:
+def mt_bench_phases(rows: list[dict], slug: str, stage: str, count: Callable[[str], int]) -> list[Phase]:
     """One runner call per turn and temperature, as notebook 06 makes them (turn 2's prompt holds turn 1)."""
     first = {r["question_id"]: r for r in rows if r["turn"] == 1}
     groups: dict[tuple[int, float], list[Item]] = {}
@@ -175,7 +178,7 @@ def mt_bench_phases(rows: list[dict], who: str, count: Callable[[str], int]) -> 
             (first.get(r["question_id"], {}).get("question", ""), first.get(r["question_id"], {}).get("answer", ""),
              r["question"]))
         groups.setdefault((r["turn"], r.get("temperature", 0.0)), []).append(Item(r["id"], count(text), r["answer_tokens"]))
-    return [Phase("MT-Bench answers", f"{who} t{turn} T={temp:g}", "mt_bench", items)
+    return [Phase("MT-Bench answers", f"{slug} {stage} t{turn} T={temp:g}", "mt_bench", items, model=slug)
             for (turn, temp), items in sorted(groups.items())]
 
 
@@ -187,7 +190,7 @@ def judge_phases(path: Path, answers: list[dict], who: str, tokens: Tokens) -> l
     answer = {r["id"]: r for r in answers}
     items = [Item(r["id"], tokens.count(judge, f"{r.get('question', '')} {answer.get(r['id'], {}).get('answer', '')}"),
                   tokens.count(judge, r.get("first_judgment") or r.get("judgment") or "")) for r in read_jsonl(path)]
-    return [Phase("MT-Bench judge", who, "judge", items)]
+    return [Phase("MT-Bench judge", who, "judge", items, model=judge)]
 
 
 def agent_phases(ws: Workspace, tokens: Tokens) -> list[Phase]:
@@ -199,27 +202,39 @@ def agent_phases(ws: Workspace, tokens: Tokens) -> list[Phase]:
         if slug is None:
             continue  # a rule-based baseline: nothing decodes
         episodes = [[tokens.count(slug, t.get("reply") or "") for t in r["turns"]] for r in read_jsonl(path)]
-        phases.append(Phase("agent", path.stem, "agent", order="rounds", rounds=episodes))
+        phases.append(Phase("agent", path.stem, "agent", order="rounds", rounds=episodes, model=slug))
     return phases
 
 
 # --------------------------------------------------------------------------- batch plans and the table
 
 
-def after_sizes(overrides: list[str]) -> dict[str, int]:
+def after_sizes(overrides: list[str]) -> dict[str, int | None]:
+    """The colab_t4 profile's decode batches (None where it leaves one to the model), then ``--after``."""
     profile = load_profile("colab_t4")
-    sizes = {}
+    sizes: dict[str, int | None] = {}
     for name, keys in PROFILE_KEYS.items():
         node = profile
         for key in keys:
-            node = node[key]
-        sizes[name] = int(node)
+            node = node.get(key) if isinstance(node, dict) else None
+        sizes[name] = None if node is None else int(node)
     for item in overrides:
         name, _, value = item.partition("=")
         if name not in sizes:
             raise SystemExit(f"--after {item}: unknown batch '{name}' (known: {', '.join(sizes)})")
         sizes[name] = int(value)
     return sizes
+
+
+def after_size(sizes: dict[str, int | None], phase: Phase, registry) -> int:
+    """The phase's batch in the 'after' plan; a batch the profile leaves to the model is its registry T4 batch."""
+    size = sizes[phase.setting]
+    if size is None:
+        t4 = registry.get(phase.model).t4
+        size = t4.get(f"{phase.setting}_batch_size") or t4.get("batch_size")
+    if not size:
+        raise SystemExit(f"no 'after' batch for {phase.name} of {phase.model}: pass --after {phase.setting}=N")
+    return int(size)
 
 
 def ratio(after: int, before: int) -> str:
@@ -239,14 +254,15 @@ def main() -> None:
     if not phases:
         raise SystemExit(f"{args.workspace}: no recorded decode phase (run `sit run-all --profile demo` into it)")
     after = after_sizes(args.after)
-    print("batch sizes (before -> after): " + ", ".join(f"{k} {BEFORE[k]} -> {after[k]}" for k in BEFORE))
+    print("batch sizes (before -> after): " + ", ".join(f"{k} {BEFORE[k]} -> {after[k] or 'per model'}" for k in BEFORE))
     header = (f"{'phase':17s} {'model / stage':34s} {'items':>5s} {'batch':>7s} {'steps':>13s} {'ratio':>6s} "
               f"{'slots':>15s} {'useful':>7s} {'waste':>15s} {'fill':>11s}")
     print(header)
     print("-" * len(header))
     totals: dict[str, dict[str, int]] = {}
     for phase in phases:
-        b, a = cost(batches(phase, BEFORE[phase.setting])), cost(batches(phase, after[phase.setting]))
+        size = after_size(after, phase, tokens.registry)
+        b, a = cost(batches(phase, BEFORE[phase.setting])), cost(batches(phase, size))
         items = len(phase.rounds) if phase.rounds is not None else len(phase.items or [])
         total = totals.setdefault(phase.name, {"before_steps": 0, "after_steps": 0, "before_slots": 0,
                                                "after_slots": 0, "useful": 0})
@@ -255,7 +271,7 @@ def main() -> None:
             total[f"after_{key}"] += a[key]
         total["useful"] += b["useful"]
         fill = f"{b['useful'] / b['slots']:.0%}->{a['useful'] / a['slots']:.0%}" if b["slots"] and a["slots"] else "-"
-        print(f"{phase.name:17s} {phase.who[:34]:34s} {items:5d} {BEFORE[phase.setting]:>3d}->{after[phase.setting]:<3d} "
+        print(f"{phase.name:17s} {phase.who[:34]:34s} {items:5d} {BEFORE[phase.setting]:>3d}->{size:<3d} "
               f"{b['steps']:>6d}->{a['steps']:<6d} {ratio(a['steps'], b['steps']):>6s} "
               f"{b['slots']:>7d}->{a['slots']:<7d} {b['useful']:>7d} {b['waste']:>7d}->{a['waste']:<7d} {fill:>11s}")
     print("-" * len(header))
