@@ -68,17 +68,22 @@ def _build(spec: ModelSpec, arch: dict, device: str, load: str, folder):
     import torch
     import transformers
 
-    model = mem.build_model(spec.architecture, arch, "cpu")
     if device == "cpu":
-        return model.float().eval()
+        return mem.build_model(spec.architecture, arch, "cpu").float().eval()
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float16)  # built in 16 bits: an 8B model's embeddings alone are 2 GB in fp32
+    try:
+        model = mem.build_model(spec.architecture, arch, "cpu" if load == "nf4" else device)
+    finally:
+        torch.set_default_dtype(default)
     if load == "nf4":
-        model.half().save_pretrained(folder)
+        model.save_pretrained(folder)
         quant = transformers.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                                 bnb_4bit_use_double_quant=True,
                                                 bnb_4bit_compute_dtype=torch.float16)
         return transformers.AutoModelForCausalLM.from_pretrained(folder, quantization_config=quant,
                                                                  dtype=torch.float16, device_map=device).eval()
-    return model.half().to(device).eval()
+    return model.eval()
 
 
 def _sync(device: str) -> None:
