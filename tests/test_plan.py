@@ -537,7 +537,10 @@ def test_every_notebook_run_is_timed_and_the_knobs_move_the_right_steps():
     targets = [s.slug for s in load_registry().by_role("target")]
     assert set(base) == {("01", None), ("02", None)} | {(n, t) for n in ("03", "04", "05", "06", "07") for t in targets}
     longer = _times(overrides={"generation.max_new_tokens_response": 2048})
-    assert longer["01", None].parts["responses"] > 1.9 * base["01", None].parts["responses"]
+    # the upper bound runs every batch to the limit; the expected answers (~500 tokens) grow only by their tail
+    assert longer["01", None].upper["responses"] > 1.9 * base["01", None].upper["responses"]
+    assert base["01", None].parts["responses"] < longer["01", None].parts["responses"] < longer["01", None].upper[
+        "responses"]
     assert longer["03", "llama-3.2-3b"].seconds == base["03", "llama-3.2-3b"].seconds
     fewer = _times(overrides={"training.sft.epochs": 1})
     assert fewer["04", "qwen2.5-3b"].parts["train"] == pytest.approx(base["04", "qwen2.5-3b"].parts["train"] / 3, 0.01)
@@ -618,11 +621,16 @@ def test_command_prints_times_calibration_and_a_session_plan_for_colab_and_a_mul
     assert re.search(r"^Session 1 \(\d+\.\d h\):$", out, re.M) and "checkpoint every" in out
     node = _sit_plan("--profile", "colab_t4", "--gpu", "a100-80gb", "--num-gpus", "8", "--backend", "vllm")
     assert node.returncode == 0, node.stderr
-    assert "8 x NVIDIA A100 80 GB" in node.stdout and "Budget 78.0 GiB" in node.stdout
+    assert "8 x NVIDIA A100 80 GB" in node.stdout and "Budget 78.00 GiB" in node.stdout
     assert re.search(r"llama-3\.1-8b-instruct\s+tensor_parallel_size=1\s+data_parallel_size=8", node.stdout)
     assert "not calibrated here" in node.stdout
-    colab = re.search(r"^Total (\d+\.\d) h in (\d+) session", out, re.M)
-    assert colab and float(colab[1]) > 12 and int(colab[2]) >= 2
+    # the whole pipeline with IFEval on all 541 prompts: at most 24 T4-hours expected, in at most two sessions,
+    # with the upper bound (every batch at its token limit) beside it
+    assert load_profile("colab_t4")["evaluation"]["ifeval"]["limit"] is None
+    colab = re.search(r"^Total (\d+\.\d) h in (\d+) session\(s\) of at most 12 h \(expected; upper bound "
+                      r"(\d+\.\d) h", out, re.M)
+    assert colab and 12 < float(colab[1]) <= 24 and int(colab[2]) <= 2 and float(colab[3]) >= float(colab[1])
+    assert re.search(r"^total\s+\d+\.\d h\s+\d+\.\d h$", out, re.M)
     assert re.search(r"^Total \d+ min in 1 session", node.stdout, re.M)
 
 
@@ -785,3 +793,209 @@ def test_command_prints_downloads_for_hub_models_only():
     assert "MMLU prompts: longest" in hub.stdout and "not available offline" in hub.stdout
     toy = _sit_plan("--profile", "demo")
     assert toy.returncode == 0 and "Downloads from the hub" not in toy.stdout
+
+
+# --------------------------------------------------------------------------- what a T4 reports, batches, lengths
+
+
+def test_the_t4_budget_is_what_torch_reports_on_colab_and_every_step_fits_it_at_the_profiles_batches():
+    from sit.planning.gpus import GPUS
+    from sit.planning.workload import SOURCES, lookup
+
+    assert GPUS["t4"].memory_gib * 1024**3 == pytest.approx(15_828_320_256)  # total_memory on a Colab T4
+    profile = load_profile("colab_t4")
+    rows = plan(load_registry(), profile, Settings(budget_gib=GPUS["t4"].memory_gib))
+    assert all(e.fits for e in rows), [e for e in rows if not e.fits]
+    for e in rows:
+        if e.max_batch is not None:  # a decoding step: its batch is the profile's, within what fits
+            batch = int(lookup(profile, SOURCES[e.phase]["batch"][0]))
+            assert e.workload.startswith(f"b{batch} ") and batch <= e.max_batch, e
+
+
+def test_the_largest_batch_fits_and_one_more_does_not():
+    from sit.planning.plan import largest_batch, with_value
+
+    registry = load_registry()
+    settings = Settings(profile=load_profile("colab_t4"))
+    for slug, phase, key in (("llama-3.1-8b-instruct", "generate", "generation.batch_size"),
+                             ("qwen2.5-7b-instruct", "judge", "evaluation.mt_bench.judge_batch_size")):
+        spec = registry.get(slug)
+        most = largest_batch(spec, phase, settings)
+        assert 1 < most < 256
+        at = estimate(spec, phase, Settings(profile=with_value(settings.profile, key, most)))
+        over = estimate(spec, phase, Settings(profile=with_value(settings.profile, key, most + 1)))
+        assert at.fits and not over.fits
+
+
+def test_decode_weights_and_gradient_checkpointing_come_from_the_models_t4_entry():
+    """A 3B target decodes from its nf4 base dequantized to fp16 (2 bytes a weight instead of 4.5); a model
+    without the setting decodes in nf4. The profile's gradient_checkpointing wins; null leaves it to the model."""
+    from dataclasses import replace
+
+    from sit.planning.gpus import GPUS
+    from sit.planning.timing import Timer
+
+    spec = load_registry().get("llama-3.2-3b")
+    assert spec.t4["decode_weights"] == "fp16"
+    nf4 = replace(spec, t4={**spec.t4, "decode_weights": "nf4"})
+    profile = load_profile("colab_t4")
+    fp16_row, nf4_row = estimate(spec, "ifeval", Settings(profile=profile)), estimate(nf4, "ifeval",
+                                                                                      Settings(profile=profile))
+    assert fp16_row.load == "fp16" and fp16_row.weights == 2 * fp16_row.params and nf4_row.load == "nf4"
+    assert estimate(spec, "sft", Settings(profile=profile)).load == "nf4"  # training keeps the nf4 base
+    inv = mem.meta_inventory(spec.architecture, spec.arch)
+    timer = Timer(load_registry(), profile, GPUS["t4"])
+    assert timer._traffic(spec, inv) == pytest.approx(2 * inv.quantizable + 2 * inv.vocab * inv.hidden)
+    assert timer._traffic(nf4, inv) == pytest.approx(4.5 * inv.quantizable + 2 * inv.vocab * inv.hidden)
+    fast, slow = timer.decode_seconds(spec, 8, 8, 100, 512), timer.decode_seconds(nf4, 8, 8, 100, 512)
+    assert 0.45 < fast[1] / slow[1] < 0.65  # weights dominate a small batch's step
+
+    free = load_profile("colab_t4", {"training.gradient_checkpointing": None})
+    off = replace(spec, t4={**spec.t4, "gradient_checkpointing": False})
+    assert training_of(off, free).gradient_checkpointing is False
+    assert training_of(spec, free).gradient_checkpointing is True
+    assert training_of(off, profile).gradient_checkpointing is True  # the profile says true
+    lean = load_profile("colab_t4", {"training.gradient_checkpointing": None, "training.train_chat_tokens": False})
+    on, plain = Timer(load_registry(), lean, GPUS["t4"]), Timer(load_registry(), lean, GPUS["t4"])
+    assert plain.train_seconds(off, "sft", 1000, 400)[0] < 0.7 * on.train_seconds(spec, "sft", 1000, 400)[0]
+    # without checkpointing every layer keeps its activations: the memory row says what that costs
+    assert estimate(off, "sft", Settings(profile=free)).activations > 5 * estimate(spec, "sft",
+                                                                                    Settings(profile=free)).activations
+
+
+def training_of(spec, profile):
+    from sit.planning.workload import training_setup
+
+    return training_setup(spec, "sft", profile)
+
+
+def test_a_static_batch_is_costed_at_the_expected_longest_row_as_a_simulation_finds():
+    import random
+
+    from sit.planning.lengths import PUBLIC, Lengths, _sigma, expected_max
+
+    lengths, limit = PUBLIC["ifeval"], 512
+    sigma = _sigma(lengths.mean, lengths.p90)
+    mu = __import__("math").log(lengths.mean) - sigma**2 / 2
+    rng = random.Random(0)
+    draws = sorted(rng.lognormvariate(mu, sigma) for _ in range(20000))
+    assert sum(draws) / len(draws) == pytest.approx(lengths.mean, rel=0.05)
+    assert draws[int(0.9 * len(draws))] == pytest.approx(lengths.p90, rel=0.05)
+    for batch in (1, 4, 32):
+        simulated = sum(min(max(rng.lognormvariate(mu, sigma) for _ in range(batch)), limit)
+                        for _ in range(4000)) / 4000
+        assert expected_max(lengths, batch, limit) == pytest.approx(simulated, rel=0.03), batch
+    assert expected_max(lengths, 1, limit) < expected_max(lengths, 8, limit) < expected_max(lengths, 64, limit) <= limit
+    assert expected_max(Lengths(600, 900, "x"), 4, 512) == 512  # answers longer than the limit stop at it
+
+
+def _workspace_with_lengths(root, world, tokens):
+    import json
+
+    from sit.manifest import write_manifest
+    from sit.workspace import Workspace
+
+    ws = Workspace(root)
+    ws.raw_dir.mkdir(parents=True)
+    (ws.raw_dir / "magpie.jsonl").write_text("".join(json.dumps({"id": i, "response_tokens": t}) + "\n"
+                                                     for i, t in enumerate(tokens)))
+    write_manifest(ws.raw_dir, phase="01_magpie_generation", profile="colab_t4", config={}, seed=42, counts={},
+                   started_at="2026-01-01T00:00:00", world=world)
+    return ws
+
+
+def test_lengths_recorded_in_the_workspace_replace_the_published_ones_and_are_named(tmp_path):
+    from sit.planning.gpus import GPUS
+    from sit.planning.timing import Timer, notebook_times
+
+    short = [100 + i % 50 for i in range(200)]  # ~125 tokens, p90 ~145: far shorter than the published ~500
+    profile = load_profile("colab_t4")
+
+    def run(ws):
+        timer = Timer(load_registry(), profile, GPUS["t4"], workspace=ws)
+        first = next(t for t in notebook_times(timer) if t.notebook == "01")
+        return first, timer.sources["01 answers", None]
+
+    published, source = run(None)
+    assert source.source.startswith("published: Llama-3.1-8B-Instruct") and source.mean == 500
+    recorded, source = run(_workspace_with_lengths(tmp_path / "hub", "hub", short))
+    assert source.measured and "200 rows of raw/magpie.jsonl" in source.source
+    assert source.mean == pytest.approx(124.5) and source.p90 == 145
+    assert recorded.parts["responses"] < 0.5 * published.parts["responses"]
+    assert recorded.upper["responses"] == pytest.approx(published.upper["responses"])  # the limit did not move
+    # a toy run's records say nothing about the hub models
+    _, toy = run(_workspace_with_lengths(tmp_path / "toy", "toy:abc", short))
+    assert not toy.measured and toy.source.startswith("published")
+
+
+def test_notebook_05_answers_the_held_out_set_for_its_own_model_only():
+    """A 05 run answers the held-out set with its DPO stage and its own base, whatever the other targets (04: its
+    SFT stage), and scores its three stages and those of the targets trained before it."""
+    base = _times()
+    fewer = _times(overrides={"training.heldout": 25})
+    first, second, third = [s.slug for s in load_registry().by_role("target")]
+    for slug in (first, second, third):
+        assert base["05", slug].upper["held-out answers"] == pytest.approx(
+            2 * base["04", slug].upper["held-out answers"])
+    # the first run's held-out answers do not grow with the number of registered targets
+    assert base["05", first].upper["held-out answers"] < 3 * base["04", first].upper["held-out answers"]
+    assert base["05", third].parts["scores"] > base["05", second].parts["scores"] > base["05", first].parts["scores"]
+    assert fewer["05", first].parts["scores"] < base["05", first].parts["scores"]
+
+
+def test_calibration_builds_each_model_from_its_numbers_and_the_plan_uses_the_measured_rates():
+    from sit.planning.calibrate import calibrate
+    from sit.planning.gpus import GPUS
+    from sit.planning.timing import Measured, Timer, notebook_times
+
+    registry = load_registry()
+    profile = load_profile("colab_t4")
+    measured = calibrate(registry, profile, scale="tiny", device="cpu", models=["llama-3.2-3b"])
+    rates = measured.measured["llama-3.2-3b"]
+    assert set(rates.decode_step_s) == {1, 4} and all(s > 0 for s in rates.decode_step_s.values())
+    assert rates.train_flops > 0 and measured.device == "cpu" and "llama-3.2-3b" in measured.lines()[1]
+    # the plan takes measured rates in place of the assumed ones, for the models that were measured
+    known = Measured({1: 0.010, 64: 0.050}, 5e12, "cuda", "full")
+    assert known.step(32) == pytest.approx(0.010 + 0.040 * 31 / 63) and known.step(128) == pytest.approx(0.010 + 0.040 * 127 / 63)
+    plain = {(t.notebook, t.model): t for t in notebook_times(Timer(registry, profile, GPUS["t4"]))}
+    timed = {(t.notebook, t.model): t for t in notebook_times(Timer(registry, profile, GPUS["t4"],
+                                                                    measured={"llama-3.2-3b": known}))}
+    assert timed["04", "llama-3.2-3b"].parts["train"] == pytest.approx(
+        plain["04", "llama-3.2-3b"].parts["train"] * GPUS["t4"].train_flops / 5e12, rel=0.01)
+    assert timed["06", "llama-3.2-3b"].parts["IFEval"] != plain["06", "llama-3.2-3b"].parts["IFEval"]
+    assert timed["06", "qwen2.5-3b"].seconds == plain["06", "qwen2.5-3b"].seconds
+
+
+@pytest.mark.slow
+def test_command_calibrates_on_the_cpu_and_prints_the_plan_again_saying_what_was_measured():
+    done = _sit_plan("--profile", "colab_t4", "--calibrate", "--calibrate-scale", "tiny")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Wall time per notebook run (assumed rates)" in out
+    assert "Measured on cpu (tiny;" in out and re.search(r"^  qwen2\.5-7b-instruct\s+decoding step b1 ", out, re.M)
+    assert "Wall time per notebook run (measured: decoding steps and training rates of" in out
+    assert "IFEval answers: mean 300, p90 635 tokens; published:" in out
+
+
+def test_the_readmes_time_table_and_totals_are_the_plans():
+    from pathlib import Path
+
+    from sit.planning.schedule import _duration, session_table, time_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    times = list(_times().values())
+    times.sort(key=lambda t: t.notebook)
+    assert time_table(times) in readme and session_table(times) in readme
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[2] for line in readme.split("## What you get")[0].splitlines()
+            if re.match(r"\| 0\d \| \[", line)}
+    for notebook, stated in rows.items():
+        runs = sorted(t.seconds for t in times if t.notebook == notebook)
+        low, high = _duration(runs[0]), _duration(runs[-1])
+        if len(runs) == 1:
+            assert stated == low, notebook
+        else:
+            same_unit = low.split()[1] == high.split()[1]
+            assert stated == f"{low.split()[0] if same_unit else low}–{high} per model", notebook
+    total = sum(t.seconds for t in times) / 3600
+    upper = sum(t.upper_seconds for t in times) / 3600
+    assert f"about {total:.0f} hours in all, in two 12-hour sessions (upper bound {upper:.1f} hours" in readme

@@ -28,6 +28,14 @@ def register(subparsers) -> None:
     parser.add_argument("--hours", type=float, default=SESSION_HOURS, help="length of one Colab session")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a profile value, e.g. --set generation.batch_size=4 (repeatable)")
+    parser.add_argument("--workspace", default=None,
+                        help="workspace whose recorded answer lengths the plan uses (default: the usual one)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="measure decoding and training rates on this device with random-weight builds of each "
+                             "model (nothing is downloaded), then plan again with them")
+    parser.add_argument("--calibrate-scale", choices=("full", "tiny"), default=None,
+                        help="full: the registry's widths (default on CUDA and for the toy models); tiny: a few dozen "
+                             "units wide, a quick check of the machinery on a CPU")
     parser.add_argument("--full-logits", action="store_true",
                         help="assume training materializes (tokens x vocab) logits instead of TRL's fused LM head")
     parser.set_defaults(func=_run)
@@ -48,10 +56,21 @@ def _run(args: argparse.Namespace) -> int:
           f"{'full logits' if args.full_logits else 'fused LM head'}\n")
     print("Peak memory per step (one device)")
     print(plan_table(plan(registry, profile, settings)))
-    timer = Timer(registry, profile, gpu, args.num_gpus, args.backend)
+    timer = Timer(registry, profile, gpu, args.num_gpus, args.backend, workspace=_workspace(args.workspace))
     times = notebook_times(timer)
-    print("\nWall time per notebook run")
+    print("\nWall time per notebook run (assumed rates)" if args.calibrate else "\nWall time per notebook run")
     print(time_table(times))
+    if args.calibrate:
+        from .calibrate import calibrate
+
+        measured = calibrate(registry, profile, scale=args.calibrate_scale)
+        print("\n" + "\n".join(measured.lines()))
+        timer = Timer(registry, profile, gpu, args.num_gpus, args.backend, workspace=timer.workspace,
+                      measured=measured.measured)
+        times = notebook_times(timer)
+        print(f"\nWall time per notebook run (measured: decoding steps and training rates of "
+              f"{', '.join(measured.measured)} on {measured.device}, {measured.scale} scale; the rest assumed)")
+        print(time_table(times))
     if profile.get("world") == "hub":
         print("\nDownloads from the hub (per model)")
         print(download_table(downloads(registry)))
@@ -66,6 +85,25 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def length_lines(sources: dict) -> list[str]:
+    """One line per phase and source: the models that share the same lengths are named together."""
+    grouped: dict[tuple, list[str]] = {}
+    for (what, model), lengths in sources.items():
+        grouped.setdefault((what, lengths.mean, lengths.p90, lengths.source), []).extend([model] if model else [])
+    lines = []
+    for (what, mean, p90, source), models in grouped.items():
+        named = f"{what} ({', '.join(models)})" if models else what
+        lines.append(f"    {named}: mean {mean:.0f}, p90 {p90:.0f} tokens; {source}")
+    return lines
+
+
+def _workspace(root):
+    """The workspace whose records the plan reads (never created by planning)."""
+    from ..workspace import Workspace
+
+    return Workspace(root, create=False)
+
+
 def assumptions(timer: Timer) -> str:
     gpu = timer.gpu
     mmlu = mmlu_prompts(timer.profile)
@@ -77,15 +115,18 @@ def assumptions(timer: Timer) -> str:
         f"({gpu.decode_fraction:.0%} of {gpu.bandwidth_gbs:.0f}); "
         + (f"vLLM: continuous batching at the mean length, up to {VLLM['batch']} sequences, 16-bit weights"
            if timer.backend == "vllm" else
-           f"nf4 moves 4.5 bytes per weight (dequantized to fp16 for batches); + {gpu.layer_overhead_ms} ms per "
-           f"layer and {gpu.step_overhead_ms} ms per step; every transformers batch decodes to its token limit "
-           "(an upper bound)"),
+           f"nf4 moves 4.5 bytes per weight (dequantized to fp16 for batches), a model with t4.decode_weights: "
+           f"fp16 2; + {gpu.layer_overhead_ms} ms per layer and {gpu.step_overhead_ms} ms per step. A transformers "
+           "batch decodes until its longest row stops: expected = each batch at the expected longest of its rows "
+           "(a log-normal fitted to the mean and p90 below, capped at the limit); upper bound = at the limit"),
         f"- training: 6 N FLOPs per token with checkpointing (4 N without), DPO + 2 N for the reference, at "
         f"{gpu.train_flops / 1e12:.1f} TFLOP/s ({gpu.train_fraction:.1%} of {gpu.peak_tflops:g})"
         + (f"; {timer.num_gpus} GPUs data parallel at {DP_EFFICIENCY:.0%} efficiency" if timer.num_gpus > 1 else ""),
         f"- prefill, reward scoring, MMLU log-likelihoods: 2 N FLOPs per token at {gpu.prefill_flops / 1e12:.2f} TFLOP/s",
-        f"- lengths: instructions {LENGTHS['instruction']:.0%} and answers {LENGTHS['response']:.0%} of their limits "
-        f"on average; MT-Bench judge prompts {LENGTHS['judge_prompt']} tokens",
+        f"- prompts: MT-Bench judge prompts {LENGTHS['judge_prompt']} tokens (FastChat: 1,100-1,400); IFEval prompts "
+        f"{LENGTHS['ifeval_prompt']}, MT-Bench questions {LENGTHS['mt_bench_prompt']}",
+        "- generated lengths (mean, p90) and their sources:",
+        *length_lines(timer.sources),
         f"- MMLU prompts: longest {mmlu.longest} tokens ({mmlu.longest_subject}), mean {mmlu.mean}; {mmlu.source}. "
         "lm-eval scores a batch from fp16 [batch, length, vocab] logits plus their log_softmax of the same size",
         f"- agent prompts: task prompt, one-shot example and up to {lookup(timer.profile, 'agent.max_rounds', 10)} "

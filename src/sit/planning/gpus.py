@@ -21,6 +21,9 @@ TRAIN_FRACTION = 7.5 / 65.0
 DECODE_FRACTION = 0.6
 # A prefill (and an evaluation's loglikelihood forward) is a large fp16 GEMM: about 30% of peak.
 PREFILL_FRACTION = 0.3
+# torch.cuda.get_device_properties(0).total_memory on a Colab T4: 15,828,320,256 bytes (the card's 16 GB
+# less what the driver reserves). A step must fit this, less the CUDA context (see plan.OVERHEAD_GIB).
+T4_REPORTED_GIB = 15_828_320_256 / 1024**3
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class GPU:
 
 
 GPUS = {
-    "t4": GPU("t4", "NVIDIA T4 16 GB (free Colab)", 15.0, 320, 65, False, 0.25, 3, 25, 0.15, calibrated=True),
+    "t4": GPU("t4", "NVIDIA T4 16 GB (free Colab)", T4_REPORTED_GIB, 320, 65, False, 0.25, 3, 25, 0.15, calibrated=True),
     "l4": GPU("l4", "NVIDIA L4 24 GB", 22.0, 300, 121, True, 0.15, 2, 25, 0.3),
     "a100-40gb": GPU("a100-40gb", "NVIDIA A100 40 GB", 38.5, 1555, 312, True, 0.1, 1.5, 25, 0.5),
     "a100-80gb": GPU("a100-80gb", "NVIDIA A100 80 GB", 78.0, 2039, 312, True, 0.1, 1.5, 25, 0.5),

@@ -13,12 +13,22 @@ from dataclasses import dataclass, field, replace
 
 from ..config import ConfigError, ModelSpec, Registry
 from . import memory as mem
+from .gpus import T4_REPORTED_GIB
 from .prompts import agent_prompts, mmlu_prompts
 from .timing import LENGTHS
-from .workload import model_arch, model_load, phase_sizes, phases_of, training_setup
+from .workload import (
+    INFERENCE_PHASES,
+    SOURCES,
+    decode_load,
+    model_arch,
+    model_load,
+    phase_sizes,
+    phases_of,
+    training_setup,
+)
 
 GIB = 1024**3
-DEFAULT_BUDGET_GIB = 15.0  # a T4 has 16 GB; about 15 are usable
+DEFAULT_BUDGET_GIB = T4_REPORTED_GIB  # what torch reports on a Colab T4 (total_memory)
 OVERHEAD_GIB = 0.8  # CUDA context, cuBLAS workspace and caching-allocator slack
 
 
@@ -57,6 +67,7 @@ class Estimate:
     total: int
     budget: int
     fits: bool
+    max_batch: int | None = None  # decoding phases: the largest batch that fits the budget at these lengths
 
 
 @dataclass(frozen=True)
@@ -186,7 +197,8 @@ EVALUATION_PROMPTS = {
 def estimate(spec: ModelSpec, phase: str, settings: Settings | None = None) -> Estimate:
     """Peak memory of ``spec`` in ``phase`` under ``settings``."""
     settings = settings or Settings()
-    spec = replace(spec, arch=model_arch(spec, settings.profile), load=model_load(spec, settings.profile))
+    load = decode_load(spec, settings.profile) if phase in INFERENCE_PHASES else model_load(spec, settings.profile)
+    spec = replace(spec, arch=model_arch(spec, settings.profile), load=load)
     inv = mem.meta_inventory(spec.architecture, spec.arch)
     label, moments = _moments(spec, inv, phase, phase_sizes(spec, phase, settings.profile), settings)
     peak = max(moments, key=lambda m: m.total)
@@ -218,4 +230,42 @@ def estimate(spec: ModelSpec, phase: str, settings: Settings | None = None) -> E
 def plan(registry: Registry, profile: dict, settings: Settings | None = None) -> list[Estimate]:
     """One estimate per registered model and phase; ``profile`` overrides the ``t4`` sizes."""
     settings = replace(settings or Settings(), profile=profile)
-    return [estimate(spec, phase, settings) for spec in registry for phase in phases_of(spec)]
+    return [replace(estimate(spec, phase, settings),
+                    max_batch=largest_batch(spec, phase, settings) if phase in DECODE_PHASES else None)
+            for spec in registry for phase in phases_of(spec)]
+
+
+# Phases that decode with a batch the profile sets (the plan reports the largest that fits).
+DECODE_PHASES = ("generate", "respond", "ifeval", "mt_bench", "agent", "judge")
+
+
+def with_value(profile: dict, dotted: str, value) -> dict:
+    """A copy of ``profile`` with one dotted value set."""
+    import copy
+
+    out = copy.deepcopy(profile)
+    node = out
+    *parents, last = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return out
+
+
+def largest_batch(spec: ModelSpec, phase: str, settings: Settings | None = None, ceiling: int = 256) -> int:
+    """The largest batch of ``phase`` whose peak fits the budget (0: not even one row), at the phase's lengths."""
+    settings = settings or Settings()
+    key = SOURCES[phase]["batch"][0]
+
+    def fits(batch: int) -> bool:
+        return estimate(spec, phase, replace(settings, profile=with_value(settings.profile, key, batch))).fits
+
+    if not fits(1):
+        return 0
+    low, high = 1, ceiling
+    if fits(high):
+        return high
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    return low

@@ -25,13 +25,13 @@ def plan_table(estimates: list[Estimate]) -> str:
     name_width = max([len("model")] + [len(e.model) for e in estimates])
     work_width = max([len("batch x length")] + [len(e.workload) for e in estimates])
     head = (f"{'model':<{name_width}}  {'phase':<8} {'load':<4} {'params':>7}  {'batch x length':<{work_width}}  "
-            + " ".join(f"{h:>6}" for h in HEADINGS) + "  fits    peak at")
+            + " ".join(f"{h:>6}" for h in HEADINGS) + "  fits    max b  peak at")
     lines = [head, "-" * len(head)]
     for e in estimates:
         values = " ".join(f"{_gib(getattr(e, c)):>6}" for c in COMPONENTS)
         flag = "ok    " if e.fits else "✗ over"
         lines.append(f"{e.model:<{name_width}}  {e.phase:<8} {e.load:<4} {_count(e.params):>7}  "
-                     f"{e.workload:<{work_width}}  {values}  {flag}  {e.peak_at}")
+                     f"{e.workload:<{work_width}}  {values}  {flag}  {e.max_batch or '':>5}  {e.peak_at}")
     lines.append("")
     lines.append(_summary(estimates))
     return "\n".join(lines)
@@ -41,8 +41,10 @@ def _summary(estimates: list[Estimate]) -> str:
     budget = estimates[0].budget if estimates else int(DEFAULT_BUDGET_GIB * GIB)
     overhead = estimates[0].overhead if estimates else int(OVERHEAD_GIB * GIB)
     over = [f"{e.model}/{e.phase} ({_gib(e.total)} GiB)" for e in estimates if not e.fits]
-    text = (f"Values in GiB. Budget {_gib(budget)} GiB per step; overhead = CUDA context, cuBLAS workspace and "
-            f"allocator slack ({_gib(overhead)} GiB).\n")
+    text = (f"Values in GiB. Budget {budget / GIB:.2f} GiB per step; overhead = CUDA context, cuBLAS workspace and "
+            f"allocator slack ({_gib(overhead)} GiB). max b: the largest batch of a decoding step that fits the "
+            "budget at that length (the profile's batch should not exceed it; out-of-memory halving stays the "
+            "safety net).\n")
     if not over:
         return text + f"All {len(estimates)} steps fit."
     return text + f"✗ {len(over)} of {len(estimates)} steps over budget: {', '.join(over)}"

@@ -67,15 +67,19 @@ def session_table(times: list[StepTime], hours: float = SESSION_HOURS) -> str:
             flag = f"  ✗ over {hours:.0f} h: lower {step.knob}" if step.seconds > hours * 3600 else ""
             lines.append(f"  {_name(step):<24} {_duration(step.seconds):>8}   {saved}{flag}")
     total = sum(t.seconds for t in times)
-    lines.append(f"Total {_duration(total)} in {len(pack(times, hours))} session(s) of at most {hours:.0f} h.")
+    upper = sum(t.upper_seconds for t in times)
+    lines.append(f"Total {_duration(total)} in {len(pack(times, hours))} session(s) of at most {hours:.0f} h "
+                 f"(expected; upper bound {_duration(upper)}, every decoding batch at its token limit).")
     return "\n".join(lines)
 
 
 def time_table(times: list[StepTime]) -> str:
     """Every notebook run with its parts."""
     width = max([len("step")] + [len(_name(t)) for t in times])
-    lines = [f"{'step':<{width}}  {'total':>8}  parts", "-" * (width + 60)]
+    lines = [f"{'step':<{width}}  {'expected':>8}  {'upper':>8}  parts (expected)", "-" * (width + 70)]
     for t in times:
         parts = ", ".join(f"{name} {_duration(sec)}" for name, sec in t.parts.items() if sec >= 1)
-        lines.append(f"{_name(t):<{width}}  {_duration(t.seconds):>8}  {parts}")
+        lines.append(f"{_name(t):<{width}}  {_duration(t.seconds):>8}  {_duration(t.upper_seconds):>8}  {parts}")
+    total, upper = sum(t.seconds for t in times), sum(t.upper_seconds for t in times)
+    lines.append(f"{'total':<{width}}  {_duration(total):>8}  {_duration(upper):>8}")
     return "\n".join(lines)

@@ -49,7 +49,7 @@ SOURCES = {
 
 # Training settings when the profile has no `training` section (e.g. a bare profile in a test):
 # LoRA r=16 on the registry's targets, checkpointing, fp32 AdamW, no trained chat-token rows.
-TRAINING_DEFAULTS = {"lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "gradient_checkpointing": True,
+TRAINING_DEFAULTS = {"lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "gradient_checkpointing": None,
                      "optim": "adamw_torch", "train_chat_tokens": False, "epochs": 1, "grad_accum": None}
 
 
@@ -123,9 +123,31 @@ def training_setup(spec: ModelSpec, stage: str, profile: dict) -> Training:
         stage=stage, batch=sizes["batch"], grad_accum=int(grad_accum), max_length=sizes["max_length"],
         epochs=float(value("epochs")), lora_r=int(value("lora_r")),
         lora_targets=tuple(value("lora_targets", list(spec.lora_targets))),
-        lora_dropout=float(value("lora_dropout")), gradient_checkpointing=bool(value("gradient_checkpointing")),
+        lora_dropout=float(value("lora_dropout")), gradient_checkpointing=_checkpointing(spec, value("gradient_checkpointing")),
         optim=str(value("optim")), train_chat_tokens=bool(value("train_chat_tokens")),
     )
+
+
+def _checkpointing(spec: ModelSpec, setting) -> bool:
+    """The profile's ``gradient_checkpointing`` where it sets one; null: the model's
+    ``t4.gradient_checkpointing`` (on when the registry does not say)."""
+    if setting is None:
+        setting = spec.t4.get("gradient_checkpointing", True)
+    return bool(setting)
+
+
+# Phases that only generate or score: a model whose ``t4.decode_weights`` is fp16 runs them on its nf4
+# base dequantized to fp16 (about 2 bytes a weight streamed per decode step instead of 4.5).
+INFERENCE_PHASES = ("generate", "respond", "ifeval", "mmlu", "mt_bench", "agent", "judge")
+
+
+def decode_load(spec: ModelSpec, profile: dict) -> str:
+    """The precision a model's weights have when it generates: ``t4.decode_weights`` when the profile
+    quantizes (fp16: the nf4 base dequantized once after loading), else the loading precision."""
+    load = model_load(spec, profile)
+    if load == "nf4":
+        return spec.t4.get("decode_weights", load)
+    return load
 
 
 # The toy stand-ins' registry entries leave the vocabulary to the tokenizer the toy world trains
