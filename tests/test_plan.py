@@ -854,7 +854,8 @@ def test_decode_weights_and_gradient_checkpointing_come_from_the_models_t4_entry
     off = replace(spec, t4={**spec.t4, "gradient_checkpointing": False})
     assert training_of(off, free).gradient_checkpointing is False
     assert training_of(spec, free).gradient_checkpointing is True
-    assert training_of(off, profile).gradient_checkpointing is True  # the profile says true
+    forced = load_profile("colab_t4", {"training.gradient_checkpointing": True})
+    assert training_of(off, forced).gradient_checkpointing is True  # a profile value wins over the model's
     lean = load_profile("colab_t4", {"training.gradient_checkpointing": None, "training.train_chat_tokens": False})
     on, plain = Timer(load_registry(), lean, GPUS["t4"]), Timer(load_registry(), lean, GPUS["t4"])
     assert plain.train_seconds(off, "sft", 1000, 400)[0] < 0.7 * on.train_seconds(spec, "sft", 1000, 400)[0]
