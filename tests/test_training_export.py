@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from test_training import LLAMA, MISTRAL, SMALL, session_for, write_inputs
+from test_training import LLAMA, MISTRAL, SMALL, finished_stage, session_for, toy_path, write_inputs
 
 from sit.config import ConfigError
 from sit.session import start
@@ -66,37 +66,13 @@ def test_export_merges_on_the_cpu_when_ram_holds_it_and_matches_the_adapter(tmp_
                           adapter.get_input_embeddings().weight[eot].float(), atol=1e-2)
 
 
-def _finished_stage(session, model_name: str, stage: str):
-    """A stage folder as training leaves it, with a LoRA adapter whose B is random (so the merge changes weights)."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    spec = session.model(model_name, role="target")
-    folder = session.workspace.adapter_dir(spec.slug, stage)
-    torch.manual_seed(0)
-    base = AutoModelForCausalLM.from_pretrained(_toy_path(session, spec))
-    model = get_peft_model(base, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
-    model.save_pretrained(folder)
-    base.generation_config.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(_toy_path(session, spec)).save_pretrained(folder)
-    (folder / "manifest.json").write_text(json.dumps({"fingerprint": {"model": spec.id, "world": session.world_id}}))
-    return folder
-
-
-def _toy_path(session, spec):
-    from sit.models import model_source
-
-    return model_source(spec, session.profile)
-
-
 def test_export_writes_small_shards_that_load_back_as_the_adapted_model(tmp_path, toy_world, capsys):
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     session = session_for(tmp_path)
-    folder = _finished_stage(session, LLAMA, "sft")
+    folder = finished_stage(session, LLAMA, "sft")
     out = export_merged(session, LLAMA, "sft", memory=(10**12, 0), free_disk=10**12, max_shard_size=50_000)
     printed = capsys.readouterr().out
     assert re.search(r"needs about [\d.]+ GB of RAM and [\d.]+ GB of disk at .*sft-merged-fp16", printed), printed
@@ -105,7 +81,7 @@ def test_export_writes_small_shards_that_load_back_as_the_adapted_model(tmp_path
     assert len(shards) >= 3 and not (out / "model.safetensors").exists()
     assert {p.name for p in shards} == set(index["weight_map"].values())
     merged = AutoModelForCausalLM.from_pretrained(out)
-    base = AutoModelForCausalLM.from_pretrained(_toy_path(session, session.model(LLAMA, role="target")))
+    base = AutoModelForCausalLM.from_pretrained(toy_path(session, session.model(LLAMA, role="target")))
     adapted = PeftModel.from_pretrained(base, str(folder))
     batch = AutoTokenizer.from_pretrained(out)(["Explain how tea is made."], return_tensors="pt")
     with torch.no_grad():

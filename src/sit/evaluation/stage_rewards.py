@@ -188,8 +188,11 @@ def _write_items(session: Session, reward_model: str, answers: list[StageAnswers
 
 def compare_stages(session: Session, models: list[str] | None = None, *, max_new_tokens: int | None = None,
                    batch_size: int | None = None, progress: bool = True) -> list[dict]:
-    """Answer, score and tabulate every finished stage of every target (or ``models``); writes stages.csv."""
-    names = models or [s.id for s in session.registry.by_role("target")]
+    """Answer, score and tabulate every finished stage of ``models``; writes stages.csv.
+
+    By default the models are the targets trained so far (with an SFT or DPO adapter): a target never trained
+    has nothing to compare, and answering with its base would download it (7B on Colab) for nothing."""
+    names = models or trained_targets(session)
     answers = []
     for name in names:
         for stage in STAGES:
@@ -202,6 +205,20 @@ def compare_stages(session: Session, models: list[str] | None = None, *, max_new
     rows = score_answers(session, answers) if answers else []
     write_stages_csv(session.workspace.stages_table, rows)
     return rows
+
+
+def trained_targets(session: Session) -> list[str]:
+    """The targets that have a finished SFT or DPO adapter in this workspace, in registry order."""
+    trained = []
+    for spec in session.registry.by_role("target"):
+        for stage in STAGES[1:]:
+            try:
+                require_stage(session, spec.id, stage)
+            except FileNotFoundError:
+                continue
+            trained.append(spec.id)
+            break
+    return trained
 
 
 def write_stages_csv(path: Path, rows: list[dict]) -> Path:
