@@ -172,10 +172,12 @@ class ForceAvx512Bf16(importlib.abc.MetaPathFinder):
         return spec
 
 sys.meta_path.insert(0, ForceAvx512Bf16())
-if sys.argv[1] == "project":
+if sys.argv[1] == "library":
+    import bitsandbytes
+else:
     import sit  # the setup cell imports the project before anything loads a model
-from peft.import_utils import is_bnb_4bit_available  # PEFT imports bitsandbytes when it wraps a model
-print("4-bit available:", is_bnb_4bit_available())
+    from peft.import_utils import is_bnb_4bit_available  # PEFT imports bitsandbytes when it wraps a model
+    print("4-bit available:", is_bnb_4bit_available())
 """
 
 
