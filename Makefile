@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch (Colab brings its own CUDA build; requirements.txt never installs torch).
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup toy-world demo test test-cpus lint hygiene pytest plan clean-demo
+.PHONY: setup toy-world demo test test-cpus lint hygiene pytest plan clean-demo release
 
 setup: $(STAMP)
 
@@ -39,6 +39,10 @@ lint: setup
 
 hygiene: setup
 	$(BIN)/python -m sit.hygiene
+
+# Tag v<version> from pyproject.toml on a clean checkout and push the tag: the notebooks install that tag.
+release: setup
+	$(BIN)/python -m sit.release
 
 # The tests and notebooks run on two workers (pytest-xdist), a test file at a time. The demo pipeline's
 # tests and then the notebooks, in order 01 -> 07, run on one worker (tests/conftest.py), in a throw-away

@@ -25,7 +25,7 @@ LAYERS = {
     "shared": ("inference", "stages", "charts"),
     "phase": ("generation", "filtering", "preference", "training", "evaluation", "agent"),
     # read the phases' artifacts or code, and nothing below imports them
-    "top": ("planning", "report", "publish", "pipeline", "hygiene"),
+    "top": ("planning", "report", "publish", "pipeline", "hygiene", "release"),
 }
 RANK = {unit: rank for rank, units in enumerate(LAYERS.values()) for unit in units}
 

@@ -149,3 +149,50 @@ def test_wrapping_a_model_in_an_adapter_drops_only_the_deprecation_peft_triggers
 
     assert any("`is_gradient_checkpointing` is deprecated" in m for m in warned(quiet=False))  # the noise exists
     assert warned(quiet=True) == ["a warning that tells the user something"]
+
+
+FORCED_AVX512_BF16 = """
+import importlib.abc, importlib.util, sys
+
+class ForceAvx512Bf16(importlib.abc.MetaPathFinder):
+    # bitsandbytes decides at import whether to load its optional CPU kernel: take that branch here too
+    def find_spec(self, name, path, target=None):
+        if name != "bitsandbytes.backends.cpu.ops":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            import bitsandbytes.functional
+            bitsandbytes.functional.has_avx512bf16 = lambda: True
+            run(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, ForceAvx512Bf16())
+if sys.argv[1] == "library":
+    import bitsandbytes
+else:
+    import sit  # the setup cell imports the project before anything loads a model
+    from peft.import_utils import is_bnb_4bit_available  # PEFT imports bitsandbytes when it wraps a model
+    print("4-bit available:", is_bnb_4bit_available())
+"""
+
+
+def test_bitsandbytes_missing_kernel_message_on_an_avx512_bf16_cpu_never_reaches_the_user():
+    """On a CPU with AVX512-BF16, bitsandbytes logs at import that its optional kernel package is missing (the
+    CPU fallback runs instead). Forced here: without the project the message shows, with it nothing does."""
+    import subprocess
+
+    def run(mode):
+        done = subprocess.run([sys.executable, "-c", FORCED_AVX512_BF16, mode], capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout + done.stderr
+
+    assert "Failed to load CPU gemm_4bit_forward" in run("library")  # the branch was really taken
+    printed = run("project")
+    assert "4-bit available: True" in printed
+    assert "gemm_4bit_forward" not in printed, printed

@@ -98,7 +98,7 @@ def test_every_notebook_installs_its_own_release_with_the_one_setup_cell():
         cells[path.name] = ["".join(c["source"]) for c in code if "REPO_URL" in "".join(c["source"])]
     assert len(cells) == 7 and all(found == [setup_cell(ROOT)] for found in cells.values()), cells
     cell = setup_cell(ROOT)
-    assert f'REPO_URL, REPO_REF = "{repository_url(ROOT)}", "v' in cell and "-b {REPO_REF} {REPO_URL}" in cell
+    assert f'REPO_URL, REPO_REF = "{repository_url(ROOT)}", "v' in cell and 'branch = ["-b", REPO_REF]' in cell
     assert '"google.colab" in sys.modules' in cell and "torch" not in cell.split("import sys", 1)[1]
     assert not [r for r in _requirements("requirements-nodeps.txt") if r.name.lower() == "torch"]
     assert release_ref(ROOT) == "v" + re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(),
@@ -141,3 +141,70 @@ def test_every_notebook_defaults_to_auto_profile_and_default_workspace(notebook)
     params = papermill.inspect_notebook(str(notebook))
     assert params["PROFILE"]["default"].strip("'\"") == "auto"
     assert params["WORKSPACE"]["default"] == "None" and params["SEED"]["default"] == "42"
+
+
+def _git(*args, cwd) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
+                          env=_git_env(cwd)).stdout.strip()
+
+
+def _run_setup_clone(remote: str, checkout: Path, monkeypatch, capsys) -> str:
+    """The setup cell's clone step, exactly as written, on Colab (faked), from ``remote`` into ``checkout``;
+    returns what it printed. The install step after it is not run."""
+    cell = setup_cell(ROOT)
+    clone, install = cell.split('\n    subprocess.run("cd /content/sit', 1)
+    assert "pip install" in install  # the step cut off is the install, nothing before it
+    code = clone.replace(f'"{repository_url(ROOT)}"', repr(remote)).replace("/content/sit", str(checkout))
+    monkeypatch.setitem(sys.modules, "google.colab", type(sys)("google.colab"))
+    exec(compile(code, "setup cell", "exec"), {})
+    return capsys.readouterr().out
+
+
+@pytest.fixture
+def project_remote(tmp_path):
+    """A real git repository (this version's pyproject.toml, two commits), served by file://, without any tag."""
+    work, remote = tmp_path / "work", tmp_path / "remote.git"
+    work.mkdir()
+    _git("init", "-q", "-b", "main", cwd=work)
+    shutil.copy(ROOT / "pyproject.toml", work / "pyproject.toml")
+    _git("add", ".", cwd=work)
+    _git("commit", "-qm", "release candidate", cwd=work)
+    _git("init", "-q", "--bare", str(remote), cwd=tmp_path)
+    _git("remote", "add", "origin", remote.as_uri(), cwd=work)
+    _git("push", "-q", "origin", "main", cwd=work)
+    _git("--git-dir", str(remote), "symbolic-ref", "HEAD", "refs/heads/main", cwd=tmp_path)
+    return work, remote
+
+
+def test_setup_cell_without_the_release_tag_installs_the_default_branch_and_says_so(project_remote, tmp_path,
+                                                                                      monkeypatch, capsys):
+    work, remote = project_remote
+    printed = _run_setup_clone(remote.as_uri(), tmp_path / "sit", monkeypatch, capsys)
+    assert _git("rev-parse", "HEAD", cwd=tmp_path / "sit") == _git("rev-parse", "HEAD", cwd=work)
+    assert f"has no tag {release_ref(ROOT)}" in printed and "default branch" in printed, printed
+
+
+def test_make_release_tags_the_version_and_the_setup_cell_then_installs_that_tag(project_remote, tmp_path,
+                                                                                 monkeypatch, capsys):
+    """The README's release step (``make release`` runs ``python -m sit.release``) on a clean checkout."""
+    work, remote = project_remote
+    tagged = _git("rev-parse", "HEAD", cwd=work)
+    release = [sys.executable, "-m", "sit.release", "--root", str(work)]
+    done = subprocess.run(release, capture_output=True, text=True, env={**_git_env(work), "PYTHONPATH": str(ROOT / "src")})
+    assert done.returncode == 0, done.stderr
+    assert release_ref(ROOT) in done.stdout
+    (work / "later.txt").write_text("after the release")
+    _git("add", ".", cwd=work)
+    _git("commit", "-qm", "after the release", cwd=work)
+    _git("push", "-q", "origin", "main", cwd=work)
+    printed = _run_setup_clone(remote.as_uri(), tmp_path / "sit", monkeypatch, capsys)
+    assert _git("rev-parse", "HEAD", cwd=tmp_path / "sit") == tagged and "no tag" not in printed
+    again = subprocess.run(release, capture_output=True, text=True, env={**_git_env(work), "PYTHONPATH": str(ROOT / "src")})
+    assert again.returncode != 0 and f"{release_ref(ROOT)} already exists" in again.stderr, again.stderr
+    assert "make release" in (ROOT / "README.md").read_text()
+    assert re.search(r"^release:.*\n\t.*-m sit\.release", (ROOT / "Makefile").read_text(), re.MULTILINE)
+
+
+def _git_env(home: Path) -> dict:
+    return {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.org", "PATH": "/usr/bin:/bin", "HOME": str(home)}

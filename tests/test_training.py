@@ -54,6 +54,32 @@ SMALL = {"training.heldout": 4, "training.sft.epochs": 2, "training.sft.batch_si
          "training.dpo.epochs": 1, "training.dpo.batch_size": 4}
 
 
+def finished_stage(session, model_name: str, stage: str):
+    """A stage folder as training leaves it, with a LoRA adapter whose B is random (so the merge changes weights)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from sit.models import load_tokenizer
+
+    spec = session.model(model_name, role="target")
+    folder = session.workspace.adapter_dir(spec.slug, stage)
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(toy_path(session, spec))
+    model = get_peft_model(base, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    model.save_pretrained(folder)
+    base.generation_config.save_pretrained(folder)
+    load_tokenizer(spec, session.profile).save_pretrained(folder)  # with the registry's chat template
+    (folder / "manifest.json").write_text(json.dumps({"fingerprint": {"model": spec.id, "world": session.world_id}}))
+    return folder
+
+
+def toy_path(session, spec):
+    from sit.models import model_source
+
+    return model_source(spec, session.profile)
+
+
 # --------------------------------------------------------------------------- data and bad input
 
 
@@ -310,6 +336,18 @@ def test_dpo_trains_the_sft_adapter_against_a_frozen_sft_reference(trained):
     delta, why = pair_delta(session, QWEN, "dpo", "reward", "mean_reward", samples=200, confidence=0.95)
     assert why == "" and delta.n == 16
     assert delta.delta == pytest.approx(rows[2]["mean_reward"] - rows[0]["mean_reward"], abs=1e-6)
+
+
+def test_held_out_answers_come_only_from_targets_with_an_adapter(tmp_path, toy_world):
+    """Notebook 05's first run, for a student who trained only Llama: no other target's base answers (on Colab
+    each would be a multi-GB download and an hour of generation)."""
+    write_inputs(tmp_path, 8)
+    session = session_for(tmp_path, **SMALL)
+    finished_stage(session, LLAMA, "sft")
+    rows = compare_stages(session, max_new_tokens=8, batch_size=4, progress=False)
+    assert [(r["model"], r["stage"]) for r in rows] == [(LLAMA, "base"), (LLAMA, "sft")]
+    assert sorted(p.name for p in (tmp_path / "evaluation/stages").glob("*.jsonl")) == [
+        "llama-3.2-3b-base.jsonl", "llama-3.2-3b-sft.jsonl"]
 
 
 def test_an_adapter_from_another_world_is_refused(tmp_path):

@@ -2,9 +2,10 @@
 with a message computed from the registry's architecture."""
 
 import json
+import re
 
 import pytest
-from test_training import LLAMA, MISTRAL, SMALL, session_for, write_inputs
+from test_training import LLAMA, MISTRAL, SMALL, finished_stage, session_for, toy_path, write_inputs
 
 from sit.config import ConfigError
 from sit.session import start
@@ -63,3 +64,43 @@ def test_export_merges_on_the_cpu_when_ram_holds_it_and_matches_the_adapter(tmp_
     eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")  # the SFT adapter's chat-token row is merged in
     assert torch.allclose(merged.get_input_embeddings().weight[eot].float(),
                           adapter.get_input_embeddings().weight[eot].float(), atol=1e-2)
+
+
+def test_export_writes_small_shards_that_load_back_as_the_adapted_model(tmp_path, toy_world, capsys):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    session = session_for(tmp_path)
+    folder = finished_stage(session, LLAMA, "sft")
+    out = export_merged(session, LLAMA, "sft", memory=(10**12, 0), free_disk=10**12, max_shard_size=50_000)
+    printed = capsys.readouterr().out
+    assert re.search(r"needs about [\d.]+ GB of RAM and [\d.]+ GB of disk at .*sft-merged-fp16", printed), printed
+    shards = sorted(out.glob("model-*-of-*.safetensors"))
+    index = json.loads((out / "model.safetensors.index.json").read_text())
+    assert len(shards) >= 3 and not (out / "model.safetensors").exists()
+    assert {p.name for p in shards} == set(index["weight_map"].values())
+    merged = AutoModelForCausalLM.from_pretrained(out)
+    base = AutoModelForCausalLM.from_pretrained(toy_path(session, session.model(LLAMA, role="target")))
+    adapted = PeftModel.from_pretrained(base, str(folder))
+    batch = AutoTokenizer.from_pretrained(out)(["Explain how tea is made."], return_tensors="pt")
+    with torch.no_grad():
+        want, got = adapted(**batch).logits.float(), merged(**batch).logits.float()
+    assert merged.dtype == torch.float16 and (want - got).abs().max() < 0.02 * want.abs().max()
+
+
+def test_export_refuses_when_host_ram_or_the_destination_cannot_hold_it(tmp_path, toy_world):
+    t4 = start("colab_t4", str(tmp_path / "t4"), 42, {}, verbose=False)
+    mistral = t4.registry.get(MISTRAL, role="target")
+    # the GPU holds the fp16 model, but safetensors copies each shard to host RAM before writing it
+    with pytest.raises(ConfigError, match=r"on the GPU still needs about [\d.]+ GB of RAM .* 1\.0 GB of RAM"):
+        merge_device(mistral, t4.profile, (int(1.0 * GB), int(15.6 * GB)))
+    assert merge_device(mistral, t4.profile, (COLAB_RAM, int(15.6 * GB)))[0] == "cuda"
+    session = session_for(tmp_path / "demo")
+    folder = tmp_path / "demo/models/llama-3.2-3b/sft"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps({"fingerprint": {"model": LLAMA, "world": session.world_id}}))
+    with pytest.raises(ConfigError, match=r"the merged meta-llama/Llama-3.2-3B needs about [\d.]+ GB of disk at "
+                                          r".*sft-merged-fp16, but only 0\.0 GB is free there\. Nothing was loaded"):
+        export_merged(session, LLAMA, "sft", memory=(10**15, 0), free_disk=1000)
+    assert not list(folder.parent.glob("*sft-merged-fp16*"))

@@ -8,5 +8,9 @@ phases and used by them: ``inference`` (the one generation engine and runner) an
 at base / SFT / DPO). Above them: ``planning``, ``report``, ``publish``, ``pipeline`` (run-all).
 """
 
+from .noise import silence_library_logs
+
 __version__ = "0.1.0"
 DEFAULT_SEED = 42
+
+silence_library_logs()

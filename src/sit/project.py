@@ -18,13 +18,23 @@ SETUP_CELL = '''\
 # Setup. On Colab: install this notebook's release of the project once per runtime (Colab's torch is kept)
 # and mount Google Drive (artifacts live there and survive a disconnect). Everywhere: read HF_TOKEN (Colab
 # secret or environment; it is never printed), seed everything, and print a short summary of the machine.
+import os
 import subprocess
 import sys
 
 REPO_URL, REPO_REF = "{url}", "{ref}"
 if "google.colab" in sys.modules:
-    subprocess.run(f"[ -d /content/sit ] || git clone -q --depth 1 -b {{REPO_REF}} {{REPO_URL}} /content/sit",
-                   shell=True, check=True)
+    if not os.path.isdir("/content/sit"):
+        branch = ["-b", REPO_REF]
+        # exit code 2: the repository answered and has no such tag (offline is 128: the clone says why)
+        tag = subprocess.run(["git", "ls-remote", "--exit-code", REPO_URL, f"refs/tags/{{REPO_REF}}"],
+                             capture_output=True)
+        if tag.returncode == 2:
+            print(f"WARNING: {{REPO_URL}} has no tag {{REPO_REF}}, this notebook's release\\n"
+                  "(`make release` creates it). Installing its default branch instead: that code may not\\n"
+                  "match this notebook. To install another tag or branch, set REPO_REF above, run again.")
+            branch = []
+        subprocess.run(["git", "clone", "-q", "--depth", "1", *branch, REPO_URL, "/content/sit"], check=True)
     subprocess.run("cd /content/sit && pip install -q -r requirements.txt"
                    " && pip install -q --no-deps -r requirements-nodeps.txt .", shell=True, check=True)
 

@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("compare-stages", help="held-out answers of base/SFT/DPO scored by the reward "
                                    "model -> evaluation/stages.csv")
     add_session_args(parser)
-    parser.add_argument("--model", action="append", default=None, help="target model (repeatable; default: all)")
+    parser.add_argument("--model", action="append", default=None, help="target model (repeatable; default: every target with an SFT or DPO adapter)")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(func=compare_stages_main)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..config import ConfigError
 from ..inference.engine import is_oom
+from ..inference.finite import watch_logits
 from ..models import release_memory
 from .benchmarks import Benchmark
 from .quiet import quiet_lm_eval
@@ -113,17 +114,24 @@ def run_harness(model, tokenizer, benchmark: Benchmark, settings: dict, *, chat_
     """``lm_eval.simple_evaluate`` on an in-memory model; returns lm-eval's results dict (with samples).
 
     ``stops`` (token ids, strings) end every generated answer (the base stage's stop set). On
-    out-of-memory the call is run again with half the batch (``batch`` keeps the smaller size)."""
+    out-of-memory the call is run again with half the batch (``batch`` keeps the smaller size).
+    Every forward pass lm-eval runs is watched for NaN/inf logits: the dict gains ``non_finite_logits``
+    (a :class:`~sit.inference.finite.NonFiniteLogits`)."""
     batch = batch or BatchSize(int(settings.get("batch_size", 1)))
-    while True:
-        try:
-            with quiet_lm_eval(progress):
-                return _simple_evaluate(model, tokenizer, benchmark, settings, chat_template, seed, stops, batch.size)
-        except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, everything else re-raised
-            if not is_oom(exc) or batch.size == 1:
-                raise
-        batch.halve()
-        release_memory()
+    with watch_logits(model) as watch:
+        while True:
+            try:
+                with quiet_lm_eval(progress):
+                    raw = _simple_evaluate(model, tokenizer, benchmark, settings, chat_template, seed, stops,
+                                           batch.size)
+                break
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, everything else re-raised
+                if not is_oom(exc) or batch.size == 1:
+                    raise
+            batch.halve()
+            release_memory()
+    raw["non_finite_logits"] = watch
+    return raw
 
 
 def generation_kwargs(settings: dict, tokenizer, stops) -> dict | None:

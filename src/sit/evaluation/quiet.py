@@ -5,9 +5,8 @@ Silenced, each by its exact message and only while lm-eval runs:
 * lm-eval: "`pretrained` model kwarg is not of type `str`" and "Passed an already-initialized model" (the
   project hands ``HFLM`` a loaded model on purpose), "Overwriting default num_fewshot" (the profile sets the shots on purpose) and
   "generation_kwargs ... specified through cli" (the project sets them on purpose).
-* bitsandbytes on a CPU without its optional kernel package: "Failed to load CPU gemm_4bit_forward"
-  (the CPU fallback is used; a GPU never takes this path).
-* the libraries' warnings about their own internals (:mod:`sit.noise`).
+* the libraries' warnings and log records about their own internals (:mod:`sit.noise`; bitsandbytes' missing
+  CPU kernel message is dropped from the moment ``sit`` is imported).
 
 Progress bars are shown only where they draw as bars (:func:`sit.progress.progress_default`). Elsewhere (papermill,
 CI, a log file) a bar writes a line per update, so the bars of lm-eval, datasets and transformers (model
@@ -20,26 +19,16 @@ import importlib
 import logging
 from contextlib import contextmanager
 
-from ..noise import library_warnings_silenced
+from ..noise import DropMessages, library_warnings_silenced
 from ..progress import library_bars
 
 NOISE = {
     "lm_eval.models.huggingface": ("`pretrained` model kwarg is not of type `str`",
                                    "Passed an already-initialized model through `pretrained`"),
     "lm_eval.evaluator": ("Overwriting default num_fewshot", "generation_kwargs: %s specified through cli"),
-    "bitsandbytes.backends.cpu.ops": ("Failed to load CPU gemm_4bit_forward",),
 }
 # lm-eval's modules that draw bars with ``from tqdm import tqdm``, some of them without a switch.
 LM_EVAL_BARS = ("lm_eval.api.task", "lm_eval.api.model", "lm_eval.models.huggingface")
-
-
-class DropMessages(logging.Filter):
-    def __init__(self, prefixes: tuple[str, ...]):
-        super().__init__()
-        self.prefixes = prefixes
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.prefixes)
 
 
 def _no_bar(tqdm):

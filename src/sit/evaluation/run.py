@@ -8,6 +8,7 @@ same adapter is not run again, and MT-Bench answers and judgments resume item by
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING
@@ -166,6 +167,10 @@ def _run_lm_eval(session: Session, spec, stage, benchmark, settings, model, toke
         note += "; " + base_note(spec)
     if batch.note():
         note += "; " + batch.note()
+    non_finite = raw["non_finite_logits"].note()
+    if non_finite:
+        warnings.warn(f"{spec.id} {stage}, {benchmark.name}: {non_finite}", stacklevel=2)
+        note += "; " + non_finite
     rows = metric_rows(model=spec.id, stage=stage, benchmark=benchmark.name, items=items, metrics=benchmark.metrics,
                        world=session.world_id, note=note, seed=session.seed)
     store_results(session, slug=spec.slug, model=spec.id, stage=stage, benchmark=benchmark.name, rows=rows,

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from ..session import Session
 
 COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n", "world", "vs", "delta",
-           "delta_low", "delta_high")
+           "delta_low", "delta_high", "note")
 ITEMS_BENCHMARK = "reward"  # the benchmark name of the per-answer scores in notebook 06's item layout
 BOOTSTRAP = 2000
 
@@ -147,14 +149,18 @@ def score_answers(session: Session, answers: list[StageAnswers]) -> list[dict]:
     rows, scored = [], {}
     for entry in answers:
         pairs = [(r["instruction"], r["response"]) for r in entry.records]
-        scores = reward_scores(model, tokenizer, pairs, batch_size=cfg["reward_batch_size"],
-                               max_length=cfg["reward_max_length"])
-        scored[(entry.model, entry.stage)] = {r["id"]: s for r, s in zip(entry.records, scores, strict=True)}
+        every = reward_scores(model, tokenizer, pairs, batch_size=cfg["reward_batch_size"],
+                              max_length=cfg["reward_max_length"])
+        note = _non_finite_note(spec.id, entry, every)
+        scored[(entry.model, entry.stage)] = {r["id"]: s for r, s in zip(entry.records, every, strict=True)
+                                              if math.isfinite(s)}
+        scores = list(scored[(entry.model, entry.stage)].values())
         low, high = bootstrap_ci(scores, derive_seed(session.seed, "stages-ci", entry.model, entry.stage))
-        rows.append({"model": entry.model, "stage": entry.stage, "mean_reward": sum(scores) / len(scores),
+        rows.append({"model": entry.model, "stage": entry.stage,
+                     "mean_reward": sum(scores) / len(scores) if scores else float("nan"),
                      "ci_low": low, "ci_high": high,
                      "stopped_share": sum(bool(r["ended_with_eot"]) for r in entry.records) / len(entry.records),
-                     "n": len(scores), "world": session.world_id})
+                     "n": len(scores), "world": session.world_id, "note": note})
     del model
     release_memory()
     for row in rows:
@@ -163,12 +169,25 @@ def score_answers(session: Session, answers: list[StageAnswers]) -> list[dict]:
     return rows
 
 
+def _non_finite_note(reward_model: str, entry: StageAnswers, scores: list[float]) -> str:
+    """Warn about answers the reward model scored NaN/inf (they are left out); what the row's note says."""
+    broken = sum(not math.isfinite(s) for s in scores)
+    if not broken:
+        return ""
+    warnings.warn(f"{entry.model} {entry.stage}: the reward model {reward_model} returned a non-finite score "
+                  f"(NaN/inf) for {broken} of {len(scores)} held-out answers (an fp16 overflow?); they are left out "
+                  "of the mean and of the paired change", stacklevel=3)
+    return f"{broken} of {len(scores)} answers scored NaN/inf by the reward model, left out"
+
+
 def _change(session: Session, scored: dict, model: str, stage: str) -> dict:
     """The paired difference from the stage before, on the instructions both answered."""
     earlier = [s for s in STAGES[:STAGES.index(stage)] if (model, s) in scored]
     if not earlier:
         return {"vs": "", "delta": "", "delta_low": "", "delta_high": ""}
     before = earlier[-1]
+    if not set(scored[(model, before)]) & set(scored[(model, stage)]):  # every answer of one scored NaN/inf
+        return {"vs": before, "delta": "", "delta_low": "", "delta_high": ""}
     delta = paired_bootstrap(scored[(model, before)], scored[(model, stage)], samples=BOOTSTRAP,
                              seed=bootstrap_seed(session.seed, model, stage, "stages", before))
     return {"vs": before, "delta": delta.delta, "delta_low": delta.low, "delta_high": delta.high}
@@ -181,15 +200,18 @@ def _write_items(session: Session, reward_model: str, answers: list[StageAnswers
     for entry in answers:
         items = [{"id": r["id"], "scores": {"mean_reward": scored[(entry.model, entry.stage)][r["id"]]},
                   "fingerprint": {**fingerprint, "max_new_tokens": r["gen"]["max_new_tokens"]}}
-                 for r in entry.records]
+                 for r in entry.records if r["id"] in scored[(entry.model, entry.stage)]]
         write_jsonl_atomic(items_path(session, session.registry.get(entry.model).slug, entry.stage,
                                       ITEMS_BENCHMARK), items)
 
 
 def compare_stages(session: Session, models: list[str] | None = None, *, max_new_tokens: int | None = None,
                    batch_size: int | None = None, progress: bool = True) -> list[dict]:
-    """Answer, score and tabulate every finished stage of every target (or ``models``); writes stages.csv."""
-    names = models or [s.id for s in session.registry.by_role("target")]
+    """Answer, score and tabulate every finished stage of ``models``; writes stages.csv.
+
+    By default the models are the targets trained so far (with an SFT or DPO adapter): a target never trained
+    has nothing to compare, and answering with its base would download it (7B on Colab) for nothing."""
+    names = models or trained_targets(session)
     answers = []
     for name in names:
         for stage in STAGES:
@@ -202,6 +224,20 @@ def compare_stages(session: Session, models: list[str] | None = None, *, max_new
     rows = score_answers(session, answers) if answers else []
     write_stages_csv(session.workspace.stages_table, rows)
     return rows
+
+
+def trained_targets(session: Session) -> list[str]:
+    """The targets that have a finished SFT or DPO adapter in this workspace, in registry order."""
+    trained = []
+    for spec in session.registry.by_role("target"):
+        for stage in STAGES[1:]:
+            try:
+                require_stage(session, spec.id, stage)
+            except FileNotFoundError:
+                continue
+            trained.append(spec.id)
+            break
+    return trained
 
 
 def write_stages_csv(path: Path, rows: list[dict]) -> Path:

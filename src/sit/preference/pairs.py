@@ -3,17 +3,20 @@
 For each instruction the highest-scored candidate is *chosen* and the lowest-scored one *rejected*
 (the Magpie-DPO recipe). An instruction is skipped, and the reason counted, when fewer than two
 non-empty candidates remain, when the two texts are the same after whitespace normalisation, when
-the scores tie, or when the margin is below ``min_margin``. The rest are ranked by margin and the
+the scores tie, when the margin is below ``min_margin``, or when a score is NaN/inf (a reward model that
+overflowed in fp16: its ranking means nothing, and a warning names the instructions). The rest are ranked by margin and the
 best ``target_pairs`` are kept. Records are in the conversational format TRL's ``DPOTrainer`` reads.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
-SKIP_REASONS = ("single_candidate", "empty_response", "identical_texts", "tie", "low_margin")
+SKIP_REASONS = ("single_candidate", "empty_response", "identical_texts", "tie", "low_margin", "non_finite_score")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ def choose(candidates: list[Candidate], min_margin: float) -> tuple[Candidate, C
     non_empty = [c for c in candidates if normalise(c.response)]
     if len(non_empty) < 2:
         return "empty_response" if len(candidates) >= 2 else "single_candidate"
+    if not all(math.isfinite(c.score) for c in non_empty):
+        return "non_finite_score"
     ranked = sorted(non_empty, key=lambda c: (-c.score, c.model))  # ties resolved by model name
     chosen, rejected = ranked[0], ranked[-1]
     if normalise(chosen.response) == normalise(rejected.response):
@@ -82,14 +87,20 @@ def select_pairs(instructions: list[dict], candidates: dict[str, list[Candidate]
     """Pairs for ``instructions`` (records with ``id`` and ``instruction``), best ``target_pairs`` by margin."""
     if target_pairs <= 0:
         raise ValueError(f"target_pairs must be > 0, got {target_pairs}")
-    eligible, skipped = [], Counter()
+    eligible, skipped, refused = [], Counter(), []
     for item in instructions:
         found = candidates.get(item["id"], [])
         outcome = choose(found, min_margin)
         if isinstance(outcome, str):
             skipped[outcome] += 1
+            if outcome == "non_finite_score":
+                refused.append(item["id"])
             continue
         eligible.append(pair_record(item["id"], item["instruction"], *outcome, n_candidates=len(found)))
+    if refused:
+        shown = ", ".join(refused[:20]) + (f" and {len(refused) - 20} more" if len(refused) > 20 else "")
+        warnings.warn(f"no pair for {len(refused)} instruction(s) with a non-finite reward score (NaN/inf): {shown}",
+                      stacklevel=2)
     eligible.sort(key=lambda p: (-p["margin"], p["id"]))
     return Selection(pairs=eligible[:target_pairs], skipped=skipped, eligible=len(eligible))
 

@@ -12,6 +12,8 @@ settings are never scored again.
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -101,6 +103,11 @@ def _score_file(model, tokenizer, path, records, scored_with, cfg, progress) -> 
         values = reward_scores(model, tokenizer, [(r["instruction"], r["response"]) for r in todo],
                                batch_size=cfg["reward_batch_size"], max_length=cfg["reward_max_length"],
                                progress=progress, desc=f"scoring {path.stem}")
+        broken = sum(not math.isfinite(v) for v in values)
+        if broken:
+            warnings.warn(f"{scored_with['model']} returned a non-finite score (NaN/inf) for {broken} of {len(values)} "
+                          f"answers in {path.name} (an fp16 overflow?); no preference pair is made from them",
+                          stacklevel=2)
         for record, value in zip(todo, values, strict=True):
             record.update(score=value, scored_with=scored_with)
         write_jsonl_atomic(path, records)

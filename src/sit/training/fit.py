@@ -122,6 +122,9 @@ def trainer_arguments(config_class, session: Session, cfg: dict, output_dir: Pat
         data_seed=session.seed,
         max_length=cfg["max_length"],
         disable_tqdm=not trainer_draws_progress(progress),
+        # transformers would log a NaN/inf step as the window's average so far (0 when every step is NaN),
+        # hiding it from the check below (NonFiniteLossCheck)
+        logging_nan_inf_filter=False,
         dataloader_num_workers=0,
         **extra,
     )
@@ -218,6 +221,31 @@ def checkpoint_step(path: str | Path | None) -> int:
 # --------------------------------------------------------------------------- the run
 
 
+class NonFiniteLoss(RuntimeError):
+    """A training loss turned NaN/inf: the stage fails rather than "finishing" with broken weights."""
+
+
+def non_finite_loss_check(model: str, stage: str):
+    """A trainer callback that raises :class:`NonFiniteLoss` at the first logged NaN/inf loss (before the
+    checkpoint of that step is saved), naming the model, the stage and the step."""
+    import math
+
+    from transformers import TrainerCallback
+
+    class NonFiniteLossCheck(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            for key in ("loss", "train_loss"):
+                value = (logs or {}).get(key)
+                if isinstance(value, int | float) and not math.isfinite(value):
+                    raise NonFiniteLoss(
+                        f"{model}: the {stage.upper()} loss is {value} at step {state.global_step} (NaN/inf: an fp16 "
+                        f"overflow, or a learning rate too high). The stage is not saved; checkpoints written before "
+                        f"step {state.global_step} are kept. Lower training.{stage}.learning_rate, or check the data "
+                        "and the model's dtype, then run again.")
+
+    return NonFiniteLossCheck()
+
+
 @dataclass
 class FitOutcome:
     trainer: object
@@ -249,6 +277,8 @@ def fit(build_trainer: Callable[[int, int], object], folder: Path, fingerprint: 
             print(f"resuming from {Path(resume).name} (batch {batch} x accumulation {accum})", flush=True)
         with library_bars(verbose), library_warnings_silenced():  # loading the model, tokenizing the data
             trainer = build_trainer(batch, accum)
+        trainer.add_callback(non_finite_loss_check(fingerprint.get("model", "the model"),
+                                                   fingerprint.get("stage", "training")))
         if not verbose:
             from transformers.trainer_callback import PrinterCallback
 
