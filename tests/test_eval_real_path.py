@@ -77,9 +77,9 @@ def test_the_judge_is_loaded_once_for_all_stages_of_a_run(toy_world, tmp_path, m
     loads = []
     real_load = judging.load_causal_lm
 
-    def counted(spec, profile):
+    def counted(spec, profile, **kwargs):
         loads.append(spec.id)
-        return real_load(spec, profile)
+        return real_load(spec, profile, **kwargs)
 
     monkeypatch.setattr(judging, "load_causal_lm", counted)
     recwarn.clear()

@@ -129,8 +129,8 @@ def test_the_target_model_is_gone_before_the_reward_model_loads(tmp_path, toy_wo
     write_filtered(tmp_path, 4)
     refs, checked = [], []
 
-    def load_target(spec, profile):
-        model = load_causal_lm(spec, profile)
+    def load_target(spec, profile, **kwargs):
+        model = load_causal_lm(spec, profile, **kwargs)
         refs.append(weakref.ref(model))
         return model
 

@@ -41,7 +41,7 @@ class Judge:
         """(model, tokenizer), loaded on the first call only."""
         if self._loaded is None:
             tokenizer = load_tokenizer(self.spec, self.session.profile)
-            self._loaded = (load_causal_lm(self.spec, self.session.profile), tokenizer)
+            self._loaded = (load_causal_lm(self.spec, self.session.profile, tokenizer=tokenizer), tokenizer)
         return self._loaded
 
     def release(self) -> None:

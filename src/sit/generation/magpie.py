@@ -172,7 +172,7 @@ def make_backend(name: str, spec: ModelSpec, profile: dict):
         quantized = bool(profile.get("quantize")) and spec.load == "nf4"
         return VLLMBackend(model_source(spec, profile), tokenizer, dtype=profile.get("dtype", "float16"),
                            quantized=quantized, seed=int(profile["seed"])), tokenizer
-    return HFBackend(load_causal_lm(spec, profile), tokenizer), tokenizer
+    return HFBackend(load_causal_lm(spec, profile, tokenizer=tokenizer), tokenizer), tokenizer
 
 
 def generate(session: Session, *, generator: str | None = None, backend: str = "hf", progress: bool = True,

@@ -117,7 +117,7 @@ def _generate(session: Session, spec, gen, cfg, filtered, store, progress) -> tu
 
     Also returns the CUDA memory allocated while the model was still loaded (None without CUDA)."""
     tokenizer = load_tokenizer(spec, session.profile)
-    backend = HFBackend(load_causal_lm(spec, session.profile), tokenizer)
+    backend = HFBackend(load_causal_lm(spec, session.profile, tokenizer=tokenizer), tokenizer, label=spec.id)
     settings = sampling_settings(spec, tokenizer, gen)
     by_id = {r["id"]: r for r in filtered}
     prompts = [Prompt(id=r["id"], text=completion_prompt(gen["prompt_format"], r["instruction"], tokenizer.bos_token),
