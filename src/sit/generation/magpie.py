@@ -144,7 +144,8 @@ def _fingerprint(spec: ModelSpec, session: Session, cfg: dict, backend: str) -> 
     keys = ("instruction_temperature", "instruction_top_p", "max_new_tokens_instruction",
             "response_temperature", "response_top_p", "max_new_tokens_response", "system_prompt")
     return {"generator": spec.id, "world": session.world_id, "seed": session.seed, "backend": backend,
-            **{k: cfg[k] for k in keys}}
+            **{k: cfg[k] for k in keys},
+            "instruction_stop_strings": list(spec.family_spec.get("instruction_stop_strings", []))}
 
 
 def _check_resume(raw_dir: Path, fingerprint: dict) -> None:

@@ -70,11 +70,15 @@ class Prompt:
 
 
 def cut_at_stop_strings(text: str, stop_strings) -> tuple[str, bool]:
-    """Cut ``text`` at the first stop string (excluded, as vLLM does)."""
-    positions = [text.find(s) for s in stop_strings if s and s in text]
+    """Cut ``text`` at the first stop string (excluded, as vLLM does).
+
+    The start and the end of ``text`` count as line breaks, so that a stop string for a line of its own
+    (a header written as text, ``"\nassistant\n"``) also matches on the first or the last line."""
+    lines = "\n" + text + "\n"
+    positions = [lines.find(stop) - 1 for stop in stop_strings if stop and stop in lines]
     if not positions:
         return text, False
-    return text[: min(positions)], True
+    return text[: max(min(positions), 0)], True
 
 
 class PerRowSampler:
