@@ -61,12 +61,34 @@ def test_base_answers_stop_where_phase_03_stops_them(toy_world, tmp_path):
     answers = read_jsonl(stage_dir(session, spec.slug, "base") / "answers.jsonl")
     outputs = [it["output"] for it in read_items(session, spec.slug, "base", "ifeval")] + [a["answer"] for a in answers]
     assert len(outputs) == 6 + 16 and not [o for o in outputs if MARKER in o]
-    assert all(a["gen"]["prompting"] == {"prompt_format": spec.prompt_format, "stop_strings": [MARKER]}
-               for a in answers)
+    assert all(a["gen"]["prompting"] == {"prompt_format": spec.prompt_format, "stop_strings": [MARKER],
+                                         "turn_end": "\n\n"} for a in answers)
     notes = {r["benchmark"]: r["note"] for r in read_table(results_path(session)) if r["stage"] == "base"}
     for benchmark in ("ifeval", "mt_bench"):
         assert "base asked in its completion format ('### Instruction:'" in notes[benchmark]
         assert "stopped at end-of-turn <|eot_id|>, end-of-text, '### Instruction'" in notes[benchmark]
+
+
+def test_base_mt_bench_turn_two_closes_the_first_answer_as_the_format_closes_a_turn(toy_world, tmp_path):
+    """MT-Bench's second turn holds the first answer: Qwen base (ChatML) closes it with <|im_end|> as the format
+    closes the user's turn, Llama base (Alpaca) with a blank line."""
+    from sit.evaluation.base_prompting import base_prompting, completion_template
+    from sit.evaluation.mtbench import render
+    from sit.models import load_tokenizer
+
+    session = start("demo", str(tmp_path), verbose=False)
+    chat = [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"}, {"role": "user", "content": "Q2"}]
+    expected = {QWEN: "<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n"
+                      "<|im_start|>user\nQ2<|im_end|>\n<|im_start|>assistant\n",
+                LLAMA: "<|begin_of_text|>### Instruction:\nQ1\n\n### Response:\nA1\n\n"
+                       "### Instruction:\nQ2\n\n### Response:\n"}
+    for name, text in expected.items():
+        spec = session.registry.get(name)
+        tokenizer = load_tokenizer(spec, session.profile)
+        tokenizer.chat_template = completion_template(spec)
+        assert render(tokenizer, chat) == text
+    # answers made with the old close are another prompting: they are made again, not mixed
+    assert base_prompting(session.registry.get(QWEN))["turn_end"] == "<|im_end|>\n"
 
 
 def test_the_judge_is_loaded_once_for_all_stages_of_a_run(toy_world, tmp_path, monkeypatch, recwarn):
