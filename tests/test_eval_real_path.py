@@ -10,7 +10,7 @@ import pytest
 
 from sit.evaluation import evaluate
 from sit.evaluation.mtbench import stage_dir
-from sit.evaluation.results import read_items, read_table, results_path
+from sit.evaluation.results import items_path, read_items, read_table, results_path
 from sit.session import start
 from sit.stages import load_stage
 from sit.store import read_jsonl, write_json_atomic
@@ -89,6 +89,62 @@ def test_base_mt_bench_turn_two_closes_the_first_answer_as_the_format_closes_a_t
         assert render(tokenizer, chat) == text
     # answers made with the old close are another prompting: they are made again, not mixed
     assert base_prompting(session.registry.get(QWEN))["turn_end"] == "<|im_end|>\n"
+
+
+def _held_out_session(tmp_path, n: int, heldout: int):
+    """A demo session whose filtered set holds ``n`` plain instructions, ``heldout`` of them held out."""
+    from sit.store import write_jsonl_atomic
+
+    instructions = ["Give three tips for staying healthy.", "Name a fruit that is red.", "Describe a sunny day.",
+                    "Write a haiku about rain.", "List two uses of salt.", "Explain what a verb is."][:n]
+    write_jsonl_atomic(tmp_path / "data/filtered/filtered.jsonl", [
+        {"id": f"magpie-{k:05d}", "instruction": text, "response": "An answer.", "generator": "g"}
+        for k, text in enumerate(instructions)])
+    return start("demo", str(tmp_path), verbose=False, overrides={"training.heldout": heldout})
+
+
+def test_held_out_base_answers_are_asked_in_the_completion_format_and_stopped_by_base_stops(toy_world, tmp_path,
+                                                                                            monkeypatch):
+    """The held-out reward benchmark asks base as IFEval and MT-Bench do: the completion format, phase 03's stop
+    set. Answers made before (no prompting in their fingerprint) are made again, and the row's note says how."""
+    import sit.evaluation.stage_rewards as stage_rewards
+    from sit.evaluation.base_prompting import base_prompting, base_stops
+    from sit.evaluation.compare import stage_rows
+    from sit.inference.engine import HFBackend
+    from sit.preference.responses import completion_prompt
+    from sit.store import write_jsonl_atomic
+
+    session = _held_out_session(tmp_path, 6, heldout=3)
+    spec = session.registry.get(LLAMA)
+    asked = []
+
+    class Recorded(HFBackend):
+        def generate(self, prompts, settings):
+            asked.extend((p.text, settings) for p in prompts)
+            return super().generate(prompts, settings)
+
+    monkeypatch.setattr(stage_rewards, "HFBackend", Recorded)
+    first = stage_rewards.stage_answers(session, LLAMA, "base", max_new_tokens=24, batch_size=3, progress=False)
+    tokenizer = load_stage(session, LLAMA, "base")[1]
+    by_instruction = {r["instruction"]: r for r in first.records}
+    assert len(asked) == 3 and {text for text, _ in asked} == {
+        completion_prompt(spec.prompt_format, i, "<|begin_of_text|>") for i in by_instruction}
+    ids, strings = base_stops(spec, tokenizer)
+    assert all(s.stop_token_ids == ids and s.stop_strings == strings == (MARKER,) for _, s in asked)
+    assert all(r["gen"]["prompting"] == base_prompting(spec) and MARKER not in r["response"] for r in first.records)
+
+    path = stage_rewards.answers_path(session, spec.slug, "base")  # answers of the chat-template days
+    write_jsonl_atomic(path, [{**r, "response": "old", "gen": {k: v for k, v in r["gen"].items() if k != "prompting"}}
+                              for r in first.records])
+    asked.clear()
+    rows = stage_rewards.compare_stages(session, [LLAMA], max_new_tokens=24, batch_size=3, progress=False)
+    assert len(asked) == 3 and {r["id"]: r["response"] for r in read_jsonl(path)} == {
+        r["id"]: r["response"] for r in first.records}
+    note = "base asked in its completion format ('### Instruction:' ...), stopped at end-of-turn <|eot_id|>"
+    assert [r["stage"] for r in rows] == ["base"] and note in rows[0]["note"]
+    assert note in stage_rows(session.workspace.stages_table, session.world_id)[0]["note"]
+    items = read_jsonl(items_path(session, spec.slug, "base", "reward"))
+    assert all(it["prompting"] == base_prompting(spec) for it in items)
 
 
 def test_the_judge_is_loaded_once_for_all_stages_of_a_run(toy_world, tmp_path, monkeypatch, recwarn):

@@ -65,7 +65,7 @@ def stage_rows(path: Path, world: str | None) -> list[dict]:
                      "value": float(r["mean_reward"]), "stderr": (high - low) / (2 * 1.96), "n": int(float(r["n"])),
                      "world": world or "", "judge": "",
                      "note": f"95% CI [{low:.3f}, {high:.3f}]; stopped {float(r['stopped_share']):.0%} "
-                             "(training phase's reward-model table)"})
+                             "(training phase's reward-model table)" + (f"; {r['note']}" if r.get("note") else "")})
     return rows
 
 

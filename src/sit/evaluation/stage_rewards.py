@@ -1,7 +1,9 @@
 """Did training help? Every stage answers the held-out instructions; the reward model scores the answers.
 
-Each stage (``base``, ``sft``, ``dpo``) answers the same held-out instructions (never trained on)
-with the same chat-template prompt, greedily, through the resumable generation runner: answers are
+Each stage (``base``, ``sft``, ``dpo``) answers the same held-out instructions (never trained on),
+greedily, through the resumable generation runner: the trained stages through the chat template, base in its
+completion format and stopped at phase 03's stop set, as in every benchmark
+(:mod:`sit.evaluation.base_prompting`; the row's note says so). Answers are
 stored in ``evaluation/stages/<slug>-<stage>.jsonl`` and a killed run resumes. The reward model then
 scores them. The table gives per model and stage the mean reward with a 95 % bootstrap CI (answers
 resampled, fixed seed), the share of answers that ended with the end-of-turn token, and the change from
@@ -28,6 +30,7 @@ from ..stages import load_stage, require_stage
 from ..store import JsonlStore, read_json, read_jsonl, write_jsonl_atomic, write_text_atomic
 from ..training.data import data_digest, heldout_ids, read_filtered
 from ..workspace import STAGES
+from .base_prompting import base_note, base_prompting, base_stops, completion_template
 from .bootstrap import bootstrap_seed, paired_bootstrap
 from .results import items_path
 
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from ..session import Session
 
 COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n", "world", "vs", "delta",
-           "delta_low", "delta_high")
+           "delta_low", "delta_high", "note")
 ITEMS_BENCHMARK = "reward"  # the benchmark name of the per-answer scores in notebook 06's item layout
 BOOTSTRAP = 2000
 
@@ -68,6 +71,8 @@ def stage_answers(session: Session, model_name: str, stage: str, *, max_new_toke
     path = answers_path(session, spec.slug, stage)
     gen = {"model": spec.id, "stage": stage, "world": session.world_id, "seed": session.seed,
            "max_new_tokens": max_new_tokens, "adapter": data_digest([{"a": adapter}], ("a",))}
+    if stage == "base":  # answers made before base was asked in its completion format are made again
+        gen["prompting"] = base_prompting(spec)
     store = JsonlStore(path)
     stored = store.read()
     if any(r.get("gen") != gen for r in stored):
@@ -87,14 +92,18 @@ def _generate(session: Session, spec, stage, items, store, gen, max_new_tokens, 
     """Load the stage and run the resumable stage; every reference to the model dies with this frame."""
     model, tokenizer = load_stage(session, spec.id, stage)
     eot = tokenizer.convert_tokens_to_ids(spec.eot_token)
-    stops = tuple(dict.fromkeys(i for i in (eot, tokenizer.eos_token_id) if i is not None))
-    settings = SamplingSettings(max_new_tokens=max_new_tokens, stop_token_ids=stops)
+    if stage == "base":
+        tokenizer.chat_template = completion_template(spec) or tokenizer.chat_template
+        stops, strings = base_stops(spec, tokenizer)
+    else:
+        stops, strings = tuple(dict.fromkeys(i for i in (eot, tokenizer.eos_token_id) if i is not None)), ()
+    settings = SamplingSettings(max_new_tokens=max_new_tokens, stop_token_ids=stops, stop_strings=strings)
     prompts = [Prompt(id=r["id"], seed=derive_seed(session.seed, "stages", spec.slug, stage, r["id"]),
                       text=tokenizer.apply_chat_template([{"role": "user", "content": r["instruction"]}],
                                                          tokenize=False, add_generation_prompt=True))
                for r in items]
     by_id = {r["id"]: r for r in items}
-    backend = _EndOfTurn(HFBackend(model, tokenizer), eot)
+    backend = _EndOfTurn(HFBackend(model, tokenizer, label=f"{spec.id} ({stage})"), eot)
 
     def record(prompt: Prompt, completion: Completion) -> dict:
         return {"id": prompt.id, "instruction": by_id[prompt.id]["instruction"], "response": completion.text,
@@ -154,13 +163,19 @@ def score_answers(session: Session, answers: list[StageAnswers]) -> list[dict]:
         rows.append({"model": entry.model, "stage": entry.stage, "mean_reward": sum(scores) / len(scores),
                      "ci_low": low, "ci_high": high,
                      "stopped_share": sum(bool(r["ended_with_eot"]) for r in entry.records) / len(entry.records),
-                     "n": len(scores), "world": session.world_id})
+                     "n": len(scores), "world": session.world_id, "note": answers_note(session, entry)})
     del model
     release_memory()
     for row in rows:
         row.update(_change(session, scored, row["model"], row["stage"]))
     _write_items(session, spec.id, answers, scored)
     return rows
+
+
+def answers_note(session: Session, entry: StageAnswers) -> str:
+    """How the stage was asked and stopped (base: its completion format), for the row's note."""
+    spec = session.registry.get(entry.model)
+    return base_note(spec) if entry.stage == "base" else "asked through the adapter's chat template"
 
 
 def _change(session: Session, scored: dict, model: str, stage: str) -> dict:
@@ -180,8 +195,8 @@ def _write_items(session: Session, reward_model: str, answers: list[StageAnswers
                    "heldout": data_digest([{"ids": sorted(heldout_ids(session))}], ("ids",))}
     for entry in answers:
         items = [{"id": r["id"], "scores": {"mean_reward": scored[(entry.model, entry.stage)][r["id"]]},
-                  "fingerprint": {**fingerprint, "max_new_tokens": r["gen"]["max_new_tokens"]}}
-                 for r in entry.records]
+                  "fingerprint": {**fingerprint, "max_new_tokens": r["gen"]["max_new_tokens"]},
+                  "prompting": r["gen"].get("prompting")} for r in entry.records]
         write_jsonl_atomic(items_path(session, session.registry.get(entry.model).slug, entry.stage,
                                       ITEMS_BENCHMARK), items)
 
