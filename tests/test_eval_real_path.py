@@ -199,6 +199,60 @@ def test_an_out_of_memory_error_in_lm_eval_halves_the_batch_for_the_rest_of_the_
     assert rows["base"]["value"] == rows["sft"]["value"]  # the B = 0 adapter computes the base model
 
 
+class TightMemory:
+    """The real ``HFBackend.generate``, except that a batch above 2 prompts raises CUDA's out-of-memory error (the one
+    seam: no GPU here). ``raised`` lists who ran out of memory at which batch size."""
+
+    def __init__(self, monkeypatch):
+        from sit.inference.engine import HFBackend
+
+        self.raised, real = [], HFBackend.generate
+
+        def generate(backend, prompts, settings):
+            if len(prompts) > 2:
+                self.raised.append((backend.label, len(prompts)))
+                import torch
+
+                raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {len(prompts)} GiB")
+            return real(backend, prompts, settings)
+
+        monkeypatch.setattr(HFBackend, "generate", generate)
+
+
+def test_an_out_of_memory_error_in_mt_bench_halves_the_answers_and_judge_batch_for_the_rest_of_the_run(
+        toy_world, tmp_path, monkeypatch):
+    """Base runs out of memory at the full batch, once for its answers and twice in the judge; the SFT stage starts
+    at the smaller batches and never does; every row's note says so."""
+    session = start("demo", str(tmp_path), verbose=False, overrides={
+        "evaluation.mt_bench.questions": 1, "evaluation.mt_bench.batch_size": 8, "evaluation.mt_bench.judge_batch_size": 8,
+        "evaluation.mt_bench.max_new_tokens": 8, "evaluation.mt_bench.judge_max_new_tokens": 8})
+    add_unchanged_sft_adapter(session, QWEN)
+    memory = TightMemory(monkeypatch)
+    result = evaluate(session, QWEN, benchmarks="mt_bench", progress=False)
+    assert result.ran == [("base", "mt_bench"), ("sft", "mt_bench")]
+    judge = "judge Qwen/Qwen2.5-7B-Instruct (answers of stage base)"
+    # one question per category: 4 of them are answered at temperature 0, in one batch; 16 judgments
+    assert memory.raised == [(f"{QWEN} (base)", 4), (judge, 8), (judge, 4)]
+    notes = {r["stage"]: r["note"] for r in read_table(results_path(session)) if r["benchmark"] == "mt_bench"}
+    for note in notes.values():
+        assert "answers: batch halved from 4 to 2 after an out-of-memory error, kept for the rest of the run" in note
+        assert "judge: batch halved from 8 to 2 after 2 out-of-memory errors, kept for the rest of the run" in note
+
+
+def test_an_out_of_memory_error_in_held_out_answers_halves_the_batch_for_the_later_stages(toy_world, tmp_path,
+                                                                                           monkeypatch):
+    from sit.evaluation.stage_rewards import stage_answers
+
+    session = _held_out_session(tmp_path, 6, heldout=4)
+    add_unchanged_sft_adapter(session, QWEN)
+    memory = TightMemory(monkeypatch)
+    base = stage_answers(session, QWEN, "base", max_new_tokens=8, batch_size=4, progress=False)
+    sft = stage_answers(session, QWEN, "sft", max_new_tokens=8, batch_size=4, progress=False)  # as notebook 04 asks
+    assert memory.raised == [(f"{QWEN} (base)", 4)] and len(base.records) == len(sft.records) == 4
+    for answers in (base, sft):
+        assert answers.note == "batch halved from 4 to 2 after an out-of-memory error, kept for the rest of the run"
+
+
 NOISE = ("`pretrained` model kwarg is not of type `str`", "Passed an already-initialized model",
          "Overwriting default num_fewshot", "specified through cli", "gemm_4bit_forward", "FutureWarning",
          "TqdmWarning", "it/s]", "s/it]", "item/s]", "Generating train split", "Loading weights")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings
-from ..inference.runner import run_stage
+from ..inference.runner import StageStats, run_stage
 from ..models import load_reward_model, load_tokenizer, release_memory
 from ..preference.scoring import reward_scores, reward_spec
 from ..runtime import derive_seed
@@ -48,6 +48,7 @@ class StageAnswers:
     model: str
     stage: str
     records: list[dict]
+    note: str = ""  # what happened while generating (a halved batch, trimmed prompts, NaN/inf); "" if nothing
 
 
 def answers_path(session: Session, slug: str, stage: str) -> Path:
@@ -59,7 +60,8 @@ def stage_answers(session: Session, model_name: str, stage: str, *, max_new_toke
     """One stage's greedy answers to the held-out instructions (resumes; stored answers are kept).
 
     Lengths and batch default to the profile's ``preference`` answering settings (the base models'
-    answers in notebook 03 were made with the same)."""
+    answers in notebook 03 were made with the same). A batch halved after an out-of-memory error stays halved
+    for the model's later stages in the session (:meth:`sit.session.Session.batch_limit`)."""
     answering = session.section("preference")
     max_new_tokens = max_new_tokens or answering["max_new_tokens_response"]
     batch_size = batch_size or answering["batch_size"]
@@ -83,12 +85,14 @@ def stage_answers(session: Session, model_name: str, stage: str, *, max_new_toke
     done = {r["id"] for r in stored}
     if all(r["id"] in done for r in items):
         return StageAnswers(spec.id, stage, stored)
-    records = _generate(session, spec, stage, items, store, gen, max_new_tokens, batch_size, progress)
+    records, stats = _generate(session, spec, stage, items, store, gen, max_new_tokens, batch_size, progress,
+                               session.batch_limit(f"held-out answers {spec.slug}"))
     release_memory()
-    return StageAnswers(spec.id, stage, records)
+    return StageAnswers(spec.id, stage, records, stats.note())
 
 
-def _generate(session: Session, spec, stage, items, store, gen, max_new_tokens, batch_size, progress) -> list[dict]:
+def _generate(session: Session, spec, stage, items, store, gen, max_new_tokens, batch_size, progress,
+              batch_limit) -> tuple[list[dict], StageStats]:
     """Load the stage and run the resumable stage; every reference to the model dies with this frame."""
     model, tokenizer = load_stage(session, spec.id, stage)
     eot = tokenizer.convert_tokens_to_ids(spec.eot_token)
@@ -110,9 +114,9 @@ def _generate(session: Session, spec, stage, items, store, gen, max_new_tokens, 
                 "finish_reason": completion.finish_reason, "ended_with_eot": backend.pop(prompt.id),
                 "response_tokens": completion.num_tokens, "gen": gen}
 
-    records, _ = run_stage(store, prompts, backend, settings, make_record=record, batch_size=batch_size,
-                           checkpoint_every=batch_size, desc=f"{spec.slug} {stage}", progress=progress)
-    return records
+    return run_stage(store, prompts, backend, settings, make_record=record, batch_size=batch_size,
+                     checkpoint_every=batch_size, desc=f"{spec.slug} {stage}", progress=progress,
+                     batch_limit=batch_limit)
 
 
 class _EndOfTurn:
@@ -175,7 +179,8 @@ def score_answers(session: Session, answers: list[StageAnswers]) -> list[dict]:
 def answers_note(session: Session, entry: StageAnswers) -> str:
     """How the stage was asked and stopped (base: its completion format), for the row's note."""
     spec = session.registry.get(entry.model)
-    return base_note(spec) if entry.stage == "base" else "asked through the adapter's chat template"
+    asked = base_note(spec) if entry.stage == "base" else "asked through the adapter's chat template"
+    return "; ".join(p for p in (asked, entry.note) if p)
 
 
 def _change(session: Session, scored: dict, model: str, stage: str) -> dict:
