@@ -57,6 +57,26 @@ def test_reference_agent_plays_batched_episodes_and_reruns_from_cache(session, m
     assert evaluate_agent(session, "llm", GENERATOR, progress=False).records == run.records
 
 
+def test_the_base_agent_is_asked_in_its_completion_format_and_stopped_by_base_stops(session):
+    from sit.evaluation.base_prompting import base_note, base_prompting, base_stops
+
+    llama = "meta-llama/Llama-3.2-3B"
+    spec, _ = stage_of(session, llama, "base")
+    model, tokenizer = load_agent_model(session, llama, "base")
+    agent = LLMAgent(model, tokenizer, spec, mode="observation", context_window=512, max_new_tokens=16, seed=1,
+                     stage="base")
+    catalog = load_catalog(session, session.section("agent"))
+    goal = catalog.split("test")[0]
+    text = agent.prompt_text(EpisodeState(goal, Shop(catalog, results_per_page=3).episode(goal)))
+    assert text.startswith("<|begin_of_text|>### Instruction:\nObservation:\n") and text.endswith("\n\n### Response:\n")
+    assert (agent.settings.stop_token_ids, agent.settings.stop_strings) == base_stops(spec, tokenizer)
+    assert agent.note() == base_note(spec)
+    run = evaluate_agent(session, "llm", llama, "base", progress=False, goals=2, max_rounds=1)
+    assert all(r["run"]["prompting"] == base_prompting(spec) for r in run.records)
+    notes = {r["note"] for r in read_results(session) if r["model"] == llama and r["stage"] == "base"}
+    assert len(notes) == 1 and base_note(spec) in notes.pop()
+
+
 def test_missing_or_unknown_stage_is_a_clear_error(session):
     with pytest.raises(ConfigError, match="unknown stage 'final'"):
         evaluate_agent(session, "llm", "llama-3.2-3b", "final")

@@ -10,7 +10,7 @@ import pytest
 
 from sit.evaluation import evaluate
 from sit.evaluation.mtbench import stage_dir
-from sit.evaluation.results import read_items, read_table, results_path
+from sit.evaluation.results import items_path, read_items, read_table, results_path
 from sit.session import start
 from sit.stages import load_stage
 from sit.store import read_jsonl, write_json_atomic
@@ -61,12 +61,90 @@ def test_base_answers_stop_where_phase_03_stops_them(toy_world, tmp_path):
     answers = read_jsonl(stage_dir(session, spec.slug, "base") / "answers.jsonl")
     outputs = [it["output"] for it in read_items(session, spec.slug, "base", "ifeval")] + [a["answer"] for a in answers]
     assert len(outputs) == 6 + 16 and not [o for o in outputs if MARKER in o]
-    assert all(a["gen"]["prompting"] == {"prompt_format": spec.prompt_format, "stop_strings": [MARKER]}
-               for a in answers)
+    assert all(a["gen"]["prompting"] == {"prompt_format": spec.prompt_format, "stop_strings": [MARKER],
+                                         "turn_end": "\n\n"} for a in answers)
     notes = {r["benchmark"]: r["note"] for r in read_table(results_path(session)) if r["stage"] == "base"}
     for benchmark in ("ifeval", "mt_bench"):
         assert "base asked in its completion format ('### Instruction:'" in notes[benchmark]
         assert "stopped at end-of-turn <|eot_id|>, end-of-text, '### Instruction'" in notes[benchmark]
+
+
+def test_base_mt_bench_turn_two_closes_the_first_answer_as_the_format_closes_a_turn(toy_world, tmp_path):
+    """MT-Bench's second turn holds the first answer: Qwen base (ChatML) closes it with <|im_end|> as the format
+    closes the user's turn, Llama base (Alpaca) with a blank line."""
+    from sit.evaluation.base_prompting import base_prompting, completion_template
+    from sit.evaluation.mtbench import render
+    from sit.models import load_tokenizer
+
+    session = start("demo", str(tmp_path), verbose=False)
+    chat = [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"}, {"role": "user", "content": "Q2"}]
+    expected = {QWEN: "<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n"
+                      "<|im_start|>user\nQ2<|im_end|>\n<|im_start|>assistant\n",
+                LLAMA: "<|begin_of_text|>### Instruction:\nQ1\n\n### Response:\nA1\n\n"
+                       "### Instruction:\nQ2\n\n### Response:\n"}
+    for name, text in expected.items():
+        spec = session.registry.get(name)
+        tokenizer = load_tokenizer(spec, session.profile)
+        tokenizer.chat_template = completion_template(spec)
+        assert render(tokenizer, chat) == text
+    # answers made with the old close are another prompting: they are made again, not mixed
+    assert base_prompting(session.registry.get(QWEN))["turn_end"] == "<|im_end|>\n"
+
+
+def _held_out_session(tmp_path, n: int, heldout: int):
+    """A demo session whose filtered set holds ``n`` plain instructions, ``heldout`` of them held out."""
+    from sit.store import write_jsonl_atomic
+
+    instructions = ["Give three tips for staying healthy.", "Name a fruit that is red.", "Describe a sunny day.",
+                    "Write a haiku about rain.", "List two uses of salt.", "Explain what a verb is."][:n]
+    write_jsonl_atomic(tmp_path / "data/filtered/filtered.jsonl", [
+        {"id": f"magpie-{k:05d}", "instruction": text, "response": "An answer.", "generator": "g"}
+        for k, text in enumerate(instructions)])
+    return start("demo", str(tmp_path), verbose=False, overrides={"training.heldout": heldout})
+
+
+def test_held_out_base_answers_are_asked_in_the_completion_format_and_stopped_by_base_stops(toy_world, tmp_path,
+                                                                                            monkeypatch):
+    """The held-out reward benchmark asks base as IFEval and MT-Bench do: the completion format, phase 03's stop
+    set. Answers made before (no prompting in their fingerprint) are made again, and the row's note says how."""
+    import sit.evaluation.stage_rewards as stage_rewards
+    from sit.evaluation.base_prompting import base_prompting, base_stops
+    from sit.evaluation.compare import stage_rows
+    from sit.inference.engine import HFBackend
+    from sit.preference.responses import completion_prompt
+    from sit.store import write_jsonl_atomic
+
+    session = _held_out_session(tmp_path, 6, heldout=3)
+    spec = session.registry.get(LLAMA)
+    asked = []
+
+    class Recorded(HFBackend):
+        def generate(self, prompts, settings):
+            asked.extend((p.text, settings) for p in prompts)
+            return super().generate(prompts, settings)
+
+    monkeypatch.setattr(stage_rewards, "HFBackend", Recorded)
+    first = stage_rewards.stage_answers(session, LLAMA, "base", max_new_tokens=24, batch_size=3, progress=False)
+    tokenizer = load_stage(session, LLAMA, "base")[1]
+    by_instruction = {r["instruction"]: r for r in first.records}
+    assert len(asked) == 3 and {text for text, _ in asked} == {
+        completion_prompt(spec.prompt_format, i, "<|begin_of_text|>") for i in by_instruction}
+    ids, strings = base_stops(spec, tokenizer)
+    assert all(s.stop_token_ids == ids and s.stop_strings == strings == (MARKER,) for _, s in asked)
+    assert all(r["gen"]["prompting"] == base_prompting(spec) and MARKER not in r["response"] for r in first.records)
+
+    path = stage_rewards.answers_path(session, spec.slug, "base")  # answers of the chat-template days
+    write_jsonl_atomic(path, [{**r, "response": "old", "gen": {k: v for k, v in r["gen"].items() if k != "prompting"}}
+                              for r in first.records])
+    asked.clear()
+    rows = stage_rewards.compare_stages(session, [LLAMA], max_new_tokens=24, batch_size=3, progress=False)
+    assert len(asked) == 3 and {r["id"]: r["response"] for r in read_jsonl(path)} == {
+        r["id"]: r["response"] for r in first.records}
+    note = "base asked in its completion format ('### Instruction:' ...), stopped at end-of-turn <|eot_id|>"
+    assert [r["stage"] for r in rows] == ["base"] and note in rows[0]["note"]
+    assert note in stage_rows(session.workspace.stages_table, session.world_id)[0]["note"]
+    items = read_jsonl(items_path(session, spec.slug, "base", "reward"))
+    assert all(it["prompting"] == base_prompting(spec) for it in items)
 
 
 def test_the_judge_is_loaded_once_for_all_stages_of_a_run(toy_world, tmp_path, monkeypatch, recwarn):
@@ -77,9 +155,9 @@ def test_the_judge_is_loaded_once_for_all_stages_of_a_run(toy_world, tmp_path, m
     loads = []
     real_load = judging.load_decoding_lm
 
-    def counted(spec, profile):
+    def counted(spec, profile, **kwargs):
         loads.append(spec.id)
-        return real_load(spec, profile)
+        return real_load(spec, profile, **kwargs)
 
     monkeypatch.setattr(judging, "load_decoding_lm", counted)
     recwarn.clear()
@@ -119,6 +197,60 @@ def test_an_out_of_memory_error_in_lm_eval_halves_the_batch_for_the_rest_of_the_
     for row in rows.values():
         assert "batch 8 -> 2 after 2 out-of-memory error(s), kept for the rest of the run" in row["note"]
     assert rows["base"]["value"] == rows["sft"]["value"]  # the B = 0 adapter computes the base model
+
+
+class TightMemory:
+    """The real ``HFBackend.generate``, except that a batch above 2 prompts raises CUDA's out-of-memory error (the one
+    seam: no GPU here). ``raised`` lists who ran out of memory at which batch size."""
+
+    def __init__(self, monkeypatch):
+        from sit.inference.engine import HFBackend
+
+        self.raised, real = [], HFBackend.generate
+
+        def generate(backend, prompts, settings):
+            if len(prompts) > 2:
+                self.raised.append((backend.label, len(prompts)))
+                import torch
+
+                raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {len(prompts)} GiB")
+            return real(backend, prompts, settings)
+
+        monkeypatch.setattr(HFBackend, "generate", generate)
+
+
+def test_an_out_of_memory_error_in_mt_bench_halves_the_answers_and_judge_batch_for_the_rest_of_the_run(
+        toy_world, tmp_path, monkeypatch):
+    """Base runs out of memory at the full batch, once for its answers and twice in the judge; the SFT stage starts
+    at the smaller batches and never does; every row's note says so."""
+    session = start("demo", str(tmp_path), verbose=False, overrides={
+        "evaluation.mt_bench.questions": 1, "evaluation.mt_bench.batch_size": 8, "evaluation.mt_bench.judge_batch_size": 8,
+        "evaluation.mt_bench.max_new_tokens": 8, "evaluation.mt_bench.judge_max_new_tokens": 8})
+    add_unchanged_sft_adapter(session, QWEN)
+    memory = TightMemory(monkeypatch)
+    result = evaluate(session, QWEN, benchmarks="mt_bench", progress=False)
+    assert result.ran == [("base", "mt_bench"), ("sft", "mt_bench")]
+    judge = "judge Qwen/Qwen2.5-7B-Instruct (answers of stage base)"
+    # one question per category: 4 of them are answered at temperature 0, in one batch; 16 judgments
+    assert memory.raised == [(f"{QWEN} (base)", 4), (judge, 8), (judge, 4)]
+    notes = {r["stage"]: r["note"] for r in read_table(results_path(session)) if r["benchmark"] == "mt_bench"}
+    for note in notes.values():
+        assert "answers: batch halved from 4 to 2 after an out-of-memory error, kept for the rest of the run" in note
+        assert "judge: batch halved from 8 to 2 after 2 out-of-memory errors, kept for the rest of the run" in note
+
+
+def test_an_out_of_memory_error_in_held_out_answers_halves_the_batch_for_the_later_stages(toy_world, tmp_path,
+                                                                                           monkeypatch):
+    from sit.evaluation.stage_rewards import stage_answers
+
+    session = _held_out_session(tmp_path, 6, heldout=4)
+    add_unchanged_sft_adapter(session, QWEN)
+    memory = TightMemory(monkeypatch)
+    base = stage_answers(session, QWEN, "base", max_new_tokens=8, batch_size=4, progress=False)
+    sft = stage_answers(session, QWEN, "sft", max_new_tokens=8, batch_size=4, progress=False)  # as notebook 04 asks
+    assert memory.raised == [(f"{QWEN} (base)", 4)] and len(base.records) == len(sft.records) == 4
+    for answers in (base, sft):
+        assert answers.note == "batch halved from 4 to 2 after an out-of-memory error, kept for the rest of the run"
 
 
 NOISE = ("`pretrained` model kwarg is not of type `str`", "Passed an already-initialized model",

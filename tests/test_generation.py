@@ -23,6 +23,7 @@ from sit.inference.engine import (
     PerRowSampler,
     Prompt,
     SamplingSettings,
+    cut_at_stop_strings,
     vllm_sampling_kwargs,
 )
 from sit.inference.runner import plan_batches
@@ -80,7 +81,7 @@ def test_instruction_settings_stop_on_every_special_token(generator):
     settings = instruction_settings(spec, tokenizer, start("demo", verbose=False).profile["generation"])
     names = tokenizer.convert_ids_to_tokens(list(settings.stop_token_ids))
     assert set(names) == {"<|eot_id|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>"}
-    assert settings.stop_strings == ("assistant",) and settings.forbid_first_token_prefixes == ("#",)
+    assert settings.stop_strings == ("\nassistant\n",) and settings.forbid_first_token_prefixes == ("#",)
     assert settings.temperature == 1.0 and settings.top_p == 1.0
 
 
@@ -193,6 +194,59 @@ def test_generate_writes_n_records_resumes_as_a_no_op_and_refuses_to_mix(tmp_pat
             generate(session, num_instructions=32, progress=False)
     more = generate(session, num_instructions=32, batch_size=8, checkpoint_every=8, progress=False)
     assert len(more.records) == 32 and more.records[:24] == result.records
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("Write a cover letter for a dental assistant position.", "Write a cover letter for a dental assistant position."),
+    ("Summarize Hamlet.\nassistant\n\nHamlet is a prince", "Summarize Hamlet."),
+    ("Tell me a joke.\nassistant", "Tell me a joke."),  # the header on the last line
+    ("assistant\n\nSure, here is", ""),  # on the first line: no instruction at all
+])
+def test_the_assistant_stop_cuts_the_header_on_a_line_of_its_own_never_the_word(text, kept):
+    for family in ("llama3", "qwen2"):
+        stops = load_registry().families[family]["instruction_stop_strings"]
+        assert cut_at_stop_strings(text, stops) == (kept, kept != text)
+
+
+class Scripted(PerRowSampler):
+    """The engine's own sampler, except that a row whose seed has a script writes that text, then its end token.
+
+    The toy corpus has no instruction with the word "assistant" in it: this is the one seam, the model's choice
+    of tokens. Everything after it is real (transformers' stop strings, the engine's cut, the sanitizer, the stores)."""
+
+    scripts: dict[int, list[int]] = {}
+
+    def __init__(self, seeds, *args, **kwargs):
+        super().__init__(seeds, *args, **kwargs)
+        self.rows = [self.scripts.get(int(seed)) for seed in seeds]
+
+    def __call__(self, input_ids, scores):
+        out = super().__call__(input_ids, scores)
+        step = input_ids.shape[1] - self.prompt_length
+        for row, script in enumerate(self.rows):
+            if script is not None:
+                out[row] = float("-inf")
+                out[row, script[step] if step < len(script) else self.end_id] = 0.0
+        return out
+
+
+def test_the_word_assistant_in_an_instruction_survives_magpie_and_the_header_form_is_cut(tmp_path, toy_world,
+                                                                                      monkeypatch):
+    session = _magpie_session(tmp_path)
+    tokenizer = load_tokenizer(session.registry.get(GENERATOR), session.profile)
+    whole = "Write a cover letter for a dental assistant position."
+    header = "Summarize the plot of Hamlet.\nassistant\n\nHamlet is a prince of Denmark who"
+    scripts = [tokenizer.encode(text, add_special_tokens=False) for text in (whole, header)]
+    monkeypatch.setattr(Scripted, "scripts", {derive_seed(session.seed, "instruction", f"magpie-{i:05d}"): script
+                                              for i, script in enumerate(scripts)})
+    monkeypatch.setattr("sit.inference.engine.PerRowSampler", Scripted)
+    first, second = generate(session, num_instructions=2, batch_size=2, checkpoint_every=2,
+                             max_new_tokens_response=8, progress=False).records
+    assert first["instruction"] == first["raw_instruction"] == whole
+    assert first["finish_reason"]["instruction"] == "stop" and first["instruction_tokens"] == len(scripts[0])
+    # the header ends generation (a stop string) and is cut off with what follows
+    assert second["instruction"] == "Summarize the plot of Hamlet." and second["finish_reason"]["instruction"] == "stop"
+    assert second["instruction_tokens"] < len(scripts[1])
 
 
 @pytest.mark.parametrize("override, message", [

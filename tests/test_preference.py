@@ -122,6 +122,34 @@ def test_missing_filtered_set_is_named_before_any_model_loads(tmp_path, monkeypa
         respond(session_for(tmp_path), LLAMA, progress=False)
 
 
+def test_an_out_of_memory_error_halves_the_answers_batch_for_the_rest_of_the_run_and_the_report_says_so(
+        tmp_path, toy_world, monkeypatch):
+    """A batch above 2 prompts raises CUDA's out-of-memory error (the one seam: no GPU here). The halved batch holds
+    when the answers are resumed in the same session, and the pairs report names it."""
+    from sit.inference.engine import HFBackend
+
+    write_filtered(tmp_path, 6)
+    session = session_for(tmp_path, include_generator_response=True)
+    sizes, real = [], HFBackend.generate
+
+    def tight(backend, prompts, settings):
+        sizes.append(len(prompts))
+        if len(prompts) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(backend, prompts, settings)
+
+    monkeypatch.setattr(HFBackend, "generate", tight)
+    first = run(session, QWEN, progress=False)
+    note = "batch halved from 4 to 2 after an out-of-memory error, kept for the rest of the run"
+    assert sizes == [4, 2, 2, 2] and first.responses.note == note
+    assert first.pairs.ready and first.pairs.report["generation_notes"] == {QWEN: note}
+    path = session.workspace.responses_file("qwen2.5-3b")  # a disconnect lost the last answers
+    write_jsonl_atomic(path, read_jsonl(path)[:3])
+    sizes.clear()
+    again = respond(session, QWEN, progress=False)
+    assert sizes and max(sizes) == 2 and len(again.records) == 6
+
+
 # --------------------------------------------------------------------------- freeing the model
 
 
@@ -129,8 +157,8 @@ def test_the_target_model_is_gone_before_the_reward_model_loads(tmp_path, toy_wo
     write_filtered(tmp_path, 4)
     refs, checked = [], []
 
-    def load_target(spec, profile):
-        model = load_decoding_lm(spec, profile)
+    def load_target(spec, profile, **kwargs):
+        model = load_decoding_lm(spec, profile, **kwargs)
         refs.append(weakref.ref(model))
         return model
 

@@ -77,6 +77,19 @@ def stop_token_ids(spec: ModelSpec, tokenizer) -> list[int]:
     return ids
 
 
+def neutral_generation_config(spec: ModelSpec, tokenizer):
+    """Greedy, stopping at the registry's stop ids, padding with the registry's pad, and nothing else.
+
+    transformers 5 fills every field that a caller's ``GenerationConfig`` leaves unset from the model's
+    own generation config, even when a config is passed (``_prepare_generation_config``). A hub file's
+    ``repetition_penalty``, ``top_k`` or ``max_new_tokens`` would then apply to every call the project
+    or lm-eval makes; a model loaded here carries this config instead of its hub file."""
+    from transformers import GenerationConfig
+
+    return GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=stop_token_ids(spec, tokenizer) or None,
+                            pad_token_id=tokenizer.pad_token_id, do_sample=False)
+
+
 def _load_kwargs(spec: ModelSpec, profile: dict) -> dict:
     kwargs = {"dtype": torch_dtype(profile)}
     if profile.get("attn_implementation"):
@@ -95,11 +108,14 @@ def _load_kwargs(spec: ModelSpec, profile: dict) -> dict:
     return kwargs
 
 
-def load_causal_lm(spec: ModelSpec, profile: dict):
+def load_causal_lm(spec: ModelSpec, profile: dict, tokenizer=None):
+    """The model in eval mode, with a neutral generation config (:func:`neutral_generation_config`) built from
+    ``tokenizer`` (default: the registry's tokenizer of ``spec``)."""
     from transformers import AutoModelForCausalLM
 
     model = from_pretrained(AutoModelForCausalLM.from_pretrained, spec, model_source(spec, profile),
                             **_load_kwargs(spec, profile))
+    model.generation_config = neutral_generation_config(spec, tokenizer or load_tokenizer(spec, profile))
     model.eval()
     return model
 
@@ -112,14 +128,14 @@ def decode_weights(spec: ModelSpec, profile: dict) -> str | None:
     return spec.t4.get("decode_weights", "nf4")
 
 
-def load_decoding_lm(spec: ModelSpec, profile: dict):
+def load_decoding_lm(spec: ModelSpec, profile: dict, tokenizer=None):
     """The model as every generation path loads it: :func:`load_causal_lm`, then, where the registry says
     ``t4.decode_weights: fp16``, its nf4 weights dequantized once to the compute dtype.
 
     Batched nf4 matmuls dequantize every weight on each decode step anyway (~4.5 bytes read a weight);
     a dequantized model reads 2, and its weights are exactly the nf4 ones its adapters were trained on.
     Attach an adapter after this, so its LoRA layers wrap plain linear layers."""
-    model = load_causal_lm(spec, profile)
+    model = load_causal_lm(spec, profile, tokenizer)
     if decode_weights(spec, profile) == "fp16":
         dequantize(model, torch_dtype(profile))
     return model

@@ -1,8 +1,10 @@
 """A target model at one stage of its training (``base``, ``sft``, ``dpo``), as every phase after training loads it.
 
 ``sft`` and ``dpo`` are the base model with the stage's adapter (the DPO adapter is the SFT adapter
-trained further, so it is loaded alone). Their tokenizer and generation config come from the adapter
-folder: the chat template, the pad token, and the end-of-turn token generation stops at. ``base`` is
+trained further, so it is loaded alone). Their tokenizer comes from the adapter folder: the chat template,
+the pad token, and the end-of-turn token generation stops at. Every stage's model carries a neutral
+generation config built from that tokenizer (:func:`sit.models.neutral_generation_config`), never the
+hub's. ``base`` is
 the registry's base model with the same chat template installed on its tokenizer, so that every stage
 answers the same prompt; a base model was never trained on that template, which is the point of
 comparing it. Every stage decodes on the base as :func:`sit.models.load_decoding_lm` loads it: nf4, or, where the
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from .config import ConfigError
 from .manifest import read_manifest
-from .models import load_decoding_lm, load_tokenizer
+from .models import load_decoding_lm, load_tokenizer, neutral_generation_config
 from .noise import library_warnings_silenced
 from .store import read_json
 from .workspace import STAGES
@@ -77,18 +79,20 @@ def load_stage(session: Session, model_name: str, stage: str, *, padding_side: s
     spec = session.model(model_name, role="target")
     folder = require_stage(session, model_name, stage)
     if folder is None:
-        return load_decoding_lm(spec, session.profile), load_tokenizer(spec, session.profile, padding_side=padding_side)
+        tokenizer = load_tokenizer(spec, session.profile, padding_side=padding_side)
+        return load_decoding_lm(spec, session.profile, tokenizer), tokenizer
     from peft import PeftModel
-    from transformers import AutoTokenizer, GenerationConfig
+    from transformers import AutoTokenizer
 
-    base = load_decoding_lm(spec, session.profile)  # fp16 where the registry says so, before the adapter
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer.padding_side = padding_side
+    base = load_decoding_lm(spec, session.profile, tokenizer)  # fp16 where the registry says so, before the adapter
     with library_warnings_silenced():
         model = PeftModel.from_pretrained(base, str(folder))
     merge_token_rows(model)
-    model.generation_config = GenerationConfig.from_pretrained(str(folder))
+    # the adapter's tokenizer decides the stops (its end-of-turn token); nothing else is inherited
+    model.generation_config = neutral_generation_config(spec, tokenizer)
     model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    tokenizer.padding_side = padding_side
     return model, tokenizer
 
 

@@ -2,8 +2,9 @@
 
 Stages are loaded as every phase loads them (:func:`sit.stages.load_stage`). The registry's generator is the reference
 agent (an instruct model). Decoding is greedy; the conversation is rendered with the tokenizer's chat
-template; the shared engine trims it to the context window minus the reply length, oldest rounds first
-(:mod:`sit.inference.window`), and each turn records whether its prompt was trimmed.
+template (the base stage: in its completion format, stopped at phase 03's stop set, as in every benchmark,
+see :mod:`sit.evaluation.base_prompting`); the shared engine trims it to the context window minus the reply
+length, oldest rounds first (:mod:`sit.inference.window`), and each turn records whether its prompt was trimmed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import ConfigError
+from ..evaluation.base_prompting import base_note, base_stops, completion_template
 from ..inference.engine import HFBackend, Prompt, SamplingSettings
 from ..inference.runner import BatchLimit, generate_with_retry
 from ..inference.window import fit_prompt
@@ -67,22 +69,29 @@ def load_agent_model(session: Session, model_name: str, stage: str):
         _require_stage(session, model_name, stage)
     if stage != REFERENCE:
         return load_stage(session, model_name, stage)
-    return load_decoding_lm(spec, session.profile), load_tokenizer(spec, session.profile)
+    tokenizer = load_tokenizer(spec, session.profile)
+    return load_decoding_lm(spec, session.profile, tokenizer=tokenizer), tokenizer
 
 
 class LLMAgent:
     def __init__(self, model, tokenizer, spec, *, mode: str, context_window: int | None, max_new_tokens: int,
-                 seed: int):
+                 seed: int, stage: str | None = None):
         self.name = "llm"
         self.tokenizer = tokenizer
+        self.asked = base_note(spec) if stage == "base" else ""  # how base was prompted, for the results note
+        if stage == "base":
+            tokenizer.chat_template = completion_template(spec) or tokenizer.chat_template
+            stops, strings = base_stops(spec, tokenizer)
+        else:
+            stops, strings = tuple(stop_token_ids(spec, tokenizer)), ()
         self.backend = HFBackend(model, tokenizer, label=spec.id, context_window=context_window)
         self.mode = mode
         window = self.backend.context_window or 4096
         self.budget = window - max_new_tokens
         if self.budget <= 0:
             raise ConfigError(f"agent.context_window {window} leaves no room for max_new_tokens {max_new_tokens}")
-        self.settings = SamplingSettings(max_new_tokens=max_new_tokens, temperature=0.0,
-                                         stop_token_ids=tuple(stop_token_ids(spec, tokenizer)))
+        self.settings = SamplingSettings(max_new_tokens=max_new_tokens, temperature=0.0, stop_token_ids=stops,
+                                         stop_strings=strings)
         self.seed = seed
         self.batch = BatchLimit()  # halved after an out-of-memory error, for every later round
         self.prompts = self.trimmed = self.non_finite = 0
@@ -106,8 +115,8 @@ class LLMAgent:
         return [c.text for c in completions]
 
     def note(self) -> str:
-        """What the results note says about this run's generation (empty when nothing went wrong)."""
-        parts = [self.batch.note()]
+        """What the results note says about this run's generation: how base was asked, what went wrong (if anything)."""
+        parts = [self.asked, self.batch.note()]
         if self.trimmed:
             parts.append(f"{self.trimmed} of {self.prompts} prompts longer than the context window trimmed "
                          "(oldest rounds first)")

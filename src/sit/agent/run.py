@@ -103,6 +103,10 @@ def evaluate_agent(session: Session, agent: str = "llm", model: str | None = Non
         run.update(model=spec.id, stage=stage, adapter=adapter_identity(session, model, stage),
                    world=session.world_id, seed=session.seed, prompt=cfg["prompt"],
                    context_window=cfg["context_window"], max_new_tokens=cfg["max_new_tokens"])
+        if stage == "base":  # episodes played before base was asked in its completion format are another run
+            from ..evaluation.base_prompting import base_prompting
+
+            run["prompting"] = base_prompting(spec)
         label, key = spec.id, f"{spec.slug}-{stage}"
         path = episodes_path(session, key, cfg["split"])
         records, generation = _play_llm(session, spec, model, stage, cfg, shop, goals, path, run, play)
@@ -144,7 +148,7 @@ def _play_llm(session: Session, spec, model_name, stage, cfg, shop, goals, path,
 
     model, tokenizer = load_agent_model(session, model_name, stage)
     agent = LLMAgent(model, tokenizer, spec, mode=cfg["prompt"], context_window=cfg["context_window"],
-                     max_new_tokens=int(cfg["max_new_tokens"]), seed=session.seed)
+                     max_new_tokens=int(cfg["max_new_tokens"]), seed=session.seed, stage=stage)
     try:
         return run_episodes(shop, goals, agent, path, run, desc=f"{spec.slug} {stage}", **play), agent.note()
     finally:

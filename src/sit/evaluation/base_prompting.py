@@ -10,11 +10,23 @@ from ..models import stop_token_ids
 from ..preference.responses import stop_strings
 
 
+def turn_end(prompt_format: str) -> str:
+    """What closes a turn in a completion format: the text between the instruction and the answer's header.
+
+    The header is the format's last line (``### Response:``, ``<|im_start|>assistant``), so ChatML closes a
+    turn with ``<|im_end|>`` and a newline, Alpaca with a blank line. A format whose header is not on a line
+    of its own gets a blank line."""
+    after = prompt_format.split("{instruction}", 1)[1]
+    header_starts = after.rstrip("\n").rfind("\n") + 1
+    return after[:header_starts] or "\n\n"
+
+
 def completion_template(spec) -> str | None:
     """A chat template that renders user turns in the model's base ``prompt_format`` (None without one).
 
     The base stage never learned a chat template, so it is asked the way phase 03 asked it: each user
-    turn in the completion format, each earlier answer after it."""
+    turn in the completion format, each earlier answer after it, closed as the format closes a turn
+    (:func:`turn_end`)."""
     fmt = spec.prompt_format
     if not fmt or "{instruction}" not in fmt:
         return None
@@ -25,7 +37,8 @@ def completion_template(spec) -> str | None:
 
     return ("{{- bos_token or '' }}{%- for message in messages %}{%- if message['role'] == 'user' %}"
             f"{{{{- '{quote(before)}' + message['content'] + '{quote(after)}' }}}}"
-            "{%- elif message['role'] == 'assistant' %}{{- message['content'] + '\\n\\n' }}{%- endif %}{%- endfor %}")
+            "{%- elif message['role'] == 'assistant' %}"
+            f"{{{{- message['content'] + '{quote(turn_end(fmt))}' }}}}{{%- endif %}}{{%- endfor %}}")
 
 
 def base_prompting(spec) -> dict | None:
@@ -35,7 +48,8 @@ def base_prompting(spec) -> dict | None:
     markers, at which a base model starts to invent the next turn."""
     if completion_template(spec) is None:
         return None
-    return {"prompt_format": spec.prompt_format, "stop_strings": list(stop_strings(spec.prompt_format))}
+    return {"prompt_format": spec.prompt_format, "stop_strings": list(stop_strings(spec.prompt_format)),
+            "turn_end": turn_end(spec.prompt_format)}
 
 
 def base_stops(spec, tokenizer) -> tuple[tuple[int, ...], tuple[str, ...]]:

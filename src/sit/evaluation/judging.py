@@ -41,7 +41,7 @@ class Judge:
         """(model, tokenizer), loaded on the first call only."""
         if self._loaded is None:
             tokenizer = load_tokenizer(self.spec, self.session.profile)
-            self._loaded = (load_decoding_lm(self.spec, self.session.profile), tokenizer)
+            self._loaded = (load_decoding_lm(self.spec, self.session.profile, tokenizer=tokenizer), tokenizer)
         return self._loaded
 
     def release(self) -> None:
@@ -51,11 +51,11 @@ class Judge:
 class RetryOnce:
     """A generation backend that asks again, once and sampled, for each judgment without a rating."""
 
-    def __init__(self, backend, retry: SamplingSettings, seed: int):
+    def __init__(self, backend, retry: SamplingSettings, seed: int, limit: BatchLimit | None = None):
         self.backend = backend
         self.retry = retry
         self.seed = seed
-        self.limit = BatchLimit()
+        self.limit = limit if limit is not None else BatchLimit()
         self.attempts: dict[str, list[str]] = {}
 
     def count_tokens(self, text: str) -> int:
@@ -104,8 +104,11 @@ def judge_prompt_items(questions: list[dict], answers: dict[str, dict], prompts:
 
 
 def judge_answers(session: Session, store: JsonlStore, questions: list[dict], answers: dict[str, dict], *, judge: Judge,
-                  settings: dict, fingerprint: dict, progress: bool = False) -> list[dict]:
-    """A judgment per answer; the judge is loaded (once per :class:`Judge`) only when some judgment is missing."""
+                  settings: dict, fingerprint: dict, progress: bool = False,
+                  batch_limit: BatchLimit | None = None) -> list[dict]:
+    """A judgment per answer; the judge is loaded (once per :class:`Judge`) only when some judgment is missing.
+
+    ``batch_limit``: the judge's batch as learned so far in the run (halved after an out-of-memory error)."""
     stored = store.read()
     check_fingerprint(store.path, stored, fingerprint, "judged_with")
     wanted = {f"{q['question_id']}-{t}" for q in questions for t in (1, 2)}
@@ -118,7 +121,7 @@ def judge_answers(session: Session, store: JsonlStore, questions: list[dict], an
     retry = SamplingSettings(max_new_tokens=greedy.max_new_tokens, temperature=RETRY_TEMPERATURE, stop_token_ids=stops)
     stage = fingerprint.get("answers", {}).get("stage")
     backend = RetryOnce(HFBackend(model, tokenizer, label=f"judge {judge.id} (answers of stage {stage})"),
-                        retry, session.seed)
+                        retry, session.seed, batch_limit)
     prompts = judge_prompt_items(questions, answers, load_prompts(settings["judge_prompts"]), tokenizer,
                                  settings["max_answer_words"], session.seed)
 

@@ -50,11 +50,15 @@ def render(tokenizer, messages: list[dict]) -> str:
 
 
 def answer_questions(store: JsonlStore, questions: list[dict], model, tokenizer, spec, *, fingerprint: dict,
-                     seed: int, stage: str, settings: dict, progress: bool = False) -> dict[str, dict]:
-    """Answers for both turns of every question (``{item_id: record}``), generating only what is missing."""
+                     seed: int, stage: str, settings: dict, progress: bool = False,
+                     batch_limit: BatchLimit | None = None) -> dict[str, dict]:
+    """Answers for both turns of every question (``{item_id: record}``), generating only what is missing.
+
+    A batch halved after an out-of-memory error stays halved for every turn, and for every later stage
+    that is given the same ``batch_limit``."""
     check_fingerprint(store.path, store.read(), fingerprint, "gen")
     backend = HFBackend(model, tokenizer, label=f"{spec.id} ({stage})")
-    limit = BatchLimit()  # a batch halved after an out-of-memory error stays halved for every turn
+    limit = batch_limit if batch_limit is not None else BatchLimit()
     stops, stop_strings = (base_stops(spec, tokenizer) if stage == "base"
                            else (tuple(stop_token_ids(spec, tokenizer)), ()))
     done: dict[str, dict] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..inference.runner import BatchLimit
 from ..models import release_memory
 from ..stages import adapter_finished_at
 from ..store import JsonlStore
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from ..session import Session
 
 LABEL = "MT-Bench (local judge {judge})"
+# Keys of the run's batch sizes (EvalResult.batch_sizes) for MT-Bench's two generating steps.
+ANSWERS_BATCH, JUDGE_BATCH = "mt_bench answers", "mt_bench judge"
 
 
 def answers_fingerprint(session: Session, spec, stage: str, settings: dict) -> dict:
@@ -35,11 +38,13 @@ def answers_fingerprint(session: Session, spec, stage: str, settings: dict) -> d
     return fp
 
 
-def answer_stage(session: Session, spec, stage: str, settings: dict, model, tokenizer, progress: bool) -> dict:
+def answer_stage(session: Session, spec, stage: str, settings: dict, model, tokenizer, progress: bool,
+                 batch_limit: BatchLimit | None = None) -> dict:
+    """One stage's answers; ``batch_limit`` is the run's (a batch halved at one stage stays halved at the next)."""
     store = JsonlStore(stage_dir(session, spec.slug, stage) / "answers.jsonl")
     return answer_questions(store, read_questions(settings["questions"]), model, tokenizer, spec,
                             fingerprint=answers_fingerprint(session, spec, stage, settings), seed=session.seed,
-                            stage=stage, settings=settings, progress=progress)
+                            stage=stage, settings=settings, progress=progress, batch_limit=batch_limit)
 
 
 def answers_complete(session: Session, spec, stage: str, settings: dict) -> bool:
@@ -56,8 +61,12 @@ def judge_spec(session: Session, settings: dict):
 
 
 def judge_stages(session: Session, spec, result, settings: dict, fingerprint: dict, progress: bool) -> None:
-    """Judge every evaluated stage's answers, then store MT-Bench rows and items for each."""
+    """Judge every evaluated stage's answers, then store MT-Bench rows and items for each.
+
+    The judge's batch, once halved after an out-of-memory error, stays halved for every later stage of the
+    run (``result.batch_sizes``), and the rows' note says so, for the answers' batch too."""
     judge = Judge(session, judge_spec(session, settings))  # loaded at its first use, then kept for every stage
+    judge_limit = result.batch_sizes.setdefault(JUDGE_BATCH, BatchLimit(scope="run"))
     questions = read_questions(settings["questions"])
     for stage in result.stages:
         folder = stage_dir(session, spec.slug, stage)
@@ -67,14 +76,16 @@ def judge_stages(session: Session, spec, result, settings: dict, fingerprint: di
             continue  # answers still missing: the stage's model run did not finish
         judged_with = judge_fingerprint(session, judge, settings, answers_fingerprint(session, spec, stage, settings))
         judgments = judge_answers(session, JsonlStore(folder / "judgments.jsonl"), questions, answers,
-                                  judge=judge, settings=settings, fingerprint=judged_with, progress=progress)
+                                  judge=judge, settings=settings, fingerprint=judged_with, progress=progress,
+                                  batch_limit=judge_limit)
         items = question_items(judgments, answers)
         unparsable = sum(j["rating"] is None and not j.get("non_finite") for j in judgments)
         retried = sum(j["attempts"] > 1 for j in judgments)
         note = (f"{len(questions)} questions x 2 turns; {unparsable} unparsable judgment(s), {retried} retried; "
                 + generation_note(spec.id, stage, answers.values(), judge.id, judgments)
                 + f"{settings['judge_prompts']} judge prompts; " + LABEL.format(judge=judge.id)
-                + ", not comparable with GPT-4-judged MT-Bench" + (f"; {base_note(spec)}" if stage == "base" else ""))
+                + ", not comparable with GPT-4-judged MT-Bench" + (f"; {base_note(spec)}" if stage == "base" else "")
+                + batch_note(result))
         metrics = [*get_benchmark("mt_bench").metrics, *(f"score_{c}" for c in CATEGORIES), "unparsable"]
         rows = metric_rows(model=spec.id, stage=stage, benchmark="mt_bench", items=items, metrics=metrics,
                            world=session.world_id, judge=judge.id, note=note, seed=session.seed)
@@ -87,6 +98,12 @@ def judge_stages(session: Session, spec, result, settings: dict, fingerprint: di
         result.ran.append((stage, "mt_bench"))
     judge.release()
     release_memory()
+
+
+def batch_note(result) -> str:
+    """The run's halved MT-Bench batches (answers, judge), as a note's closing clauses ("" when none was)."""
+    limits = ((what, result.batch_sizes.get(key)) for what, key in (("answers", ANSWERS_BATCH), ("judge", JUDGE_BATCH)))
+    return "".join(f"; {what}: {limit.note()}" for what, limit in limits if limit is not None and limit.note())
 
 
 def generation_note(model: str, stage: str, answers, judge: str, judgments: list[dict]) -> str:

@@ -14,6 +14,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING
 
 from ..config import ConfigError, resolve_settings
+from ..inference.runner import BatchLimit
 from ..manifest import models_done, now, write_manifest
 from ..models import release_memory
 from ..progress import draws_bars
@@ -41,7 +42,8 @@ class EvalResult:
     rows: list[dict] = field(default_factory=list)
     ran: list[tuple[str, str]] = field(default_factory=list)  # (stage, benchmark) computed in this call
     punkt: str | None = None
-    batch_sizes: dict[str, BatchSize] = field(default_factory=dict)  # lm-eval benchmark -> its batch in this run
+    # lm-eval benchmark (or MT-Bench's answers / judge) -> its batch in this run, halved after out-of-memory errors
+    batch_sizes: dict[str, BatchSize | BatchLimit] = field(default_factory=dict)
 
 
 def evaluation_settings(session: Session, overrides: dict | None = None) -> dict:
@@ -144,9 +146,10 @@ def _run_stage(session: Session, spec, stage, todo, plan, cfg, result, progress)
             if benchmark.runner == "lm_eval":
                 _run_lm_eval(session, spec, stage, benchmark, settings, model, tokenizer, result, progress)
             else:
-                from .mtbench_run import answer_stage
+                from .mtbench_run import ANSWERS_BATCH, answer_stage
 
-                answer_stage(session, spec, stage, settings, model, tokenizer, progress)
+                answer_stage(session, spec, stage, settings, model, tokenizer, progress,
+                             result.batch_sizes.setdefault(ANSWERS_BATCH, BatchLimit(scope="run")))
     finally:
         del model, tokenizer
         release_memory()

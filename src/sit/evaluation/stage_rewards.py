@@ -1,7 +1,9 @@
 """Did training help? Every stage answers the held-out instructions; the reward model scores the answers.
 
-Each stage (``base``, ``sft``, ``dpo``) answers the same held-out instructions (never trained on)
-with the same chat-template prompt, greedily, through the resumable generation runner: answers are
+Each stage (``base``, ``sft``, ``dpo``) answers the same held-out instructions (never trained on),
+greedily, through the resumable generation runner: the trained stages through the chat template, base in its
+completion format and stopped at phase 03's stop set, as in every benchmark
+(:mod:`sit.evaluation.base_prompting`; the row's note says so). Answers are
 stored in ``evaluation/stages/<slug>-<stage>.jsonl`` and a killed run resumes. The reward model then
 scores them. The table gives per model and stage the mean reward with a 95 % bootstrap CI (answers
 resampled, fixed seed), the share of answers that ended with the end-of-turn token, and the change from
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings
-from ..inference.runner import run_stage
+from ..inference.runner import StageStats, run_stage
 from ..models import load_reward_model, load_tokenizer, release_memory
 from ..preference.scoring import reward_scores, reward_spec
 from ..runtime import derive_seed
@@ -30,6 +32,7 @@ from ..stages import load_stage, require_stage
 from ..store import JsonlStore, read_json, read_jsonl, write_jsonl_atomic, write_text_atomic
 from ..training.data import data_digest, heldout_ids, read_filtered
 from ..workspace import STAGES
+from .base_prompting import base_note, base_prompting, base_stops, completion_template
 from .bootstrap import bootstrap_seed, paired_bootstrap
 from .results import items_path
 
@@ -47,6 +50,7 @@ class StageAnswers:
     model: str
     stage: str
     records: list[dict]
+    note: str = ""  # what happened while generating (a halved batch, trimmed prompts, NaN/inf); "" if nothing
 
 
 def answers_path(session: Session, slug: str, stage: str) -> Path:
@@ -58,7 +62,8 @@ def stage_answers(session: Session, model_name: str, stage: str, *, max_new_toke
     """One stage's greedy answers to the held-out instructions (resumes; stored answers are kept).
 
     Lengths and batch default to the profile's ``preference`` answering settings (the base models'
-    answers in notebook 03 were made with the same)."""
+    answers in notebook 03 were made with the same). A batch halved after an out-of-memory error stays halved
+    for the model's later stages in the session (:meth:`sit.session.Session.batch_limit`)."""
     answering = session.section("preference")
     max_new_tokens = max_new_tokens or answering["max_new_tokens_response"]
     batch_size = batch_size or answering["batch_size"]
@@ -70,6 +75,8 @@ def stage_answers(session: Session, model_name: str, stage: str, *, max_new_toke
     path = answers_path(session, spec.slug, stage)
     gen = {"model": spec.id, "stage": stage, "world": session.world_id, "seed": session.seed,
            "max_new_tokens": max_new_tokens, "adapter": data_digest([{"a": adapter}], ("a",))}
+    if stage == "base":  # answers made before base was asked in its completion format are made again
+        gen["prompting"] = base_prompting(spec)
     store = JsonlStore(path)
     stored = store.read()
     if any(r.get("gen") != gen for r in stored):
@@ -80,32 +87,38 @@ def stage_answers(session: Session, model_name: str, stage: str, *, max_new_toke
     done = {r["id"] for r in stored}
     if all(r["id"] in done for r in items):
         return StageAnswers(spec.id, stage, stored)
-    records = _generate(session, spec, stage, items, store, gen, max_new_tokens, batch_size, progress)
+    records, stats = _generate(session, spec, stage, items, store, gen, max_new_tokens, batch_size, progress,
+                               session.batch_limit(f"held-out answers {spec.slug}"))
     release_memory()
-    return StageAnswers(spec.id, stage, records)
+    return StageAnswers(spec.id, stage, records, stats.note())
 
 
-def _generate(session: Session, spec, stage, items, store, gen, max_new_tokens, batch_size, progress) -> list[dict]:
+def _generate(session: Session, spec, stage, items, store, gen, max_new_tokens, batch_size, progress,
+              batch_limit) -> tuple[list[dict], StageStats]:
     """Load the stage and run the resumable stage; every reference to the model dies with this frame."""
     model, tokenizer = load_stage(session, spec.id, stage)
     eot = tokenizer.convert_tokens_to_ids(spec.eot_token)
-    stops = tuple(dict.fromkeys(i for i in (eot, tokenizer.eos_token_id) if i is not None))
-    settings = SamplingSettings(max_new_tokens=max_new_tokens, stop_token_ids=stops)
+    if stage == "base":
+        tokenizer.chat_template = completion_template(spec) or tokenizer.chat_template
+        stops, strings = base_stops(spec, tokenizer)
+    else:
+        stops, strings = tuple(dict.fromkeys(i for i in (eot, tokenizer.eos_token_id) if i is not None)), ()
+    settings = SamplingSettings(max_new_tokens=max_new_tokens, stop_token_ids=stops, stop_strings=strings)
     prompts = [Prompt(id=r["id"], seed=derive_seed(session.seed, "stages", spec.slug, stage, r["id"]),
                       text=tokenizer.apply_chat_template([{"role": "user", "content": r["instruction"]}],
                                                          tokenize=False, add_generation_prompt=True))
                for r in items]
     by_id = {r["id"]: r for r in items}
-    backend = _EndOfTurn(HFBackend(model, tokenizer), eot)
+    backend = _EndOfTurn(HFBackend(model, tokenizer, label=f"{spec.id} ({stage})"), eot)
 
     def record(prompt: Prompt, completion: Completion) -> dict:
         return {"id": prompt.id, "instruction": by_id[prompt.id]["instruction"], "response": completion.text,
                 "finish_reason": completion.finish_reason, "ended_with_eot": backend.pop(prompt.id),
                 "response_tokens": completion.num_tokens, "gen": gen}
 
-    records, _ = run_stage(store, prompts, backend, settings, make_record=record, batch_size=batch_size,
-                           checkpoint_every=batch_size, desc=f"{spec.slug} {stage}", progress=progress)
-    return records
+    return run_stage(store, prompts, backend, settings, make_record=record, batch_size=batch_size,
+                     checkpoint_every=batch_size, desc=f"{spec.slug} {stage}", progress=progress,
+                     batch_limit=batch_limit)
 
 
 class _EndOfTurn:
@@ -160,7 +173,8 @@ def score_answers(session: Session, answers: list[StageAnswers]) -> list[dict]:
                      "mean_reward": sum(scores) / len(scores) if scores else float("nan"),
                      "ci_low": low, "ci_high": high,
                      "stopped_share": sum(bool(r["ended_with_eot"]) for r in entry.records) / len(entry.records),
-                     "n": len(scores), "world": session.world_id, "note": note})
+                     "n": len(scores), "world": session.world_id,
+                     "note": "; ".join(p for p in (answers_note(session, entry), note) if p)})
     del model
     release_memory()
     for row in rows:
@@ -178,6 +192,13 @@ def _non_finite_note(reward_model: str, entry: StageAnswers, scores: list[float]
                   f"(NaN/inf) for {broken} of {len(scores)} held-out answers (an fp16 overflow?); they are left out "
                   "of the mean and of the paired change", stacklevel=3)
     return f"{broken} of {len(scores)} answers scored NaN/inf by the reward model, left out"
+
+
+def answers_note(session: Session, entry: StageAnswers) -> str:
+    """How the stage was asked and stopped (base: its completion format), for the row's note."""
+    spec = session.registry.get(entry.model)
+    asked = base_note(spec) if entry.stage == "base" else "asked through the adapter's chat template"
+    return "; ".join(p for p in (asked, entry.note) if p)
 
 
 def _change(session: Session, scored: dict, model: str, stage: str) -> dict:
@@ -199,7 +220,8 @@ def _write_items(session: Session, reward_model: str, answers: list[StageAnswers
                    "heldout": data_digest([{"ids": sorted(heldout_ids(session))}], ("ids",))}
     for entry in answers:
         items = [{"id": r["id"], "scores": {"mean_reward": scored[(entry.model, entry.stage)][r["id"]]},
-                  "fingerprint": {**fingerprint, "max_new_tokens": r["gen"]["max_new_tokens"]}}
+                  "fingerprint": {**fingerprint, "max_new_tokens": r["gen"]["max_new_tokens"]},
+                  "prompting": r["gen"].get("prompting")}
                  for r in entry.records if r["id"] in scored[(entry.model, entry.stage)]]
         write_jsonl_atomic(items_path(session, session.registry.get(entry.model).slug, entry.stage,
                                       ITEMS_BENCHMARK), items)

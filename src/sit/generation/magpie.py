@@ -144,7 +144,8 @@ def _fingerprint(spec: ModelSpec, session: Session, cfg: dict, backend: str) -> 
     keys = ("instruction_temperature", "instruction_top_p", "max_new_tokens_instruction",
             "response_temperature", "response_top_p", "max_new_tokens_response", "system_prompt")
     return {"generator": spec.id, "world": session.world_id, "seed": session.seed, "backend": backend,
-            **{k: cfg[k] for k in keys}}
+            **{k: cfg[k] for k in keys},
+            "instruction_stop_strings": list(spec.family_spec.get("instruction_stop_strings", []))}
 
 
 def _check_resume(raw_dir: Path, fingerprint: dict) -> None:
@@ -172,7 +173,7 @@ def make_backend(name: str, spec: ModelSpec, profile: dict):
         quantized = bool(profile.get("quantize")) and spec.load == "nf4"
         return VLLMBackend(model_source(spec, profile), tokenizer, dtype=profile.get("dtype", "float16"),
                            quantized=quantized, seed=int(profile["seed"])), tokenizer
-    return HFBackend(load_decoding_lm(spec, profile), tokenizer), tokenizer
+    return HFBackend(load_decoding_lm(spec, profile, tokenizer=tokenizer), tokenizer), tokenizer
 
 
 def generate(session: Session, *, generator: str | None = None, backend: str = "hf", progress: bool = True,

@@ -70,11 +70,15 @@ class Prompt:
 
 
 def cut_at_stop_strings(text: str, stop_strings) -> tuple[str, bool]:
-    """Cut ``text`` at the first stop string (excluded, as vLLM does)."""
-    positions = [text.find(s) for s in stop_strings if s and s in text]
+    """Cut ``text`` at the first stop string (excluded, as vLLM does).
+
+    The start and the end of ``text`` count as line breaks, so that a stop string for a line of its own
+    (a header written as text, ``"\nassistant\n"``) also matches on the first or the last line."""
+    lines = "\n" + text + "\n"
+    positions = [lines.find(stop) - 1 for stop in stop_strings if stop and stop in lines]
     if not positions:
         return text, False
-    return text[: min(positions)], True
+    return text[: max(min(positions), 0)], True
 
 
 class PerRowSampler:
@@ -162,6 +166,18 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
+# The decoding fields that would change what ``generate`` emits, at their neutral values: PerRowSampler
+# picks every token, transformers only runs the model. transformers 5 fills each field a caller leaves unset
+# from the model's own generation config (a hub file's repetition_penalty, ...). Fields whose neutral value
+# is None (bad_words_ids, suppress_tokens, sequence_bias, forced tokens) cannot be pinned here: the project's
+# loaders give every model a neutral config (:func:`sit.models.neutral_generation_config`) for those.
+# (``min_new_tokens`` 0 also overrides any ``min_length``.)
+PLAIN_DECODING = {"do_sample": False, "num_beams": 1, "num_return_sequences": 1, "repetition_penalty": 1.0,
+                  "encoder_repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "encoder_no_repeat_ngram_size": 0,
+                  "min_new_tokens": 0, "guidance_scale": 1.0, "remove_invalid_values": False,
+                  "renormalize_logits": False, "use_cache": True}
+
+
 class HFBackend:
     """``model.generate`` on left-padded batches, one seed per row.
 
@@ -202,9 +218,8 @@ class HFBackend:
             end_id=settings.stop_token_ids[0] if settings.stop_token_ids else None,
         )
         config = GenerationConfig(
-            max_new_tokens=settings.max_new_tokens, do_sample=False,
-            eos_token_id=list(settings.stop_token_ids) or None, pad_token_id=tok.pad_token_id,
-            stop_strings=list(settings.stop_strings) or None,
+            max_new_tokens=settings.max_new_tokens, eos_token_id=list(settings.stop_token_ids) or None,
+            pad_token_id=tok.pad_token_id, stop_strings=list(settings.stop_strings) or None, **PLAIN_DECODING,
         )
         with torch.inference_mode():
             output = self.model.generate(

@@ -32,10 +32,12 @@ class BatchLimit:
     """The largest batch that fits in memory, as learned so far in a stage.
 
     ``size`` is None until the first out-of-memory error; each error halves the batch that failed
-    and the smaller size holds from then on (going back to the full batch would fail again)."""
+    and the smaller size holds from then on (going back to the full batch would fail again). A limit
+    shared by every stage of a run has ``scope="run"``, and its note says that the batch stayed small."""
 
     size: int | None = None
     halvings: list[tuple[int, int]] = field(default_factory=list)
+    scope: str = ""
 
     def halve(self, failed: int) -> None:
         self.size = max(1, failed // 2)
@@ -46,7 +48,8 @@ class BatchLimit:
             return ""
         errors = len(self.halvings)
         return (f"batch halved from {self.halvings[0][0]} to {self.size} after "
-                f"{'an out-of-memory error' if errors == 1 else f'{errors} out-of-memory errors'}")
+                f"{'an out-of-memory error' if errors == 1 else f'{errors} out-of-memory errors'}"
+                + (f", kept for the rest of the {self.scope}" if self.scope else ""))
 
 
 @dataclass
@@ -111,7 +114,7 @@ def generate_with_retry(backend, batch: list[Prompt], settings: SamplingSettings
             _empty_cuda_cache()
             limit.halve(len(piece))
             warnings.warn(f"out of memory at a batch of {len(piece)}: going on with {limit.size} for the rest "
-                          "of the stage (no item is lost)", RuntimeWarning, stacklevel=2)
+                          f"of the {limit.scope or 'stage'} (no item is lost)", RuntimeWarning, stacklevel=2)
     return out
 
 

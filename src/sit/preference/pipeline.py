@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..manifest import now, write_manifest
-from ..store import read_jsonl, write_json_atomic, write_jsonl_atomic
+from ..store import read_json, read_jsonl, write_json_atomic, write_jsonl_atomic
 from .inputs import preference_settings, read_filtered
 from .pairs import SKIP_REASONS, Candidate, margin_stats, role_counts, select_pairs
-from .responses import ResponsesResult, respond
+from .responses import ResponsesResult, note_file, respond
 from .scoring import GENERATOR_SLUG, ScoreResult, needs_score, reward_fingerprint, score
 
 if TYPE_CHECKING:
@@ -94,6 +94,16 @@ def build_pairs(session: Session, *, verbose: bool = True, **overrides) -> Pairs
     return result
 
 
+def generation_notes(session: Session, cfg: dict) -> dict[str, str]:
+    """Per model, what went wrong while its answers were generated (a halved batch, NaN/inf); only non-empty."""
+    notes = {}
+    for name, path in candidate_sources(session, cfg).items():
+        note = note_file(path)
+        if note.exists() and (text := read_json(note).get("note")):
+            notes[name] = text
+    return notes
+
+
 def _not_ready_message(ready: dict, missing: dict) -> str:
     have = ", ".join(ready) or "none"
     lacking = "; ".join(f"{name}: {why}" for name, why in missing.items())
@@ -111,6 +121,7 @@ def _write_pairs(session: Session, cfg, filtered, ready, missing, scored_with, s
     models = sorted({c.model for found in candidates.values() for c in found})
     report = {
         "models_used": models, "sources_missing": missing, "reward": scored_with,
+        "generation_notes": generation_notes(session, cfg),
         "instructions": len(filtered), "pairs_eligible": selection.eligible, "pairs_kept": len(selection.pairs),
         "target_pairs": cfg["target_pairs"], "beyond_target": selection.beyond_target,
         "skipped": {reason: selection.skipped[reason] for reason in SKIP_REASONS},

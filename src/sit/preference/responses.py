@@ -21,7 +21,7 @@ from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings
 from ..inference.runner import StageStats, run_stage
 from ..models import load_decoding_lm, load_tokenizer, release_memory, stop_token_ids
 from ..runtime import derive_seed
-from ..store import JsonlStore
+from ..store import JsonlStore, write_json_atomic
 from .inputs import preference_settings, read_filtered
 
 if TYPE_CHECKING:
@@ -40,6 +40,11 @@ class ResponsesResult:
     records: list[dict]
     stats: StageStats | None  # None when every answer was already stored
     memory: dict | None = None
+
+    @property
+    def note(self) -> str:
+        """What went wrong while generating (a halved batch, trimmed prompts, NaN/inf), "" if nothing."""
+        return self.stats.note() if self.stats else ""
 
 
 def require_prompt_format(spec: ModelSpec) -> str:
@@ -109,7 +114,16 @@ def respond(session: Session, model_name: str, *, progress: bool = True, **overr
         return ResponsesResult(spec.id, path, [done[i] for i in ids], None)
     records, stats, loaded = _generate(session, spec, gen, cfg, filtered, store, progress)
     memory = free_memory(loaded, verbose=progress)
-    return ResponsesResult(spec.id, path, records, stats, memory)
+    result = ResponsesResult(spec.id, path, records, stats, memory)
+    write_json_atomic(note_file(path), {"model": spec.id, "note": result.note})
+    if progress and result.note:
+        print(f"answers of {spec.id}: {result.note}")
+    return result
+
+
+def note_file(responses: Path) -> Path:
+    """Beside a model's answers: what went wrong while generating them (the pairs report collects it)."""
+    return responses.with_name(responses.stem + ".note.json")
 
 
 def _generate(session: Session, spec, gen, cfg, filtered, store, progress) -> tuple[list[dict], StageStats, int | None]:
@@ -117,7 +131,7 @@ def _generate(session: Session, spec, gen, cfg, filtered, store, progress) -> tu
 
     Also returns the CUDA memory allocated while the model was still loaded (None without CUDA)."""
     tokenizer = load_tokenizer(spec, session.profile)
-    backend = HFBackend(load_decoding_lm(spec, session.profile), tokenizer)
+    backend = HFBackend(load_decoding_lm(spec, session.profile, tokenizer=tokenizer), tokenizer, label=spec.id)
     settings = sampling_settings(spec, tokenizer, gen)
     by_id = {r["id"]: r for r in filtered}
     prompts = [Prompt(id=r["id"], text=completion_prompt(gen["prompt_format"], r["instruction"], tokenizer.bos_token),
@@ -131,7 +145,8 @@ def _generate(session: Session, spec, gen, cfg, filtered, store, progress) -> tu
 
     records, stats = run_stage(store, prompts, backend, settings, make_record=record,
                                batch_size=cfg["batch_size"], checkpoint_every=cfg["checkpoint_every"], bucket=True,
-                               desc=f"answers {spec.slug}", progress=progress)
+                               desc=f"answers {spec.slug}", progress=progress,
+                               batch_limit=session.batch_limit(f"answers {spec.slug}"))
     return records, stats, cuda_allocated()
 
 
