@@ -26,10 +26,11 @@ def four_bit_parts(model) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A random tiny Llama (tied embeddings, as the 3B targets) and a LoRA adapter whose B matrices are not zero."""
+def tiny(tmp_path_factory, toy_world):
+    """A random tiny Llama (tied embeddings, as the 3B targets) with the toy Llama's tokenizer (the loader builds
+    the model's neutral generation config from it), and a LoRA adapter whose B matrices are not zero."""
     from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     root = tmp_path_factory.mktemp("tiny")
     torch.manual_seed(0)
@@ -37,6 +38,7 @@ def tiny(tmp_path_factory):
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
                          tie_word_embeddings=True)
     LlamaForCausalLM(config).save_pretrained(root / "base")
+    AutoTokenizer.from_pretrained(str(toy_world / load_registry().get(LLAMA).slug)).save_pretrained(root / "base")
     plain = LlamaForCausalLM.from_pretrained(root / "base", dtype=torch.float32)
     lora = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False, task_type="CAUSAL_LM",
                       target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
