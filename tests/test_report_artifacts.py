@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sit.config import ConfigError, load_registry
+from sit.evaluation.bootstrap import wilson
 from sit.filtering import filter_file
 from sit.manifest import write_manifest
 from sit.report.evidence import ci, read_evidence
@@ -144,27 +145,30 @@ AGENT_ROWS = [  # model, stage, benchmark, metric, value, stderr, n, ci_low, ci_
 # the evaluation phase's paired changes vs base (comparison.csv); Mistral's MT-Bench CI lies below 0
 COMPARISON_ROWS = [
     ("meta-llama/Llama-3.2-3B", "sft", "ifeval", "prompt_level_strict_acc", "IFEval prompt-strict (headline)",
-     0.3125, 0.4375, 0.125, -0.02, 0.27, 80, "no significant change", ""),
+     0.3125, 0.4375, 0.125, -0.02, 0.27, 80, "no significant change", "", 0),
     ("meta-llama/Llama-3.2-3B", "dpo", "ifeval", "prompt_level_strict_acc", "IFEval prompt-strict (headline)",
-     0.3125, 0.6125, 0.3, 0.15, 0.45, 80, "improved", ""),
+     0.3125, 0.6125, 0.3, 0.15, 0.45, 80, "improved", "", 0),
     ("meta-llama/Llama-3.2-3B", "sft", "reward", "mean_reward", "reward (held-out)", -1.234, 0.456, 1.69, 1.2, 2.1,
-     16, "improved", ""),
+     16, "improved", "", 0),
     ("meta-llama/Llama-3.2-3B", "dpo", "reward", "mean_reward", "reward (held-out)", -1.234, 1.789, 3.023, 2.5, 3.5,
-     16, "improved", ""),
+     16, "improved", "", 0),
     ("Qwen/Qwen2.5-3B", "dpo", "mmlu", "acc", "MMLU acc", 0.5517, 0.5444, -0.0073, -0.03, 0.016, 270,
-     "no significant change", ""),
+     "no significant change", "", 0),
     ("mistralai/Mistral-7B-v0.1", "sft", "mt_bench", "score", "MT-Bench (local judge qwen2.5-7b-instruct)", 5.9,
-     4.5, -1.4, -2.2, -0.6, 16, "worse", ""),
+     4.5, -1.4, -2.2, -0.6, 16, "worse", "", 0),
     ("mistralai/Mistral-7B-v0.1", "dpo", "mt_bench", "score", "MT-Bench (local judge qwen2.5-7b-instruct)", 5.9,
-     4.8125, -1.0875, -2.3, 0.1, 16, "no significant change", ""),
+     4.8125, -1.0875, -2.3, 0.1, 14, "no significant change", "", 2),
 ]
-STAGE_ROWS = [("meta-llama/Llama-3.2-3B", "base", -1.234, -1.6, -0.9, 0.125, 16, "", "", "", ""),
-              ("meta-llama/Llama-3.2-3B", "sft", 0.456, 0.1, 0.8, 0.875, 16, "base", 1.69, 1.2, 2.1),
-              ("meta-llama/Llama-3.2-3B", "dpo", 1.789, 1.4, 2.2, 0.9375, 16, "sft", 1.333, 0.9, 1.8),
+STAGE_ROWS = [("meta-llama/Llama-3.2-3B", "base", -1.234, -1.6, -0.9, 0.125, 16, "", "", "", "", "", "", "", ""),
+              ("meta-llama/Llama-3.2-3B", "sft", 0.456, 0.1, 0.8, 0.875, 16, "base", 1.69, 1.2, 2.1, -1.234, 0.456,
+               16, 0),
+              ("meta-llama/Llama-3.2-3B", "dpo", 1.789, 1.4, 2.2, 0.9375, 16, "sft", 1.333, 0.9, 1.8, 0.456, 1.789,
+               16, 0),
               # Mistral: the stage intervals overlap, but DPO vs SFT on the same answers lies below 0
-              ("mistralai/Mistral-7B-v0.1", "base", -0.5, -1.3, 0.3, 0.25, 16, "", "", "", ""),
-              ("mistralai/Mistral-7B-v0.1", "sft", 0.9, 0.2, 1.6, 0.75, 16, "base", 1.4, 0.5, 2.3),
-              ("mistralai/Mistral-7B-v0.1", "dpo", 0.3, -0.4, 1.0, 0.75, 16, "sft", -0.6, -0.95, -0.25)]
+              ("mistralai/Mistral-7B-v0.1", "base", -0.5, -1.3, 0.3, 0.25, 16, "", "", "", "", "", "", "", ""),
+              ("mistralai/Mistral-7B-v0.1", "sft", 0.9, 0.2, 1.6, 0.75, 16, "base", 1.4, 0.5, 2.3, -0.5, 0.9, 16, 0),
+              ("mistralai/Mistral-7B-v0.1", "dpo", 0.3, -0.4, 1.0, 0.75, 16, "sft", -0.6, -0.95, -0.25, 0.9, 0.3, 16,
+               0)]
 
 
 def _write_csv(path: Path, columns, rows) -> None:
@@ -182,11 +186,11 @@ def make_evaluation(root: Path, world: str = TOY) -> None:
     _write_csv(root / "evaluation/agent/results.csv", cols + ["ci_low", "ci_high"],
                [(*r[:7], world, "", "bundled catalog", *r[7:]) for r in AGENT_ROWS])
     _write_csv(root / "evaluation/stages.csv", ["model", "stage", "mean_reward", "ci_low", "ci_high",
-                                                "stopped_share", "n", "vs", "delta", "delta_low", "delta_high"],
-               STAGE_ROWS)
+                                                "stopped_share", "n", "vs", "delta", "delta_low", "delta_high",
+                                                "vs_mean", "stage_mean", "paired_n", "dropped"], STAGE_ROWS)
     _write_csv(root / "evaluation/comparison.csv",
                ["model", "stage", "benchmark", "metric", "label", "base", "value", "delta", "ci_low", "ci_high", "n",
-                "verdict", "why"], COMPARISON_ROWS)
+                "verdict", "why", "dropped"], COMPARISON_ROWS)
     write_manifest(root / "evaluation", phase="06_evaluation", profile="demo", seed=42,
                    config={"benchmarks": ["ifeval", "mmlu", "mt_bench"], "bootstrap_samples": 2000,
                            "ifeval": {"limit": 80, "max_gen_toks": 256}, "mmlu": {"num_fewshot": 5, "limit": 27}},
@@ -227,8 +231,9 @@ def test_every_artifact_is_read_with_its_world(tmp_path):
     webshop = next(r for r in ev.results if r["benchmark"] == "webshop" and r["stage"] == "dpo")
     assert ci(webshop) == (0.17, 0.36, "reported") and webshop["n"] == 30
     mmlu = next(r for r in ev.results if r["benchmark"] == "mmlu" and r["stage"] == "base")
-    low, high, kind = ci(mmlu)
-    assert kind == "normal" and low == pytest.approx(0.5517 - 1.96 * 0.0301)
+    low, high, kind = ci(mmlu)  # a proportion: Wilson's interval, inside [0, 1]
+    assert kind == "wilson" and (low, high) == pytest.approx(wilson(0.5517, mmlu["n"]))
+    assert wilson(0.0, 24)[0] == 0.0 < wilson(0.0, 24)[1] < 0.15 and wilson(1.0, 24)[1] == 1.0
 
 
 def test_artifacts_of_two_worlds_are_refused_naming_each(tmp_path):
