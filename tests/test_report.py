@@ -320,9 +320,12 @@ def test_sit_report_command_writes_what_it_is_asked_for(tmp_path):
     make_data(tmp_path)
     sit = str(Path(sys.executable).with_name("sit"))
     done = subprocess.run([sit, "report", "--profile", "demo", "--workspace", str(tmp_path), "--format", "md",
-                           "--quiet"], capture_output=True, text=True, timeout=300)
+                           "--set", "report.author=Ada Lovelace", "--set", "report.date=2026-05-01", "--quiet"],
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "evaluation/report.md").is_file() and not (tmp_path / "evaluation/report.pdf").exists()
+    # the title block: what the student set, and "set me" for what they did not
+    assert "**Ada Lovelace · set me (`report.course`) · 2026-05-01**" in (tmp_path / "evaluation/report.md").read_text()
     bad = subprocess.run([sit, "report", "--profile", "demo", "--workspace", str(tmp_path), "--format", "docx"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "invalid choice: 'docx'" in bad.stderr

@@ -280,3 +280,40 @@ def test_every_comparison_is_read_once(tmp_path):
     llama = [c for c in changes if c.model == "meta-llama/Llama-3.2-3B" and c.benchmark == "reward"]
     assert sorted((c.stage, c.vs, c.delta) for c in llama) == [("dpo", "base", 3.023), ("dpo", "sft", 1.333),
                                                               ("sft", "base", 1.69)]
+
+
+# --------------------------------------------------------------------------- degenerate results
+
+
+def _mmlu(choices: list[int], keys: list[int] | None = None) -> list[dict]:
+    keys = keys or [i % 4 for i in range(len(choices))]  # a balanced key
+    return [{"id": f"q{i}", "scores": {"acc": float(c == k)}, "target": str(k), "choice": c}
+            for i, (c, k) in enumerate(zip(choices, keys, strict=True))]
+
+
+def test_a_constant_mmlu_answer_a_judge_that_rates_alike_and_agents_without_a_valid_move_are_named():
+    from sit.report.degenerate import constant_answer, judge_alike, no_valid_move
+
+    assert constant_answer(_mmlu([1] * 24)) == "answers B to all 24 questions"  # scores 0.25 on a balanced key
+    assert constant_answer(_mmlu([1] * 23 + [0])) == "answers B to 23 of 24 questions"
+    assert constant_answer(_mmlu([i % 4 for i in range(24)])) == ""  # every letter: a real answer pattern
+    # older items without the picked option: right exactly on the questions keyed A, wrong on all others
+    older = [{k: v for k, v in it.items() if k != "choice"} for it in _mmlu([0] * 24, [0] * 6 + [1] * 12 + [2] * 6)]
+    assert "always answering A" in constant_answer(older)
+    assert "none of the 24" in constant_answer([{**it, "scores": {"acc": 0.0}} for it in older])
+    assert judge_alike([8.0] * 150 + [7.0] * 10) == "the judge gave 8 to 150 of 160 rated turns, whatever the answer"
+    assert judge_alike([float(1 + i % 9) for i in range(160)]) == ""
+    stuck = [{"turns": [{"action": None, "valid": False}], "rounds": 1, "end": "invalid_format"}] * 30
+    assert no_valid_move(stuck) == "never made a valid move: all 30 episodes ended on turn 1 (30 invalid_format)"
+    assert no_valid_move(stuck + [{"turns": [{"valid": True}], "rounds": 1, "end": "bought"}]) == ""
+
+
+def test_a_change_that_involves_a_degenerate_result_gets_no_verdict_but_says_why(tmp_path):
+    make_all(tmp_path)
+    write_jsonl_atomic(tmp_path / "evaluation/items/qwen2.5-3b/dpo/mmlu.jsonl", _mmlu([2] * 24))
+    write_jsonl_atomic(tmp_path / "evaluation/items/qwen2.5-3b/base/mmlu.jsonl", _mmlu([i % 4 for i in range(24)]))
+    changes = all_changes(read_evidence(tmp_path, load_registry()))
+    mmlu = next(c for c in changes if (c.model, c.stage, c.benchmark) == ("Qwen/Qwen2.5-3B", "dpo", "mmlu"))
+    assert mmlu.verdict == "no verdict (degenerate)" and mmlu.degenerate == "SFT+DPO answers C to all 24 questions"
+    assert "**no verdict (degenerate)**: SFT+DPO answers C to all 24 questions" in mmlu.sentence()
+    assert all(c.verdict != "no verdict (degenerate)" for c in changes if c is not mmlu)

@@ -188,13 +188,32 @@ def appendix_results(ev: Evidence) -> Section:
         n = "–" if not sizes else fmt(sizes[0]) if len(sizes) == 1 else f"{fmt(sizes[0])}–{fmt(sizes[-1])}"
         grid.append([f"{benchmark} {metric}", n, *[fmt(r["value"]) if r else "–" for r in found]])
     header = ["metric", "n", *[f"{short(m)} {STAGE_NAMES.get(s, s)}" for m, s in columns]]
-    notes = sorted({f"{r['benchmark']}: {r['note']}" for r in rows if r.get("note")})
+    notes = _tied_notes(rows, columns)
     section.add(Table(header, grid, source(ev, RESULTS_FILE, n=len(rows), unit="rows"),
                       "Every benchmark metric per model and stage; 95% intervals and per-row notes are in "
                       "`evaluation/results.csv`."))
     if notes:
-        section.add(Text("**Notes on the rows** (one line per distinct note)."), Bullets(notes[:12]))
+        section.add(Text("**Notes on the rows**, each with the model stages it concerns."), Bullets(notes[:12]))
     return section
+
+
+def _tied_notes(rows: list[dict], columns: list[tuple[str, str]]) -> list[str]:
+    """One line per benchmark and distinct note, naming the model stages it concerns (``every model stage``
+    when it concerns all of them)."""
+    where: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for r in rows:
+        if r.get("note"):
+            found = where.setdefault((r["benchmark"], r["note"]), [])
+            if (r["model"], r["stage"]) not in found:
+                found.append((r["model"], r["stage"]))
+    out = []
+    for (benchmark, note), stages in sorted(where.items()):
+        evaluated = {(m, s) for m, s in columns if any((r["model"], r["stage"], r["benchmark"]) == (m, s, benchmark)
+                                                      for r in rows)}
+        who = ("every model stage" if set(stages) >= evaluated else
+               ", ".join(f"{short(m)} {STAGE_NAMES.get(s, s)}" for m, s in stages))
+        out.append(f"{benchmark} ({who}): {note}")
+    return out
 
 
 def appendix_reproducibility(ev: Evidence, seed: int, profile: str) -> Section:

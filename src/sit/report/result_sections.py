@@ -18,7 +18,7 @@ from .evidence import (
     ci,
     stage_sort_key,
 )
-from .setup_sections import key_settings_table
+from .setup_sections import key_settings_table, model_names
 from .verdicts import HELD_OUT, STAGE_NAMES, all_changes, find, short
 
 __all__ = ["flatten_config", "setting"]  # the Hub cards use them too
@@ -56,6 +56,13 @@ def value_of(ev: Evidence, model: str, stage: str, benchmark: str, metric: str) 
     row = next((r for r in ev.results or [] if (r["model"], r["stage"], r["benchmark"], r["metric"])
                 == (model, stage, benchmark, metric)), None)
     return (row["value"], row["n"]) if row else (None, None)
+
+
+def stand_ins(ev: Evidence) -> str:
+    """`` Models: toy stand-ins of Llama-3.2-3B, ...`` for a caption in a toy run (real runs name real models)."""
+    if not (ev.world or "").startswith("toy"):
+        return ""
+    return f" Models: {model_names(_models(ev), True)}."
 
 
 def _models(ev: Evidence) -> list[str]:
@@ -149,7 +156,7 @@ def headline_table(ev: Evidence) -> Table | None:
     note += "".join(f" [{k}] {what}." for what, k in named.items())
     return Table(["model", "measure", "stage", "n", "base", "stage mean", "change [95% CI]", "verdict"],
                  rows, source(ev, *files, extra="paired bootstrap over the same items"),
-                 "Each stage against base on the same items (n = paired items)." + note)
+                 "Each stage against base on the same items (n = paired items)." + stand_ins(ev) + note)
 
 
 def _change_cell(change) -> str:
@@ -170,7 +177,7 @@ def stage_comparison(ev: Evidence) -> Section:
     src = source(ev, STAGES_FILE, n=sum(r["n"] or 0 for r in rows), unit="scored answers",
                  extra="judge: the preference step's reward model")
     chart = Figure("stage_rewards", figures.stage_rewards(rows, ev.world), "Mean held-out reward with 95% intervals "
-                   "(separate intervals; the verdicts use the paired change).", src)
+                   "(separate intervals; the verdicts use the paired change)." + stand_ins(ev), src)
     table = Table(["model", "stage", "mean reward", "95% CI", "ended turn", "n"],
                   [[short(r["model"]), STAGE_NAMES.get(r["stage"], r["stage"]), fmt(r["mean_reward"]),
                     f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["stopped_share"], 2), fmt(r["n"])]
@@ -209,7 +216,8 @@ def evaluation(ev: Evidence) -> Section:
         if subset:
             charts.append(Figure(f"eval_{benchmark}", figures.benchmark_chart(subset, label, ev.world,
                                                                               CHANCE.get((benchmark, metric))),
-                                 f"{label} per model and stage (headline metric `{metric}`), 95% intervals.",
+                                 f"{label} per model and stage (headline metric `{metric}`), 95% intervals."
+                                 + stand_ins(ev),
                                  _results_source(ev, subset)))
     section.add(*charts)
     # the paired changes themselves are in the headline table; here only what makes some of them void
@@ -306,8 +314,7 @@ def agent_table(ev: Evidence, rows: list[dict]) -> Table:
     src = _results_source(ev, rows).replace(f"n={fmt(sum(r['n'] or 0 for r in rows))} scored items",
                                             f"n={fmt(sum(r['n'] or 0 for r in episodes))} episodes")
     return Table(["agent", "stage", *[label for _, label in AGENT_METRICS], "episodes"], out, src,
-                 "Agent results with 95% intervals (Wilson's for the rates)" + (f"; {'; '.join(notes)}" if notes
-                                                                                 else "") + ".")
+                 "Agent results with 95% intervals." + stand_ins(ev) + (f" Notes: {'; '.join(notes)}." if notes else ""))
 
 
 def examples(ev: Evidence) -> Section:
