@@ -317,3 +317,20 @@ def test_a_change_that_involves_a_degenerate_result_gets_no_verdict_but_says_why
     assert mmlu.verdict == "no verdict (degenerate)" and mmlu.degenerate == "SFT+DPO answers C to all 24 questions"
     assert "**no verdict (degenerate)**: SFT+DPO answers C to all 24 questions" in mmlu.sentence()
     assert all(c.verdict != "no verdict (degenerate)" for c in changes if c is not mmlu)
+
+
+def test_the_discussion_says_how_much_of_the_reward_gain_comes_with_answers_that_learned_to_stop(tmp_path):
+    from sit.report.discussion import discussion, end_of_turn_share
+
+    make_all(tmp_path)  # base answers never end their turn, SFT answers always do
+    for stage, scores in (("base", {3: -2.0, 7: -1.0, 11: 0.0}), ("sft", {3: 1.0, 7: 1.0, 11: 1.0})):
+        write_jsonl_atomic(tmp_path / f"evaluation/items/llama-3.2-3b/{stage}/reward.jsonl",
+                           [{"id": f"magpie-{i:05d}", "scores": {"mean_reward": v},
+                             "fingerprint": {"reward_model": "OpenAssistant/reward-model-deberta-v3-large-v2"}}
+                            for i, v in scores.items()])
+    ev = read_evidence(tmp_path, load_registry())
+    fact = end_of_turn_share(ev, "meta-llama/Llama-3.2-3B")
+    assert fact["gain"] == pytest.approx(2.0) and fact["newly"] == fact["n"] == 3 and fact["share"] == 1.0
+    text = " ".join(b.text for b in discussion(ev).blocks)
+    assert "Llama-3.2-3B: 0% → 100% of answers ended their turn; every answer newly did" in text
+    assert "also scores the held-out answers" in text  # the reward model that chose the pairs

@@ -61,14 +61,15 @@ def constant_answer(items: list[dict]) -> str:
         return ""
     correct = [it for it in items if it["scores"].get("acc")]
     if not correct:
-        return f"answers none of the {len(items)} questions right (a constant answer on a letter the key never uses)"
+        return (f"answers none of the {len(items)} questions right (what a constant answer on a letter the key "
+                "never uses scores)")
     keys = {it.get("target") for it in correct}
     if len(keys) == 1:
         key = keys.pop()
         if sum(it.get("target") == key for it in items) == len(correct) and len(correct) < len(items):
             letter = LETTERS[int(key)] if str(key).isdigit() else key
-            return (f"right exactly on the {len(correct)} questions keyed {letter}, wrong on all others: "
-                    f"what always answering {letter} scores")
+            return (f"is right exactly on the {len(correct)} questions keyed {letter} and wrong on all others "
+                    f"(what always answering {letter} scores)")
     return ""
 
 

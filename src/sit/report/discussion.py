@@ -47,11 +47,18 @@ def _end_of_turn(ev: Evidence) -> str:
         fact = end_of_turn_share(ev, model)
         if fact is None or fact["share"] is None:
             continue
-        parts.append(f"{short(model)}: {fmt(fact['ended_vs'] * 100, 0)}% → {fmt(fact['ended_stage'] * 100, 0)}% of "
-                     f"answers ended their turn; the {fact['newly']} answers of {fact['n']} that newly did gained "
-                     f"{fmt(fact['newly_gain']) if fact['newly_gain'] is not None else '–'} on average against "
-                     f"{fmt(fact['other_gain']) if fact['other_gain'] is not None else '–'} for the rest, "
-                     f"{fmt(fact['share'] * 100, 0)}% of the mean gain of {fmt(fact['gain'])}")
+        head = (f"{short(model)}: {fmt(fact['ended_vs'] * 100, 0)}% → {fmt(fact['ended_stage'] * 100, 0)}% of answers "
+                "ended their turn; ")
+        if fact["newly"] == fact["n"]:
+            parts.append(head + f"every answer newly did, so the whole mean gain of {fmt(fact['gain'])} comes with "
+                                "learning to stop")
+        elif not fact["newly"]:
+            parts.append(head + f"no answer newly did, so none of the mean gain of {fmt(fact['gain'])} comes with "
+                                "learning to stop")
+        else:
+            parts.append(head + f"the {fact['newly']} of {fact['n']} answers that newly did gained "
+                                f"{fmt(fact['newly_gain'])} on average against {fmt(fact['other_gain'])} for the rest, "
+                                f"{fmt(fact['share'] * 100, 0)}% of the mean gain of {fmt(fact['gain'])}")
     if not parts:
         return ""
     return ("**Held-out reward and the end of the turn.** Part of what SFT teaches is to stop: a base model "

@@ -8,7 +8,7 @@ instead: a settings table therefore always has a ``this run`` and a ``colab_t4 (
 from __future__ import annotations
 
 from ..config import load_profile
-from .data_sections import QUIET_SETTINGS, flatten_config, setting, source
+from .data_sections import QUIET_SETTINGS, setting, source
 from .document import Section, Table, Text, fmt, missing
 from .evidence import AGENT_MANIFEST, EVALUATION_MANIFEST, Evidence, adapter_file
 from .verdicts import short
@@ -42,13 +42,23 @@ def _section_of(profile: dict, dotted: str) -> dict:
     return node
 
 
+def _flat(config: dict) -> dict:
+    """Settings flattened to dotted keys, lists kept whole (a LoRA target list of 7 is one setting)."""
+    out: dict = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in _flat(value).items()})
+        else:
+            out[key] = value
+    return out
+
+
 def real_settings(step_sections: list[str], profile: dict | None = None) -> dict:
     """The real profile's flattened settings of a step (the most specific section wins)."""
     profile = profile or real_profile()
     out: dict = {}
     for dotted in step_sections:
-        out.update({k: v for k, v in flatten_config(_section_of(profile, dotted)).items()
-                    if not isinstance(v, dict)})
+        out.update({k: v for k, v in _flat(_section_of(profile, dotted)).items() if not isinstance(v, dict)})
     return out
 
 
@@ -60,9 +70,9 @@ def step_settings(ev: Evidence) -> list[tuple[str, str, dict]]:
         if rel in ("sft", "dpo"):
             runs = [t for t in ev.trained if t.stage == rel]
             if runs:  # one model's settings stand for the stage; per-model batch sizes are in the appendix
-                found.append((step, adapter_file("manifest.json", rel), flatten_config(runs[0].manifest.get("config", {}))))
+                found.append((step, adapter_file("manifest.json", rel), _flat(runs[0].manifest.get("config", {}))))
         elif manifests.get(rel) and manifests[rel].get("config"):
-            found.append((step, rel, flatten_config(manifests[rel]["config"])))
+            found.append((step, rel, _flat(manifests[rel]["config"])))
     return found
 
 
@@ -123,7 +133,7 @@ def appendix_settings(ev: Evidence) -> Section:
             if key in shown or key.split(".")[-1] in QUIET_SETTINGS:
                 continue
             this, other = setting(flat.get(key)) if key in flat else "–", _real_value(real, key)
-            if this == other:
+            if this == other or key not in real:  # the real profile does not set it: the same default runs there
                 same.append(f"{step.split()[0]} {key}")
                 continue
             rows.append([step if first else "", key, this, other])
