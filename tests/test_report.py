@@ -19,8 +19,8 @@ from sit.report.readme import BEGIN, END, replace_block
 from sit.session import start
 
 ROOT = Path(__file__).resolve().parents[1]
-NOT_RUN_SECTIONS = ["magpie", "filtering", "preference", "training", "headline", "stages", "evaluation", "agent",
-                    "examples", "discussion", "appendix_results", "appendix_settings", "reproducibility"]
+NOT_RUN_SECTIONS = ["magpie", "filtering", "preference", "training", "real_setup", "headline", "stages", "evaluation",
+                    "agent", "examples", "discussion", "appendix_results", "appendix_settings", "reproducibility"]
 VERDICT = r"(higher|lower|no clear change)"
 INTERVAL = r"([+-]\d+\.\d+) \[([+-]\d+\.\d+), ([+-]\d+\.\d+)\]"
 MEANS = r"(?:(-?\d+\.\d+) → (-?\d+\.\d+), )?"
@@ -123,6 +123,19 @@ def test_the_pdf_is_a_technical_report_of_at_most_15_pages(large):
         assert name in flat.split("References")[-1], name
     # the settings actually used, from the adapters' manifests, beside the real profile's
     assert "SFT settings: this run beside the real T4 profile" in flat and "colab_t4 (real)" in flat
+    sft = next(b for b in large.report.section("training").blocks if getattr(b, "caption", "").startswith("SFT settings"))
+    assert ["lora targets", "q_proj, k_proj, v_proj, o_proj"] in [[row[0], row[2]] for row in sft.rows]
+    # the real pipeline's sizes and memory, as the planner computes them
+    from sit.config import load_profile, load_registry
+    from sit.planning.gpus import default_gpu
+    from sit.planning.plan import Settings, plan
+
+    real = next(b for b in large.report.section("real_setup").blocks if hasattr(b, "rows"))
+    peaks = {}
+    real_profile = load_profile("colab_t4")
+    for e in plan(load_registry(), real_profile, Settings(budget_gib=default_gpu(real_profile).memory_gib)):
+        peaks[e.model] = max(peaks.get(e.model, 0), e.total)
+    assert {row[0]: row[4].split()[0] for row in real.rows} == {m: f"{t / 1024**3:.1f}" for m, t in peaks.items()}
     # one headline table, every model, each with its conclusions
     headline = large.report.section("headline").blocks[1]
     assert {row[0] for row in headline.rows} == {"Llama-3.2-3B", "Mistral-7B-v0.1", "Qwen2.5-3B"}

@@ -175,6 +175,9 @@ def toy_world_text(ev: Evidence) -> str:
 def real_setup(ev: Evidence, toy: bool) -> Section:
     """The real pipeline's sizes, peak memory per model and time plan, from the planner (``sit plan``)."""
     section = Section("real_setup", "2.5 · The real setup on a Colab T4")
+    if ev.raw_manifest is None and not ev.trained:  # nothing ran yet: nothing to set beside the real plan
+        return missing(section, "any step's artifacts", "Run notebook 01 (Magpie generation) or `sit generate`; "
+                       "`sit plan` prints the real pipeline's memory and time plan at any time.")
     try:
         from ..config import load_registry
         from ..planning.gpus import default_gpu
