@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from .evidence import Evidence
 
 LETTERS = "ABCDEFGHIJ"
-CONSTANT_SHARE = 0.9  # one answer (or one rating) for at least this share of items: degenerate
+CONSTANT_SHARE = 0.9  # one answer for at least this share of the questions: a constant answer
+JUDGE_SHARE = 0.8  # one rating of ten for at least this share of the turns: the judge cannot tell answers apart
 ANY = "*"  # a judge's degeneracy concerns every model and stage it rated
 
 
@@ -38,8 +39,12 @@ def find_degenerate(ev: Evidence) -> list[Degenerate]:
     for (model, stage, benchmark), items in sorted(ev.items.items()):
         if benchmark == "mmlu" and (what := constant_answer(items)):
             found.append(Degenerate(model, stage, "mmlu", what, "constant answer"))
-    ratings = [it["scores"].get("score") for (_, _, b), items in ev.items.items() if b == "mt_bench" for it in items]
-    if what := judge_alike([r for r in ratings if r is not None]):
+    ratings = []  # an MT-Bench item is a question: its score is the list of its turns' ratings
+    for (_, _, benchmark), items in ev.items.items():
+        for it in items if benchmark == "mt_bench" else []:
+            score = it["scores"].get("score")
+            ratings += [r for r in (score if isinstance(score, list) else [score]) if r is not None]
+    if what := judge_alike(ratings):
         found.append(Degenerate(ANY, ANY, "mt_bench", what, "judge rates alike"))
     for (agent, stage), episodes in sorted(ev.episodes.items()):
         if what := no_valid_move(episodes):
@@ -74,15 +79,15 @@ def constant_answer(items: list[dict]) -> str:
 
 
 def judge_alike(ratings: list[float]) -> str:
-    """``the judge gave 8 to 152 of 160 rated turns`` when one rating takes at least 90 % of them."""
+    """``the judge gave 8 to 152 of 160 rated turns (95%)`` when one rating takes at least 80 % of them."""
     if len(ratings) < 10:
         return ""
     rating, count = Counter(ratings).most_common(1)[0]
-    if count < CONSTANT_SHARE * len(ratings):
+    if count < JUDGE_SHARE * len(ratings):
         return ""
-    shown = f"{rating:g}"
     every = f"all {len(ratings)}" if count == len(ratings) else f"{count} of {len(ratings)}"
-    return f"the judge gave {shown} to {every} rated turns, whatever the answer"
+    return (f"the judge gave {rating:g} to {every} rated turns ({100 * count / len(ratings):.0f}%), so it barely "
+            "tells answers apart")
 
 
 def no_valid_move(episodes: list[dict]) -> str:

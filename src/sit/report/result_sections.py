@@ -142,8 +142,9 @@ def headline_table(ev: Evidence) -> Table | None:
                     continue
                 verdict = change.verdict
                 if change.degenerate:
-                    mark = named.setdefault(f"{short(model)}: {change.degenerate}", len(named) + 1)
-                    verdict = f"none: degenerate [{mark}]"
+                    marks = [named.setdefault(f"{short(model)} {part}" if d_model != "*" else part, len(named) + 1)
+                             for part, d_model in _parts(change.degenerate, model)]
+                    verdict = f"none: degenerate [{', '.join(map(str, marks))}]"
                 rows.append([short(model), label, STAGE_NAMES[stage], fmt(change.n) if change.n else "–",
                              fmt(change.base_mean), fmt(change.stage_mean), _change_cell(change), verdict])
                 if change.dropped:
@@ -157,6 +158,11 @@ def headline_table(ev: Evidence) -> Table | None:
     return Table(["model", "measure", "stage", "n", "base", "stage mean", "change [95% CI]", "verdict"],
                  rows, source(ev, *files, extra="paired bootstrap over the same items"),
                  "Each stage against base on the same items (n = paired items)." + stand_ins(ev) + note)
+
+
+def _parts(degenerate: str, model: str) -> list[tuple[str, str]]:
+    """A change's degeneracy note split into its results (``base …; SFT …``); the judge's concerns every model."""
+    return [(part, "*" if part.startswith("the judge") else model) for part in degenerate.split("; ")]
 
 
 def _change_cell(change) -> str:
