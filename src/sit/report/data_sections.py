@@ -91,8 +91,8 @@ def overview(ev: Evidence, toy: bool) -> Section:
     section = Section("overview", "1 · Introduction and pipeline")
     status = step_status(ev)
     section.add(Text("The pipeline turns an aligned model's own output into instruction data, filters it, builds "
-                     "preference pairs from base models' answers, fine-tunes those models (QLoRA SFT, then "
-                     "DPO) and evaluates every stage. Each step reads the previous step's artifacts; this report "
+                     "preference pairs from base models' answers, fine-tunes those models (SFT, then DPO, with "
+                     "LoRA adapters) and evaluates every stage. Each step reads the previous step's artifacts; this report "
                      "reads them all and builds nothing itself."))
     if toy:
         from .setup_sections import toy_world_text

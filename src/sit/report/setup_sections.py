@@ -227,4 +227,4 @@ def model_names(models: list[str], toy: bool) -> str:
     joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1] if names else ""
     if not toy or not names:
         return joined
-    return f"toy stand-in{'s' if len(names) > 1 else ''} of {joined}"
+    return f"toy stand-ins of {joined}" if len(names) > 1 else f"the toy stand-in of {joined}"
