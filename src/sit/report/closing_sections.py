@@ -47,9 +47,9 @@ def _data_sentence(ev: Evidence, toy: bool) -> str:
                      f"{answering_phrase(pref, raw.get('generator'))}, scored by a reward model")
     text = "".join(parts) + "."
     if ev.trained:
-        text += (f" {model_names(targets(ev), toy)[0].upper()}{model_names(targets(ev), toy)[1:]} are fine-tuned "
-                 "with SFT and then DPO, and every stage is compared with its base model on the same items by a "
-                 "paired bootstrap.")
+        names = model_names(targets(ev), toy)
+        text += (f" {names[0].upper()}{names[1:]} {'are' if len(targets(ev)) > 1 else 'is'} fine-tuned with SFT and "
+                 "then DPO, and every stage is compared with its base model on the same items by a paired bootstrap.")
     return text
 
 
