@@ -220,6 +220,19 @@ def test_a_hub_deck_has_no_toy_banner(tmp_path):
     deck = Presentation(str(result.paths["pptx"]))
     assert not any("TOY WORLD" in shape.text_frame.text for slide in deck.slides for shape in slide.shapes
                    if shape.has_text_frame)
+    # real models are named as themselves; a toy run names each as the stand-in it is
+    hub = result.report.section("abstract").blocks[-1].text
+    assert "We prompt Llama-3.1-8B-Instruct with" in hub and "stand-in" not in hub
+    toy = build_report(start("demo", str(_toy_data(tmp_path)), verbose=False), formats=["md"], verbose=False)
+    said = toy.report.section("abstract").blocks[-1].text
+    assert "We prompt the toy stand-in of Llama-3.1-8B-Instruct with" in said
+    assert "**The toy world.**" in toy.paths["md"].read_text()
+
+
+def _toy_data(tmp_path):
+    root = tmp_path / "toy"
+    make_data(root)
+    return root
 
 
 def _table_on(deck, title):
