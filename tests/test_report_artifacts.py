@@ -335,3 +335,28 @@ def test_the_discussion_says_how_much_of_the_reward_gain_comes_with_answers_that
     text = " ".join(b.text for b in discussion(ev).blocks)
     assert "Llama-3.2-3B: 0% → 100% of answers ended their turn; every answer newly did" in text
     assert "also scores the held-out answers" in text  # the reward model that chose the pairs
+
+
+def test_the_agent_section_counts_episodes_shows_how_they_ended_and_names_agents_without_a_valid_move(tmp_path):
+    from sit.report.result_sections import agent
+
+    make_all(tmp_path)
+    stuck = {"turns": [{"action": None, "valid": False}], "rounds": 1, "end": "invalid_format", "reward": 0.0,
+             "run": {"agent": "llm", "model": "Qwen/Qwen2.5-3B", "stage": "dpo"}}
+    bought = {"turns": [{"action": "search[x]", "valid": True}, {"action": "click[Buy Now]", "valid": True}],
+              "rounds": 2, "end": "bought", "reward": 0.5, "run": {"agent": "random"}}
+    write_jsonl_atomic(tmp_path / "evaluation/agent/episodes/qwen2.5-3b-dpo-test.jsonl", [stuck] * 30)
+    write_jsonl_atomic(tmp_path / "evaluation/agent/episodes/random-test.jsonl", [bought] * 20 + [
+        {**bought, "turns": bought["turns"][:1], "rounds": 10, "end": "round_limit", "reward": 0.0}] * 10)
+    section = agent(read_evidence(tmp_path, load_registry()))
+    endings = next(b for b in section.blocks if getattr(b, "columns", [None])[:3] == ["agent", "stage", "episodes"])
+    assert endings.columns[3:] == ["bought", "invalid format", "round limit", "invalid first move"]
+    assert ["Qwen2.5-3B", "SFT+DPO", "30", "0", "30", "0", "30"] in endings.rows
+    assert ["random baseline", "–", "30", "20", "0", "10", "0"] in endings.rows
+    assert "n=60 episodes" in endings.source
+    text = " ".join(getattr(b, "text", "") for b in section.blocks)
+    assert "Qwen2.5-3B SFT+DPO never made a valid move: all 30 episodes ended on turn 1 (30 invalid_format)" in text
+    assert "The **rule** agent" in text and "The **random** agent" in text
+    assert "Instruction tuning alone does not make an agent here" in text
+    results = next(b for b in section.blocks if getattr(b, "columns", [None])[-1:] == ["episodes"])
+    assert "episodes" in results.source and "scored items" not in results.source
