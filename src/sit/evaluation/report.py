@@ -52,7 +52,10 @@ def deltas_frame(comparison: Comparison):
     frame = pd.DataFrame(comparison.deltas)
     if frame.empty:
         return frame
-    return frame[["model", "stage", "label", "base", "value", "delta", "ci_low", "ci_high", "n", "verdict", "why"]]
+    # base and value are the means over the n paired items: delta is their difference
+    frame = frame[["model", "stage", "label", "n", "dropped", "base", "value", "delta", "ci_low", "ci_high", "verdict",
+                   "why", "note"]]
+    return frame.rename(columns={"n": "n paired", "base": "base (paired)", "value": "stage (paired)"})
 
 
 def _short(model: str) -> str:
