@@ -36,7 +36,8 @@ def find_degenerate(ev: Evidence) -> list[Degenerate]:
     """Every degenerate result the workspace holds: constant MMLU answers, a judge that rates alike, agents
     that never make a valid move."""
     found = []
-    for (model, stage, benchmark), items in sorted(ev.items.items()):
+    order = {"base": 0, "sft": 1, "dpo": 2}
+    for (model, stage, benchmark), items in sorted(ev.items.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 9))):
         if benchmark == "mmlu" and (what := constant_answer(items)):
             found.append(Degenerate(model, stage, "mmlu", what, "constant answer"))
     ratings = []  # an MT-Bench item is a question: its score is the list of its turns' ratings
