@@ -90,12 +90,16 @@ def _answer_sentences(ev: Evidence, toy: bool) -> list[str]:
     bench = [c for c in changes if c.vs == "base" and c.benchmark not in ("reward", AGENT_BENCHMARK)]
     if bench:
         moved = [c for c in bench if c.verdict in ("higher", "lower")]
+        void = [c for c in bench if c.degenerate]
+        judged = len(bench) - len(void)
+        head = (f"Of the {len(bench)} benchmark changes against base, {len(void)} involve a degenerate result and "
+                f"get no verdict; of the other {judged}, " if void else f"Of the {len(bench)} benchmark changes "
+                "against base, ")
         if moved:
-            out.append(f"On the benchmarks {len(moved)} of {len(bench)} stage changes exclude 0: "
-                       + ", ".join(f"{short(c.model)} {STAGE_NAMES[c.stage]} {c.measure} {c.verdict}" for c in moved)
-                       + ".")
+            out.append(head + f"{len(moved)} exclude 0: " + ", ".join(
+                f"{short(c.model)} {STAGE_NAMES[c.stage]} {c.measure} {c.verdict}" for c in moved) + ".")
         else:
-            out.append(f"None of the {len(bench)} benchmark changes against base excludes 0.")
+            out.append(head + "none excludes 0.")
     named = find_degenerate(ev)
     if named:
         out.append(f"{len(named)} result{'s are' if len(named) > 1 else ' is'} degenerate and get{'s' if len(named) == 1 else ''} "

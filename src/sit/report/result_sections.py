@@ -286,8 +286,11 @@ def agent(ev: Evidence) -> Section:
 
     named = [d for d in find_degenerate(ev) if d.benchmark == AGENT_BENCHMARK]
     if named:
-        section.add(Text("**Degenerate agents.** " + " ".join(f"{short(d.model)} {STAGE_NAMES.get(d.stage, '')}"
-                                                                .rstrip() + f" {d.what}." for d in named)
+        grouped: dict[str, list] = {}
+        for d in named:
+            grouped.setdefault(d.what, []).append(d)
+        section.add(Text("**Degenerate agents.** " + " ".join(f"{who_of(found)}: {what}."
+                                                                for what, found in grouped.items())
                          + " Their reward of 0 says nothing about what tuning taught them."))
     section.add(Bullets(said), Text(prose.AGENT_WHY))
     settings = key_settings_table(ev, "07 agent", "Agent settings: this run beside the real T4 profile.")

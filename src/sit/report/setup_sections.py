@@ -84,7 +84,12 @@ def _real_value(real: dict, key: str) -> str:
     if key not in real:
         return "–"
     value = real[key]
-    return "model default" if value is None and key.endswith(("batch_size", "grad_accum")) else setting(value)
+    return "model default" if value is None and key.endswith(("batch_size", "grad_accum")) else _shown(value)
+
+
+def _shown(value) -> str:
+    """A setting as the profile writes it; ``null`` (all, or the default) rather than a dash."""
+    return "null" if value is None else setting(value)
 
 
 def load_row(ev: Evidence, profile: dict | None = None) -> list[str]:
@@ -111,7 +116,7 @@ def key_settings_table(ev: Evidence, step: str, caption: str) -> Table | None:
     rel, flat = found
     real = real_settings(_sections(step))
     keys = [k for k in KEY_SETTINGS.get(step, []) if k in flat or k in real]
-    rows = [[k.replace("_", " "), setting(flat.get(k)), _real_value(real, k)] for k in keys]
+    rows = [[k.replace("_", " "), _shown(flat[k]) if k in flat else "–", _real_value(real, k)] for k in keys]
     if step == "04 SFT":
         rows.insert(0, load_row(ev))
     return Table(["setting", "this run", f"{REAL} (real)"], rows, source(ev, rel), caption)
@@ -132,7 +137,7 @@ def appendix_settings(ev: Evidence) -> Section:
         for key in sorted(flat):  # what this run recorded; the real profile's other knobs are in its YAML
             if key in shown or key.split(".")[-1] in QUIET_SETTINGS:
                 continue
-            this, other = setting(flat.get(key)) if key in flat else "–", _real_value(real, key)
+            this, other = _shown(flat.get(key)), _real_value(real, key)
             if this == other or key not in real:  # the real profile does not set it: the same default runs there
                 same.append(f"{step.split()[0]} {key}")
                 continue
