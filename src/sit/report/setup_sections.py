@@ -122,6 +122,13 @@ def key_settings_table(ev: Evidence, step: str, caption: str) -> Table | None:
     return Table(["setting", "this run", f"{REAL} (real)"], rows, source(ev, rel), caption)
 
 
+def with_settings(ev: Evidence, section: Section, step: str, what: str) -> Section:
+    """``section`` with the settings that decide its step, this run beside the real profile, at its end."""
+    table = key_settings_table(ev, step, f"{what} settings: this run beside the real T4 profile.") if section.ran \
+        else None
+    return section.add(table) if table else section
+
+
 def appendix_settings(ev: Evidence) -> Section:
     """Every other setting of every step, this run beside the real profile, in one table."""
     section = Section("appendix_settings", "Appendix B · Every setting, this run and the real profile")
@@ -153,29 +160,6 @@ def appendix_settings(ev: Evidence) -> Section:
         section.add(Text(f"The {len(same)} other settings the manifests recorded are the same on the real profile "
                          "(most are code defaults neither profile sets)."))
     return section
-
-
-def toy_world_text(ev: Evidence) -> str:
-    """A paragraph on what the toy world is, with the sizes of its models where the world is built here."""
-    sizes = ""
-    try:
-        from ..toy import default_root, describe
-
-        built = describe(default_root() / (ev.world or "").removeprefix("toy:"))
-        params = [m.get("parameters") for m in built.get("models", {}).values() if m.get("parameters")]
-        if params:
-            sizes = (f" Its {len(params)} models have {fmt(min(params) / 1e6, 1)}–{fmt(max(params) / 1e6, 1)} M "
-                     "parameters (the real ones 0.4–8 B).")
-    except Exception:  # noqa: BLE001 - a world built on another machine: the paragraph goes without sizes
-        sizes = ""
-    return ("**The toy world.** No GPU and no model hub were available, so every model of the registry was "
-            "replaced by a toy stand-in: a tiny model of the same family (architecture, tokenizer and chat "
-            "template), trained on CPU by `sit toy-world` from a seed on a synthetic corpus of instructions "
-            "in a few task types, mixed on purpose with the faults the filters remove." + sizes + " The "
-            "stand-in generator writes instructions after the Magpie template, the stand-in base models answer "
-            "them less well by design, a small reward model ranks answers, and a small judge rates them. The "
-            "toy world runs exactly the code of the real pipeline, so it proves the plumbing; its numbers say "
-            "nothing about the method.")
 
 
 def real_setup(ev: Evidence, toy: bool) -> Section:
