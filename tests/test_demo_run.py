@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 from pptx import Presentation
+from report_checks import changes_match_means, degenerate_named, one_interval_per_comparison
 from test_publish import _snippet
 from test_publish_token import leaks
 from test_report import VERDICT_AFTER, VERDICT_FIRST, _inside, _pdf_text, printed_noise
@@ -147,7 +148,8 @@ def test_what_make_demo_leaves_is_a_report_deck_notebooks_and_cards_a_student_ca
     said = "\n".join(said)
     assert "3 base models and the instruct generator (Llama-3.1-8B-Instruct)" in said  # not "4 base models"
     assert re.search(r"toy:[0-9a-f]{16} · CPU \w+ · weights [0-9a-f]{12}", said)  # which world made these numbers
-    verdicts = VERDICT_FIRST.findall(said) + [(v, d, lo, hi) for d, lo, hi, v in VERDICT_AFTER.findall(said)]
+    verdicts = [(v, d, lo, hi) for v, _, _, d, lo, hi in VERDICT_FIRST.findall(said)]
+    verdicts += [(v, d, lo, hi) for d, lo, hi, v in VERDICT_AFTER.findall(said)]
     assert verdicts
     for verdict, _, low, high in verdicts:
         assert verdict == ("higher" if float(low) > 0 else "lower" if float(high) < 0 else "no clear change")
@@ -161,3 +163,13 @@ def test_what_make_demo_leaves_is_a_report_deck_notebooks_and_cards_a_student_ca
     assert len(models) == 3 and all(ModelCard(p.read_text()).data.eval_results for p in models)  # model-index
     for card in (ws / "publish/datasets").glob("*/README.md"):
         assert "load_dataset(" in _snippet(card.read_text(), heading="## How to load")
+
+
+def test_the_demos_numbers_agree_across_deliverables_and_degenerate_results_are_named(demo_run):
+    """Every printed change is the difference of the two means beside it (report, summary.md, comparison.csv,
+    stages.csv); stages.csv and comparison.csv hold one interval per comparison, the one the report prints;
+    every degenerate result is named and gets no verdict."""
+    ws = demo_run.workspace
+    assert changes_match_means(ws) == []
+    assert one_interval_per_comparison(ws) == []
+    assert degenerate_named(ws) == []
