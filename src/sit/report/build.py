@@ -17,7 +17,7 @@ from ..store import write_bytes_atomic, write_text_atomic
 from ..toy import fingerprint_of
 from . import closing_sections as closing
 from . import data_sections as data
-from . import html, markdown, pdf, readme, slides
+from . import html, markdown, pdf, readme, slides, talk
 from . import result_sections as results
 from .document import Report
 from .evidence import Evidence, read_evidence
@@ -68,7 +68,7 @@ def build_report(session: Session, formats=None, *, update_readme: bool = False,
     assets = folder / markdown.ASSETS
     result = ReportResult(report, ev)
     renderers = {"md": lambda: markdown.render(report), "html": lambda: html.render(report),
-                 "pdf": lambda: pdf.render(report), "pptx": lambda: slides.render(report)}
+                 "pdf": lambda: pdf.render(report), "pptx": lambda: slides.render(report, talk.deck(report, ev, session.registry))}
     if "md" in formats:
         _write_figures(assets, report)
     for fmt in formats:
