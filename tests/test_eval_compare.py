@@ -94,7 +94,7 @@ def test_comparison_deltas_verdicts_and_merged_tables(session):
     table = {(r["model"], r["stage"]): r for r in result.table}
     assert table[(LLAMA, "sft")]["reward (held-out)"] == 0.7 and table[(LLAMA, "dpo")]["webshop mean_reward"] == 0.31
     summary = result.paths["summary"].read_text()
-    assert "test the code path only" in summary and "improved (+0.500" in summary
+    assert "test the code path only" in summary and "improved (0.250 → 0.750, +0.500" in summary
     assert any(s.startswith(f"{LLAMA} SFT vs base: ") and "MMLU acc: improved" in s for s in result.sentences)
     assert (folder / "comparison.csv").exists() and (folder / "all_results.csv").exists()
 
@@ -110,3 +110,48 @@ def test_real_model_tables_show_the_specs_goals_and_name_the_judge():
     assert table[-1]["model"] == "target (spec)" and "40 %" in table[-1]["IFEval prompt-strict (headline)"]
     assert "5.0" in table[-1]["MT-Bench (local judge J/judge)"]
     assert headline_table(rows, "toy:abc")[-1]["model"] == LLAMA  # no goals beside toy numbers
+
+
+def test_a_change_is_printed_with_the_two_means_over_the_same_paired_items(session):
+    """MT-Bench drops a turn whose judgment could not be parsed: the change is over the turns rated at both
+    stages, and the means printed beside it are over those same turns (not over every rated turn)."""
+    base = {f"t{i}": float(1 + i % 5) for i in range(40)}
+    sft = {f"t{i}": float(2 + i % 5) for i in range(40) if i % 10}  # 4 turns unparsed at SFT
+    put(session, LLAMA, "base", "mmlu", base)
+    put(session, LLAMA, "sft", "mmlu", sft)
+    result = compare(session)
+    d = next(d for d in result.deltas if d["stage"] == "sft")
+    assert d["n"] == 36 and d["dropped"] == 4 and "4 questions left out" in d["note"]
+    assert d["value"] - d["base"] == pytest.approx(d["delta"]) == pytest.approx(1.0)
+    assert d["base"] == pytest.approx(sum(base[k] for k in sft) / 36)  # base over the paired items only
+    with open(result.paths["comparison"], newline="") as fh:
+        row = next(csv.DictReader(fh))
+    assert float(row["value"]) - float(row["base"]) == pytest.approx(float(row["delta"]), abs=1e-12)
+    assert row["dropped"] == "4" and row["n"] == "36"
+    line = next(line for line in result.paths["summary"].read_text().splitlines()
+                if line.startswith(f"| {LLAMA} | sft | MMLU"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[3:7] == ["36", f"{d['base']:.3f}", f"{d['value']:.3f}", f"{d['value'] - d['base']:+.3f}"]
+
+
+def test_stages_csv_and_comparison_csv_print_one_interval_for_the_same_comparison(session):
+    """The held-out reward change SFT vs base is computed by the training phase (stages.csv) and by the
+    evaluation phase (comparison.csv): one routine, one seed, one number of resamples, one interval."""
+    from sit.evaluation.compare import pair_delta
+    from sit.evaluation.results import items_path
+    from sit.evaluation.stage_rewards import _change
+    from sit.store import write_jsonl_atomic
+
+    spec = session.registry.get(LLAMA)
+    scored = {(spec.id, "base"): {f"h{i}": float(i % 3) - 1.0 for i in range(16)},
+              (spec.id, "sft"): {f"h{i}": float(i % 4) * 1.5 for i in range(16)}}
+    for (_, stage), scores in scored.items():
+        write_jsonl_atomic(items_path(session, spec.slug, stage, "reward"),
+                           [{"id": k, "scores": {"mean_reward": v}, "fingerprint": {"same": 1}} for k, v in scores.items()])
+    stages = _change(session, scored, spec.id, "sft")
+    cfg = session.section("evaluation")
+    delta, _ = pair_delta(session, spec.id, "sft", "reward", "mean_reward", samples=cfg["bootstrap_samples"],
+                          confidence=cfg["confidence"])
+    assert (stages["delta"], stages["delta_low"], stages["delta_high"]) == (delta.delta, delta.low, delta.high)
+    assert stages["vs_mean"] == delta.base_mean and stages["stage_mean"] == delta.other_mean
+    assert stages["paired_n"] == 16 and stages["dropped"] == 0

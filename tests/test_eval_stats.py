@@ -60,6 +60,7 @@ def test_list_metrics_are_a_ratio_of_sums_only_over_shared_items():
     assert aggregate(list(base.values())) == pytest.approx(2 / 6)
     d = paired_bootstrap(base, other, samples=200, seed=2)
     assert d.n == 2 and d.delta == pytest.approx(4 / 4 - 2 / 4)
+    assert (d.base_mean, d.other_mean, d.dropped) == (pytest.approx(2 / 4), pytest.approx(4 / 4), 2)
     assert stderr([1.0, 0.0, 1.0, 1.0]) == pytest.approx(statistics.stdev([1, 0, 1, 1]) / 2)
 
 

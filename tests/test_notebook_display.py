@@ -50,7 +50,7 @@ def test_notebook_05_shows_its_chart_after_training_saved_the_curves_in_the_same
     shown = [o for o in outputs[-1] if o["output_type"] == "display_data"]
     assert any("image/png" in o["data"] for o in shown), [list(o.get("data", {})) for o in outputs[-1]]
     table = next(o["data"]["text/html"] for o in shown if "text/html" in o["data"])
-    assert "pre-wrap" in table and "+0.10 [-0.10, 0.30] vs base" in table
+    assert "pre-wrap" in table and "+0.100 [-0.100, +0.300] vs base" in table
 
 
 def test_tables_in_a_notebook_show_long_text_whole_and_wrapped(tmp_path, monkeypatch):

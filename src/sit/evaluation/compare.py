@@ -6,6 +6,10 @@ columns) and ``evaluation/stages.csv`` (the training phase's reward-model table)
 confidence interval from a paired bootstrap over the items both stages were scored on (same items,
 same seed). A delta whose interval lies above 0 is "improved", below 0 "worse", else "no significant
 change". Two stages evaluated with different benchmark settings are not compared (the reason is said).
+
+Each delta row carries the two means it is the difference of (``base`` and ``value``, over the ``n``
+paired items only) and how many items dropped out of the pairing (``dropped``, with a ``note``); the
+means over every scored item of one stage are in ``results.csv``.
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ from typing import TYPE_CHECKING
 from ..store import read_jsonl, write_text_atomic
 from ..workspace import STAGES, TRAINING_STAGES
 from .benchmarks import BENCHMARKS
-from .bootstrap import Delta, bootstrap_seed, paired_bootstrap
+from .bootstrap import Delta, dropped_note, stage_change
 from .results import COLUMNS, check_world, items_path, read_table, results_path, to_csv
 
 if TYPE_CHECKING:
     from ..session import Session
 
+UNITS = {"mt_bench": "rated turns", "ifeval": "prompts", "mmlu": "questions", "reward": "held-out answers"}
+DELTA_FIELDS = ["model", "stage", "benchmark", "metric", "label", "base", "value", "delta", "ci_low", "ci_high", "n",
+                "dropped", "verdict", "why", "note"]
 STAGE_COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n")
 # (benchmark, metric, column label) of the comparison table; IFEval's headline is prompt-level strict.
 HEADLINES = [("ifeval", "prompt_level_strict_acc", "IFEval prompt-strict (headline)"),
@@ -92,8 +99,8 @@ def pair_delta(session: Session, model: str, stage: str, benchmark: str, metric:
     b = {it["id"]: it["scores"][metric] for it in other if _usable(it["scores"].get(metric))}
     if not set(a) & set(b):
         return None, "no item scored at both stages"
-    delta = paired_bootstrap(a, b, samples=samples, confidence=confidence,
-                             seed=bootstrap_seed(session.seed, model, stage, benchmark, metric))
+    delta = stage_change(session.seed, a, b, model=model, stage=stage, vs="base", benchmark=benchmark,
+                         metric=metric, samples=samples, confidence=confidence)
     return delta, ""
 
 
@@ -159,13 +166,14 @@ def _value(rows, model, stage, benchmark, metric) -> float:
 
 def _delta_row(rows, model, stage, benchmark, metric, label, delta: Delta | None, why: str) -> dict:
     base, value = _value(rows, model, "base", benchmark, metric), _value(rows, model, stage, benchmark, metric)
-    out = {"model": model, "stage": stage, "benchmark": benchmark, "metric": metric, "label": label,
-           "base": base, "value": value}
-    if delta is None:
-        out.update(delta=value - base, ci_low=math.nan, ci_high=math.nan, n=0,
-                   verdict="not tested" if why else "", why=why)
+    out = {"model": model, "stage": stage, "benchmark": benchmark, "metric": metric, "label": label}
+    if delta is None:  # the means over every scored item of each stage: nothing was paired
+        out.update(base=base, value=value, delta=value - base, ci_low=math.nan, ci_high=math.nan, n=0, dropped=0,
+                   verdict="not tested" if why else "", why=why, note="")
     else:
-        out.update(delta=delta.delta, ci_low=delta.low, ci_high=delta.high, n=delta.n, verdict=delta.verdict, why="")
+        out.update(base=delta.base_mean, value=delta.other_mean, delta=delta.delta, ci_low=delta.low,
+                   ci_high=delta.high, n=delta.n, dropped=delta.dropped, verdict=delta.verdict, why="",
+                   note=dropped_note(delta, UNITS.get(benchmark, "items")))
     return out
 
 
@@ -204,8 +212,10 @@ def verdict_sentences(deltas: list[dict]) -> list[str]:
             if d["verdict"] in ("", "not tested"):
                 parts.append(f"{d['label']}: {d['delta']:+.3f}, not tested ({d['why']})")
             else:
-                parts.append(f"{d['label']}: {d['verdict']} ({d['delta']:+.3f}, "
-                             f"95% CI [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}], {d['n']} paired items)")
+                dropped = f", {d['dropped']} dropped" if d.get("dropped") else ""
+                parts.append(f"{d['label']}: {d['verdict']} ({d['base']:.3f} → {d['value']:.3f}, "
+                             f"{printed_change(d)}, 95% CI [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}], "
+                             f"{d['n']} paired items{dropped})")
         sentences.append(f"{model} {stage.upper()} vs base: " + "; ".join(parts) + ".")
     return sentences
 
@@ -238,6 +248,13 @@ def _md_table(header: list[str], body: list[list]) -> str:
     return "\n".join(lines)
 
 
+def printed_change(d: dict, digits: int = 3) -> str:
+    """The change as printed beside its two means: the difference of the means as printed."""
+    if any(isinstance(d[k], float) and math.isnan(d[k]) for k in ("base", "value")):
+        return ""
+    return f"{round(d['value'], digits) - round(d['base'], digits):+.{digits}f}"
+
+
 def summary_markdown(result: Comparison) -> str:
     labels = [label for _, _, label in _headlines(result.rows)
               if any(label in row for row in result.table)]
@@ -245,10 +262,12 @@ def summary_markdown(result: Comparison) -> str:
              _md_table(["model", "stage", *labels], [[r["model"], r["stage"], *[r.get(name, math.nan) for name in labels]]
                                                      for r in result.table])]
     parts += ["", "## Change vs base (paired bootstrap over items)", "",
-              _md_table(["model", "stage", "metric", "base", "stage value", "delta", "95% CI low", "95% CI high",
-                         "items", "verdict"],
-                        [[d["model"], d["stage"], d["label"], d["base"], d["value"], d["delta"], d["ci_low"],
-                          d["ci_high"], d["n"], d["verdict"] or d["why"]] for d in result.deltas]),
+              "base and stage are the means over the paired items (the n items scored at both stages), so the "
+              "change is their difference; the means over every item of a stage are in the Results table.", "",
+              _md_table(["model", "stage", "metric", "n paired", "base", "stage", "change", "95% CI low",
+                         "95% CI high", "verdict", "note"],
+                        [[d["model"], d["stage"], d["label"], d["n"], d["base"], d["value"], printed_change(d),
+                          d["ci_low"], d["ci_high"], d["verdict"] or d["why"], d["note"]] for d in result.deltas]),
               "", "## In words", "", *[f"- {s}" for s in result.sentences], ""]
     return "\n".join(parts)
 
@@ -259,12 +278,10 @@ def write_comparison(session: Session, result: Comparison) -> dict:
 
     ws = session.workspace
     buf = io.StringIO()
-    fields = ["model", "stage", "benchmark", "metric", "label", "base", "value", "delta", "ci_low", "ci_high", "n",
-              "verdict", "why"]
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=DELTA_FIELDS, lineterminator="\n")
     writer.writeheader()
-    for d in result.deltas:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) and not math.isnan(v) else
+    for d in result.deltas:  # full precision: delta == value - base, read back
+        writer.writerow({k: (repr(v) if isinstance(v, float) and not math.isnan(v) else
                              ("" if isinstance(v, float) else v)) for k, v in d.items()})
     return {"comparison": write_text_atomic(ws.comparison_file, buf.getvalue()),
             "summary": write_text_atomic(ws.summary_file, summary_markdown(result)),

@@ -215,11 +215,17 @@ def stage_table(rows: list[dict]):
 
 
 def _change(row: dict) -> str:
-    """The paired difference from the stage before, e.g. ``+1.62 [0.40, 2.90] vs base``."""
+    """The paired difference from the stage before with the two means it is the difference of, e.g.
+    ``base 1.204 → 6.035: +4.831 [+3.433, +6.155] (16 paired)``; the same numbers as the report prints."""
     if row.get("delta") in (None, ""):
         return ""
-    return (f"{float(row['delta']):+.2f} [{float(row['delta_low']):.2f}, {float(row['delta_high']):.2f}] "
-            f"vs {row['vs']}")
+    interval = f"[{float(row['delta_low']):+.3f}, {float(row['delta_high']):+.3f}]"
+    if row.get("vs_mean") in (None, ""):  # written before the paired means were recorded
+        return f"{float(row['delta']):+.3f} {interval} vs {row['vs']}"
+    before, after = round(float(row["vs_mean"]), 3), round(float(row["stage_mean"]), 3)
+    dropped = f", {int(float(row['dropped']))} dropped" if float(row.get("dropped") or 0) else ""
+    return (f"{row['vs']} {before:.3f} → {after:.3f}: {after - before:+.3f} {interval} "
+            f"({int(float(row['paired_n']))} paired{dropped})")
 
 
 def plot_stages(rows: list[dict], *, world_id: str | None = None):

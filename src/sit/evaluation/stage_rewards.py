@@ -28,14 +28,15 @@ from ..stages import load_stage, require_stage
 from ..store import JsonlStore, read_json, read_jsonl, write_jsonl_atomic, write_text_atomic
 from ..training.data import data_digest, heldout_ids, read_filtered
 from ..workspace import STAGES
-from .bootstrap import bootstrap_seed, paired_bootstrap
+from .bootstrap import stage_change
 from .results import items_path
 
 if TYPE_CHECKING:
     from ..session import Session
 
+# vs_mean/stage_mean: the two means the delta is the difference of, over the paired_n answers both stages have
 COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n", "world", "vs", "delta",
-           "delta_low", "delta_high")
+           "delta_low", "delta_high", "vs_mean", "stage_mean", "paired_n", "dropped")
 ITEMS_BENCHMARK = "reward"  # the benchmark name of the per-answer scores in notebook 06's item layout
 BOOTSTRAP = 2000
 
@@ -165,13 +166,20 @@ def score_answers(session: Session, answers: list[StageAnswers]) -> list[dict]:
 
 def _change(session: Session, scored: dict, model: str, stage: str) -> dict:
     """The paired difference from the stage before, on the instructions both answered."""
+    from .run import evaluation_settings
+
     earlier = [s for s in STAGES[:STAGES.index(stage)] if (model, s) in scored]
     if not earlier:
-        return {"vs": "", "delta": "", "delta_low": "", "delta_high": ""}
+        return {"vs": "", "delta": "", "delta_low": "", "delta_high": "", "vs_mean": "", "stage_mean": "",
+                "paired_n": "", "dropped": ""}
     before = earlier[-1]
-    delta = paired_bootstrap(scored[(model, before)], scored[(model, stage)], samples=BOOTSTRAP,
-                             seed=bootstrap_seed(session.seed, model, stage, "stages", before))
-    return {"vs": before, "delta": delta.delta, "delta_low": delta.low, "delta_high": delta.high}
+    cfg = evaluation_settings(session)  # the same resamples as notebook 06's comparison.csv
+    delta = stage_change(session.seed, scored[(model, before)], scored[(model, stage)], model=model, stage=stage,
+                         vs=before, benchmark=ITEMS_BENCHMARK, metric="mean_reward",
+                         samples=cfg["bootstrap_samples"], confidence=float(cfg["confidence"]))
+    return {"vs": before, "delta": delta.delta, "delta_low": delta.low, "delta_high": delta.high,
+            "vs_mean": delta.base_mean, "stage_mean": delta.other_mean, "paired_n": delta.n,
+            "dropped": delta.dropped}
 
 
 def _write_items(session: Session, reward_model: str, answers: list[StageAnswers], scored: dict) -> None:

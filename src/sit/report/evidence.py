@@ -39,7 +39,8 @@ RESULTS_COLUMNS = ("model", "stage", "benchmark", "metric", "value", "stderr", "
 COMPARISON_COLUMNS = ("model", "stage", "benchmark", "metric", "label", "base", "value", "delta", "ci_low",
                       "ci_high", "n", "verdict")
 NUMERIC = {"mean_reward", "ci_low", "ci_high", "stopped_share", "n", "value", "stderr", "base", "delta",
-           "delta_low", "delta_high"}
+           "delta_low", "delta_high", "vs_mean", "stage_mean", "paired_n", "dropped"}
+COUNTS = {"n", "paired_n", "dropped"}
 STAGE_ORDER = {stage: k for k, stage in enumerate(STAGES)}
 
 
@@ -196,9 +197,9 @@ def _cell(path: Path, line: int, key: str, value: str | None):
         number = float(value)
     except ValueError:
         raise ConfigError(f"{path}: line {line}: field '{key}' is not a number: {value!r}") from None
-    if key == "n":
+    if key in COUNTS:
         if not number.is_integer() or number < 0:
-            raise ConfigError(f"{path}: line {line}: field 'n' must be a count, got {value!r}")
+            raise ConfigError(f"{path}: line {line}: field '{key}' must be a count, got {value!r}")
         return int(number)
     return number if math.isfinite(number) else None
 

@@ -33,8 +33,11 @@ class Change:
     delta: float | None
     low: float | None
     high: float | None
-    n: int | None
+    n: int | None  # paired items
     why: str = ""  # why there is no interval
+    base_mean: float | None = None  # ``vs`` over the n paired items
+    stage_mean: float | None = None  # ``stage`` over the same items: delta = stage_mean - base_mean
+    dropped: int = 0  # items scored at one stage only, left out of the pairing
 
     @property
     def tested(self) -> bool:
@@ -47,8 +50,28 @@ class Change:
             return NOT_TESTED
         return WORDS[Delta(self.delta, self.low, self.high, self.n or 0, 0.95).verdict]
 
+    @property
+    def has_means(self) -> bool:
+        return self.base_mean is not None and self.stage_mean is not None
+
+    def printed_delta(self) -> str:
+        """The change as printed: the difference of the two paired means as printed (3 decimals)."""
+        if self.has_means:
+            return f"{round(self.stage_mean, 3) - round(self.base_mean, 3):+.3f}"
+        return f"{self.delta:+.3f}" if self.delta is not None else "–"
+
+    def means(self) -> str:
+        """``6.714 → 6.867`` (vs, then stage, over the paired items)."""
+        return f"{fmt(self.base_mean)} → {fmt(self.stage_mean)}" if self.has_means else ""
+
     def interval(self) -> str:
-        return f"{self.delta:+.3f} [{self.low:+.3f}, {self.high:+.3f}]" if self.tested else "–"
+        return f"{self.printed_delta()} [{self.low:+.3f}, {self.high:+.3f}]" if self.tested else "–"
+
+    def pairing(self) -> str:
+        """``n=156 paired`` plus how many dropped out."""
+        if not self.n:
+            return ""
+        return f"n={fmt(self.n)} paired" + (f", {fmt(self.dropped)} dropped" if self.dropped else "")
 
     def sentence(self, with_model: bool = True) -> str:
         who = f"{short(self.model)} " if with_model else ""
@@ -56,8 +79,9 @@ class Change:
         if not self.tested:
             change = f"{self.delta:+.3f}, " if self.delta is not None else ""
             return f"{head}: {change}{NOT_TESTED} ({self.why or 'no paired items'})"
-        items = f", {fmt(self.n)} paired items" if self.n else ""
-        return f"{head}: **{self.verdict}** ({self.interval()}, paired 95% CI{items})"
+        means = f"{self.means()}, " if self.has_means else ""
+        items = f", {self.pairing()}" if self.n else ""
+        return f"{head}: **{self.verdict}** ({means}{self.interval()}, paired 95% CI{items})"
 
 
 def short(model: str) -> str:
@@ -70,8 +94,10 @@ def stage_changes(rows: list[dict]) -> list[Change]:
     for r in rows:
         if not r.get("vs") or r.get("delta") is None:
             continue
+        paired = r.get("paired_n") is not None
         out.append(Change(r["model"], r["stage"], r["vs"], HELD_OUT, "reward", "mean_reward", r["delta"],
-                          r.get("delta_low"), r.get("delta_high"), r.get("n")))
+                          r.get("delta_low"), r.get("delta_high"), r.get("paired_n") if paired else r.get("n"),
+                          base_mean=r.get("vs_mean"), stage_mean=r.get("stage_mean"), dropped=r.get("dropped") or 0))
     return out
 
 
@@ -80,8 +106,12 @@ def comparison_changes(rows: list[dict]) -> list[Change]:
     out = []
     for r in rows:
         measure = HELD_OUT if r["benchmark"] == "reward" else r["label"]
+        # tested, and written with the dropped column: base and value are the means over the paired items
+        paired = "dropped" in r and r.get("n") and r.get("ci_low") is not None
         out.append(Change(r["model"], r["stage"], "base", measure, r["benchmark"], r["metric"], r.get("delta"),
-                          r.get("ci_low"), r.get("ci_high"), r.get("n"), r.get("why") or ""))
+                          r.get("ci_low"), r.get("ci_high"), r.get("n"), r.get("why") or "",
+                          base_mean=r.get("base") if paired else None, stage_mean=r.get("value") if paired else None,
+                          dropped=r.get("dropped") or 0))
     return out
 
 
