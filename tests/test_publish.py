@@ -114,11 +114,11 @@ def test_dry_run_model_folders_hold_the_adapter_unchanged_and_a_card_with_its_nu
         assert "![sft_loss.png](sft_loss.png)" in card.text
     qwen = ModelCard((root / "publish/models" / NAMES["qwen2.5-3b"] / "README.md").read_text())
     assert qwen.data.base_model == "Qwen/Qwen2.5-3B" and qwen.data.license_name == "qwen-research"
-    assert "| MMLU | acc | dpo | 0.544 | [0.485, 0.604] | 270 | -0.007 [-0.030, +0.016] |" in qwen.text  # 0.5444 ± 1.96 × 0.0303
+    assert "| MMLU | acc | dpo | 0.544 | [0.485, 0.604] | 270 | -0.007 [-0.030, +0.016] (n=270 paired) |" in qwen.text  # 0.5444 ± 1.96 × 0.0303
     assert "| WebShop-style shop (bundled catalog) | reward | dpo | 0.267 | [0.170, 0.360] | 30 | – |" in qwen.text
     llama = ModelCard((root / "publish/models" / NAMES["llama-3.2-3b"] / "README.md").read_text())
-    assert "| held-out reward (reward model) | mean_reward | dpo | 1.789 | [1.400, 2.200] | 16 | +3.023 [+2.500, +3.500] |" in llama.text
-    assert ("| IFEval | prompt_level_strict_acc | dpo | 0.613 | [0.506, 0.719] | 80 | +0.300 [+0.150, +0.450] |"
+    assert "| held-out reward (reward model) | mean_reward | dpo | 1.789 | [1.400, 2.200] | 16 | +3.023 [+2.500, +3.500] (n=16 paired) |" in llama.text
+    assert ("| IFEval | prompt_level_strict_acc | dpo | 0.613 | [0.506, 0.719] | 80 | +0.300 [+0.150, +0.450] (n=80 paired) |"
             in llama.text)  # the paired change vs base from evaluation/comparison.csv
     manifest = read_json(root / "publish/manifest.json")
     assert manifest["dry_run"] is True and manifest["world"] == TOY
@@ -164,6 +164,20 @@ def test_model_cards_show_only_headline_metrics_and_carry_the_published_stage_in
     assert [(e.dataset_type, e.metric_type, e.metric_value) for e in index["mistral-7b-v0.1"]] == [
         ("HUB_NAMESPACE/sit-magpie-sft", "mean_reward", 0.3), ("HuggingFaceH4/mt_bench_prompts", "score", 4.8125)]
     assert cards["qwen2.5-3b"].data.model_name == NAMES["qwen2.5-3b"]
+
+
+def test_a_cards_change_vs_base_stands_beside_the_two_paired_means_it_is_the_difference_of(tmp_path):
+    """MT-Bench: the stage means over every rated turn differ from the means over the turns rated at both
+    stages; the card prints the paired ones, their n and what dropped out, as the report does."""
+    make_all(tmp_path)
+    comparison = tmp_path / "evaluation/comparison.csv"
+    comparison.write_text(
+        "model,stage,benchmark,metric,label,base,value,delta,ci_low,ci_high,n,verdict,why,dropped,note\n"
+        "mistralai/Mistral-7B-v0.1,dpo,mt_bench,score,MT-Bench (local judge),6.714,7.615,0.901,0.2,1.6,14,improved,,2,\n")
+    publish(start("demo", str(tmp_path), verbose=False), only=["models"], verbose=False)
+    card = ModelCard((tmp_path / "publish/models" / NAMES["mistral-7b-v0.1"] / "README.md").read_text())
+    row = next(line for line in card.text.splitlines() if line.startswith("| MT-Bench") and "| dpo |" in line)
+    assert row.endswith("| 6.714 → 7.615: +0.901 [+0.200, +1.600] (n=14 paired, 2 dropped) |"), row
 
 
 def _snippet(card_text: str, heading: str = "## How to load") -> str:

@@ -305,7 +305,10 @@ def _change_vs_base(ev: Evidence, row: dict) -> str:
     change = find(all_changes(ev), row["model"], row["stage"], "base", row["benchmark"], row["metric"])
     if change is None or change.delta is None:
         return "–"
-    return change.interval() if change.tested else f"{change.delta:+.3f} (not tested)"
+    if not change.tested:
+        return f"{change.delta:+.3f} (not tested)"
+    pairing = f" ({change.pairing()})" if change.n else ""
+    return (f"{change.means()}: " if change.has_means else "") + change.interval() + pairing
 
 
 def _evaluation_table(ev: Evidence, model_id: str) -> str:
@@ -320,7 +323,8 @@ def _evaluation_table(ev: Evidence, model_id: str) -> str:
     return (_table(["benchmark", "headline metric", "stage", "value", "95% CI", "n", "change vs base [95% CI]"],
                    table, "Sources: evaluation/stages.csv, evaluation/results.csv, evaluation/comparison.csv")
             + "\nOne headline metric per benchmark; every metric is in the workspace's `evaluation/results.csv`. "
-              "The change vs base is the paired bootstrap change on the same items.\n")
+              "The change vs base is the paired bootstrap change on the items scored at both stages: base → this "
+              "stage over those items, their difference [95% CI], and how many were paired (and dropped).\n")
 
 
 def _eval_results(ev: Evidence, model_id: str, stage: str, sft_dataset: str) -> list:

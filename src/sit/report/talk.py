@@ -394,11 +394,14 @@ def _find(changes: list[Change], model: str, stage: str, label: str, ev: Evidenc
 
 
 def _model_line(ev: Evidence, model: str, changes: list[Change]) -> str:
-    """``Llama-3.2-3B: SFT +1.45 higher; SFT+DPO vs SFT +4.02 higher``: every change of one model, compactly."""
+    """``Llama-3.2-3B: SFT -1.234 → 0.456: +1.690 higher; …``: every change of one model, compactly."""
     parts = []
     for c in changes:
         what = STAGE_NAMES[c.stage] + ("" if c.vs == "base" else f" vs {STAGE_NAMES[c.vs]}")
-        parts.append(f"{what} {c.delta:+.2f} {c.verdict}" if c.tested else f"{what} not tested")
+        if not c.tested:
+            parts.append(f"{what} not tested")
+        else:  # the change beside the two paired means it is the difference of
+            parts.append(f"{what} " + (f"{c.means()}: " if c.has_means else "") + f"{c.printed_delta()} {c.verdict}")
     return f"{who(ev, model)}: " + ("; ".join(parts) if parts else "no paired change")
 
 
