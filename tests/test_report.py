@@ -296,7 +296,7 @@ def test_the_preference_slide_names_the_generator_when_its_answers_were_candidat
     report.write_text(json.dumps(data))
     result = build_report(start("demo", str(tmp_path), verbose=False), formats=["pptx"], verbose=False)
     slide = next(s for s in Presentation(str(result.paths["pptx"])).slides
-                 if "chosen most often" in s.shapes.title.text)
+                 if "chosen" in s.shapes.title.text)
     text = " ".join(shape.text_frame.text for shape in slide.shapes if shape.has_text_frame)
     assert "3 base models and the instruct generator (Llama-3.1-8B-Instruct) answer" in text
 
@@ -358,6 +358,21 @@ def test_readme_block_replaces_only_the_text_between_its_markers(tmp_path, full)
     (copy / "README.md").write_text(updated)
     assert check(copy) == before_update  # every badge and the repository URL are checked as before
     assert not any("README" in problem and "03_" in problem for problem in check(copy))
+
+
+WHICH_RUN = re.compile(r"^\*\*Which run:\*\* `sit report` of \d{4}-\d{2}-\d{2} · profile `(\w+)`, seed (\d+) · "
+                       r"world `([^`]+)`(?: · code at commit `[0-9a-f]{10}`)?\. ")
+
+
+def test_the_readme_block_says_which_run_made_its_numbers(full):
+    """The block is a copy of one run's numbers: its first line names that run (date, profile, seed, world
+    fingerprint, commit), so no reader takes it for their own run's."""
+    assert WHICH_RUN.match(full.readme_block).groups() == ("demo", "42", TOY)
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    found = WHICH_RUN.match(shown)
+    assert found and "code at commit" in shown.splitlines()[0], shown.splitlines()[0]
+    assert re.fullmatch(r"toy:[0-9a-f]{16} · CPU \w+ · weights [0-9a-f]{12}", found.group(3))
 
 
 def test_sit_report_command_writes_what_it_is_asked_for(tmp_path):

@@ -79,7 +79,12 @@ def build_report(session: Session, formats=None, *, update_readme: bool = False,
         else:
             write_bytes_atomic(path, content)
         result.paths[fmt] = path
-    result.readme_block = readme.results_markdown(ev, report.world, report.generated_at, report.toy)
+    built = fingerprint_of(report.world) if report.toy else None
+    made = [m for m in ev.manifests().values() if m.get("git_commit")]  # the code that made the numbers
+    commit = max(made, key=lambda m: m.get("finished_at") or "")["git_commit"] if made else git_commit()
+    run = readme.run_identity(report.world, report.generated_at, session.profile_name, session.seed, commit,
+                              str(built) if built else None)
+    result.readme_block = readme.results_markdown(ev, report.world, report.generated_at, report.toy, run)
     write_text_atomic(assets / "readme_results.md", result.readme_block + "\n")
     if update_readme:
         from ..workspace import find_repo_root

@@ -314,9 +314,12 @@ def _with_takeaway(ev: Evidence, slide: Slide) -> Slide:
         chosen = ev.preference_report.get("chosen", {})
         most = max(chosen.values(), default=0)
         top = [short(m) for m, n in chosen.items() if n == most]
-        if top:
-            title = (f"{' and '.join(top)}'s answers are chosen most often: {fmt(most)} of "
-                     f"{fmt(ev.preference_report['pairs_kept'])} pairs" + (" each" if len(top) > 1 else ""))
+        pairs = fmt(ev.preference_report["pairs_kept"])
+        if len(top) > 1 and len(top) == len(chosen):
+            title = f"Every answering model's answers are chosen equally often: {fmt(most)} of {pairs} pairs each"
+        elif top:
+            title = (f"{', '.join(top[:-1]) + ' and ' if len(top) > 1 else ''}{top[-1]}'s answers are chosen most "
+                     f"often: {fmt(most)} of {pairs} pairs" + (" each" if len(top) > 1 else ""))
     elif name == "training_curves":
         title = _curves_takeaway(ev) or title
     elif name.startswith("eval_"):
