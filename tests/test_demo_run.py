@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 from pptx import Presentation
+from report_checks import changes_match_means, degenerate_named, one_interval_per_comparison
 from test_publish import _snippet
 from test_publish_token import leaks
 from test_report import VERDICT_AFTER, VERDICT_FIRST, _inside, _pdf_text, deck_problems, printed_noise
@@ -172,7 +173,8 @@ def test_what_make_demo_leaves_is_a_report_deck_notebooks_and_cards_a_student_ca
     said = "\n".join(said)
     assert "3 base models and the instruct generator (Llama-3.1-8B-Instruct)" in said  # not "4 base models"
     assert re.search(r"toy:[0-9a-f]{16} · CPU \w+ · weights [0-9a-f]{12}", said)  # which world made these numbers
-    verdicts = VERDICT_FIRST.findall(said) + [(v, d, lo, hi) for d, lo, hi, v in VERDICT_AFTER.findall(said)]
+    verdicts = [(v, d, lo, hi) for v, _, _, d, lo, hi in VERDICT_FIRST.findall(said)]
+    verdicts += [(v, d, lo, hi) for d, lo, hi, v in VERDICT_AFTER.findall(said)]
     assert verdicts
     for verdict, _, low, high in verdicts:
         assert verdict == ("higher" if float(low) > 0 else "lower" if float(high) < 0 else "no clear change")
@@ -214,8 +216,9 @@ def publishing_problems(ws: Path) -> list[str]:
                 problems.append(f"{card_file.parent.name}: model-index cites split {result.dataset_split!r}, "
                                 f"the dataset has {sorted(splits)}")
         for row in CARD_ROW.finditer(card.text):
-            change = row["change"].strip()
-            if change not in ("–", "change vs base [95% CI]") and change not in report:
+            change = re.sub(r" \(n=.*\)$", "", row["change"].strip())  # means: change [CI]; the report's n column
+            printed = [change] if ": " not in change else change.split(": ", 1)
+            if change not in ("–", "change vs base [95% CI]") and not all(part in report for part in printed):
                 problems.append(f"{card_file.parent.name}: {row['label']} {row['stage']} change {change} is not "
                                 "in the report")
         config = json.loads((card_file.parent / "adapter_config.json").read_text())
@@ -233,3 +236,13 @@ def test_the_demo_deck_is_a_talk_and_the_cards_agree_with_the_report(demo_run):
     models = [m.split("/")[-1] for m in (LLAMA, MISTRAL, QWEN)]
     assert deck_problems(deck, models, toy=True) == []
     assert publishing_problems(ws) == []
+
+
+def test_the_demos_numbers_agree_across_deliverables_and_degenerate_results_are_named(demo_run):
+    """Every printed change is the difference of the two means beside it (report, summary.md, comparison.csv,
+    stages.csv); stages.csv and comparison.csv hold one interval per comparison, the one the report prints;
+    every degenerate result is named and gets no verdict."""
+    ws = demo_run.workspace
+    assert changes_match_means(ws) == []
+    assert one_interval_per_comparison(ws) == []
+    assert degenerate_named(ws) == []

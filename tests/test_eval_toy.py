@@ -121,6 +121,9 @@ def test_mmlu_few_shot_examples_are_the_first_dev_items_of_the_same_subject(sess
             assert shown == dev[:2] and context.index(dev[0]) < context.index(dev[1])
             assert context.count("\nAnswer:") == 3  # two solved examples and the question itself
     items = item_scores(raw, MMLU)
+    # the option each question picked is kept: a model that always picks one letter can be named as such
+    assert all(it["choice"] in range(4) and it["scores"]["acc"] == float(it["choice"] == int(it["target"]))
+               for it in items)
     per_task = [raw["results"][t]["acc,none"] for t in sorted(raw["results"])]
     assert metric_rows(model=QWEN, stage="base", benchmark="mmlu", items=items, metrics=("acc",),
                        world="x")[0]["value"] == pytest.approx(sum(per_task) / 3)  # equal subject sizes

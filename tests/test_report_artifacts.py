@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sit.config import ConfigError, load_registry
+from sit.evaluation.bootstrap import wilson
 from sit.filtering import filter_file
 from sit.manifest import write_manifest
 from sit.report.evidence import ci, read_evidence
@@ -144,27 +145,30 @@ AGENT_ROWS = [  # model, stage, benchmark, metric, value, stderr, n, ci_low, ci_
 # the evaluation phase's paired changes vs base (comparison.csv); Mistral's MT-Bench CI lies below 0
 COMPARISON_ROWS = [
     ("meta-llama/Llama-3.2-3B", "sft", "ifeval", "prompt_level_strict_acc", "IFEval prompt-strict (headline)",
-     0.3125, 0.4375, 0.125, -0.02, 0.27, 80, "no significant change", ""),
+     0.3125, 0.4375, 0.125, -0.02, 0.27, 80, "no significant change", "", 0),
     ("meta-llama/Llama-3.2-3B", "dpo", "ifeval", "prompt_level_strict_acc", "IFEval prompt-strict (headline)",
-     0.3125, 0.6125, 0.3, 0.15, 0.45, 80, "improved", ""),
+     0.3125, 0.6125, 0.3, 0.15, 0.45, 80, "improved", "", 0),
     ("meta-llama/Llama-3.2-3B", "sft", "reward", "mean_reward", "reward (held-out)", -1.234, 0.456, 1.69, 1.2, 2.1,
-     16, "improved", ""),
+     16, "improved", "", 0),
     ("meta-llama/Llama-3.2-3B", "dpo", "reward", "mean_reward", "reward (held-out)", -1.234, 1.789, 3.023, 2.5, 3.5,
-     16, "improved", ""),
+     16, "improved", "", 0),
     ("Qwen/Qwen2.5-3B", "dpo", "mmlu", "acc", "MMLU acc", 0.5517, 0.5444, -0.0073, -0.03, 0.016, 270,
-     "no significant change", ""),
+     "no significant change", "", 0),
     ("mistralai/Mistral-7B-v0.1", "sft", "mt_bench", "score", "MT-Bench (local judge qwen2.5-7b-instruct)", 5.9,
-     4.5, -1.4, -2.2, -0.6, 16, "worse", ""),
+     4.5, -1.4, -2.2, -0.6, 16, "worse", "", 0),
     ("mistralai/Mistral-7B-v0.1", "dpo", "mt_bench", "score", "MT-Bench (local judge qwen2.5-7b-instruct)", 5.9,
-     4.8125, -1.0875, -2.3, 0.1, 16, "no significant change", ""),
+     4.8125, -1.0875, -2.3, 0.1, 14, "no significant change", "", 2),
 ]
-STAGE_ROWS = [("meta-llama/Llama-3.2-3B", "base", -1.234, -1.6, -0.9, 0.125, 16, "", "", "", ""),
-              ("meta-llama/Llama-3.2-3B", "sft", 0.456, 0.1, 0.8, 0.875, 16, "base", 1.69, 1.2, 2.1),
-              ("meta-llama/Llama-3.2-3B", "dpo", 1.789, 1.4, 2.2, 0.9375, 16, "sft", 1.333, 0.9, 1.8),
+STAGE_ROWS = [("meta-llama/Llama-3.2-3B", "base", -1.234, -1.6, -0.9, 0.125, 16, "", "", "", "", "", "", "", ""),
+              ("meta-llama/Llama-3.2-3B", "sft", 0.456, 0.1, 0.8, 0.875, 16, "base", 1.69, 1.2, 2.1, -1.234, 0.456,
+               16, 0),
+              ("meta-llama/Llama-3.2-3B", "dpo", 1.789, 1.4, 2.2, 0.9375, 16, "sft", 1.333, 0.9, 1.8, 0.456, 1.789,
+               16, 0),
               # Mistral: the stage intervals overlap, but DPO vs SFT on the same answers lies below 0
-              ("mistralai/Mistral-7B-v0.1", "base", -0.5, -1.3, 0.3, 0.25, 16, "", "", "", ""),
-              ("mistralai/Mistral-7B-v0.1", "sft", 0.9, 0.2, 1.6, 0.75, 16, "base", 1.4, 0.5, 2.3),
-              ("mistralai/Mistral-7B-v0.1", "dpo", 0.3, -0.4, 1.0, 0.75, 16, "sft", -0.6, -0.95, -0.25)]
+              ("mistralai/Mistral-7B-v0.1", "base", -0.5, -1.3, 0.3, 0.25, 16, "", "", "", "", "", "", "", ""),
+              ("mistralai/Mistral-7B-v0.1", "sft", 0.9, 0.2, 1.6, 0.75, 16, "base", 1.4, 0.5, 2.3, -0.5, 0.9, 16, 0),
+              ("mistralai/Mistral-7B-v0.1", "dpo", 0.3, -0.4, 1.0, 0.75, 16, "sft", -0.6, -0.95, -0.25, 0.9, 0.3, 16,
+               0)]
 
 
 def _write_csv(path: Path, columns, rows) -> None:
@@ -182,11 +186,11 @@ def make_evaluation(root: Path, world: str = TOY) -> None:
     _write_csv(root / "evaluation/agent/results.csv", cols + ["ci_low", "ci_high"],
                [(*r[:7], world, "", "bundled catalog", *r[7:]) for r in AGENT_ROWS])
     _write_csv(root / "evaluation/stages.csv", ["model", "stage", "mean_reward", "ci_low", "ci_high",
-                                                "stopped_share", "n", "vs", "delta", "delta_low", "delta_high"],
-               STAGE_ROWS)
+                                                "stopped_share", "n", "vs", "delta", "delta_low", "delta_high",
+                                                "vs_mean", "stage_mean", "paired_n", "dropped"], STAGE_ROWS)
     _write_csv(root / "evaluation/comparison.csv",
                ["model", "stage", "benchmark", "metric", "label", "base", "value", "delta", "ci_low", "ci_high", "n",
-                "verdict", "why"], COMPARISON_ROWS)
+                "verdict", "why", "dropped"], COMPARISON_ROWS)
     write_manifest(root / "evaluation", phase="06_evaluation", profile="demo", seed=42,
                    config={"benchmarks": ["ifeval", "mmlu", "mt_bench"], "bootstrap_samples": 2000,
                            "ifeval": {"limit": 80, "max_gen_toks": 256}, "mmlu": {"num_fewshot": 5, "limit": 27}},
@@ -227,8 +231,9 @@ def test_every_artifact_is_read_with_its_world(tmp_path):
     webshop = next(r for r in ev.results if r["benchmark"] == "webshop" and r["stage"] == "dpo")
     assert ci(webshop) == (0.17, 0.36, "reported") and webshop["n"] == 30
     mmlu = next(r for r in ev.results if r["benchmark"] == "mmlu" and r["stage"] == "base")
-    low, high, kind = ci(mmlu)
-    assert kind == "normal" and low == pytest.approx(0.5517 - 1.96 * 0.0301)
+    low, high, kind = ci(mmlu)  # a proportion: Wilson's interval, inside [0, 1]
+    assert kind == "wilson" and (low, high) == pytest.approx(wilson(0.5517, mmlu["n"]))
+    assert wilson(0.0, 24)[0] == 0.0 < wilson(0.0, 24)[1] < 0.15 and wilson(1.0, 24)[1] == 1.0
 
 
 def test_artifacts_of_two_worlds_are_refused_naming_each(tmp_path):
@@ -275,3 +280,83 @@ def test_every_comparison_is_read_once(tmp_path):
     llama = [c for c in changes if c.model == "meta-llama/Llama-3.2-3B" and c.benchmark == "reward"]
     assert sorted((c.stage, c.vs, c.delta) for c in llama) == [("dpo", "base", 3.023), ("dpo", "sft", 1.333),
                                                               ("sft", "base", 1.69)]
+
+
+# --------------------------------------------------------------------------- degenerate results
+
+
+def _mmlu(choices: list[int], keys: list[int] | None = None) -> list[dict]:
+    keys = keys or [i % 4 for i in range(len(choices))]  # a balanced key
+    return [{"id": f"q{i}", "scores": {"acc": float(c == k)}, "target": str(k), "choice": c}
+            for i, (c, k) in enumerate(zip(choices, keys, strict=True))]
+
+
+def test_a_constant_mmlu_answer_a_judge_that_rates_alike_and_agents_without_a_valid_move_are_named():
+    from sit.report.degenerate import constant_answer, judge_alike, no_valid_move
+
+    assert constant_answer(_mmlu([1] * 24)) == "answers B to all 24 questions"  # scores 0.25 on a balanced key
+    assert constant_answer(_mmlu([1] * 23 + [0])) == "answers B to 23 of 24 questions"
+    assert constant_answer(_mmlu([i % 4 for i in range(24)])) == ""  # every letter: a real answer pattern
+    # older items without the picked option: right exactly on the questions keyed A, wrong on all others
+    older = [{k: v for k, v in it.items() if k != "choice"} for it in _mmlu([0] * 24, [0] * 6 + [1] * 12 + [2] * 6)]
+    assert "always answering A" in constant_answer(older)
+    assert "none of the 24" in constant_answer([{**it, "scores": {"acc": 0.0}} for it in older])
+    assert judge_alike([8.0] * 77 + [3.0] * 5 + [2.0] * 5 + [1.0] * 3) == \
+        "the judge gave 8 to 77 of 90 rated turns (86%), so it barely tells answers apart"  # the demo's toy judge
+    assert judge_alike([float(1 + i % 9) for i in range(160)]) == ""
+    stuck = [{"turns": [{"action": None, "valid": False}], "rounds": 1, "end": "invalid_format"}] * 30
+    assert no_valid_move(stuck) == "never made a valid move: all 30 episodes ended on turn 1 (30 invalid_format)"
+    assert no_valid_move(stuck + [{"turns": [{"valid": True}], "rounds": 1, "end": "bought"}]) == ""
+
+
+def test_a_change_that_involves_a_degenerate_result_gets_no_verdict_but_says_why(tmp_path):
+    make_all(tmp_path)
+    write_jsonl_atomic(tmp_path / "evaluation/items/qwen2.5-3b/dpo/mmlu.jsonl", _mmlu([2] * 24))
+    write_jsonl_atomic(tmp_path / "evaluation/items/qwen2.5-3b/base/mmlu.jsonl", _mmlu([i % 4 for i in range(24)]))
+    changes = all_changes(read_evidence(tmp_path, load_registry()))
+    mmlu = next(c for c in changes if (c.model, c.stage, c.benchmark) == ("Qwen/Qwen2.5-3B", "dpo", "mmlu"))
+    assert mmlu.verdict == "no verdict (degenerate)" and mmlu.degenerate == "SFT+DPO answers C to all 24 questions"
+    assert "**no verdict (degenerate)**: SFT+DPO answers C to all 24 questions" in mmlu.sentence()
+    assert all(c.verdict != "no verdict (degenerate)" for c in changes if c is not mmlu)
+
+
+def test_the_discussion_says_how_much_of_the_reward_gain_comes_with_answers_that_learned_to_stop(tmp_path):
+    from sit.report.discussion import discussion, end_of_turn_share
+
+    make_all(tmp_path)  # base answers never end their turn, SFT answers always do
+    for stage, scores in (("base", {3: -2.0, 7: -1.0, 11: 0.0}), ("sft", {3: 1.0, 7: 1.0, 11: 1.0})):
+        write_jsonl_atomic(tmp_path / f"evaluation/items/llama-3.2-3b/{stage}/reward.jsonl",
+                           [{"id": f"magpie-{i:05d}", "scores": {"mean_reward": v},
+                             "fingerprint": {"reward_model": "OpenAssistant/reward-model-deberta-v3-large-v2"}}
+                            for i, v in scores.items()])
+    ev = read_evidence(tmp_path, load_registry())
+    fact = end_of_turn_share(ev, "meta-llama/Llama-3.2-3B")
+    assert fact["gain"] == pytest.approx(2.0) and fact["newly"] == fact["n"] == 3 and fact["share"] == 1.0
+    text = " ".join(b.text for b in discussion(ev).blocks)
+    assert "Llama-3.2-3B: 0% → 100% of answers ended their turn; every answer newly did" in text
+    assert "also scores the held-out answers" in text  # the reward model that chose the pairs
+
+
+def test_the_agent_section_counts_episodes_shows_how_they_ended_and_names_agents_without_a_valid_move(tmp_path):
+    from sit.report.result_sections import agent
+
+    make_all(tmp_path)
+    stuck = {"turns": [{"action": None, "valid": False}], "rounds": 1, "end": "invalid_format", "reward": 0.0,
+             "run": {"agent": "llm", "model": "Qwen/Qwen2.5-3B", "stage": "dpo"}}
+    bought = {"turns": [{"action": "search[x]", "valid": True}, {"action": "click[Buy Now]", "valid": True}],
+              "rounds": 2, "end": "bought", "reward": 0.5, "run": {"agent": "random"}}
+    write_jsonl_atomic(tmp_path / "evaluation/agent/episodes/qwen2.5-3b-dpo-test.jsonl", [stuck] * 30)
+    write_jsonl_atomic(tmp_path / "evaluation/agent/episodes/random-test.jsonl", [bought] * 20 + [
+        {**bought, "turns": bought["turns"][:1], "rounds": 10, "end": "round_limit", "reward": 0.0}] * 10)
+    section = agent(read_evidence(tmp_path, load_registry()))
+    endings = next(b for b in section.blocks if getattr(b, "columns", [None])[:3] == ["agent", "stage", "episodes"])
+    assert endings.columns[3:] == ["bought", "invalid format", "round limit", "invalid first move"]
+    assert ["Qwen2.5-3B", "SFT+DPO", "30", "0", "30", "0", "30"] in endings.rows
+    assert ["random baseline", "–", "30", "20", "0", "10", "0"] in endings.rows
+    assert "n=60 episodes" in endings.source
+    text = " ".join(getattr(b, "text", "") for b in section.blocks)
+    assert "Qwen2.5-3B SFT+DPO never made a valid move: all 30 episodes ended on turn 1 (30 invalid_format)" in text
+    assert "The **rule** agent" in text and "The **random** agent" in text
+    assert "Instruction tuning alone does not make an agent here" in text
+    results = next(b for b in section.blocks if getattr(b, "columns", [None])[-1:] == ["episodes"])
+    assert "episodes" in results.source and "scored items" not in results.source

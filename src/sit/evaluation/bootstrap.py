@@ -14,6 +14,7 @@ many items had to be left out because only one stage had a usable score for them
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,3 +113,19 @@ def dropped_note(delta: Delta, unit: str = "items") -> str:
         return ""
     return (f"{delta.dropped} {unit} left out (scored at one stage only, e.g. a judgment that could not be "
             f"parsed); the means are over the {delta.n} paired {unit}")
+
+
+# metrics that are a share of items (or of episodes, turns): their intervals are Wilson's, inside [0, 1]
+PROPORTIONS = {"acc", "acc_norm", "prompt_level_strict_acc", "prompt_level_loose_acc", "inst_level_strict_acc",
+               "inst_level_loose_acc", "success_rate", "invalid_action_rate", "stopped_share"}
+Z95 = 1.959963984540054
+
+
+def wilson(share: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson's score interval of a proportion: never below 0 or above 1, and not [0, 0] at 0 of n."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    return (0.0 if share <= 0 else low), (1.0 if share >= 1 else high)  # exact ends, not 1e-17 off

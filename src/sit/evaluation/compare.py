@@ -28,7 +28,7 @@ from .results import COLUMNS, check_world, items_path, read_table, results_path,
 if TYPE_CHECKING:
     from ..session import Session
 
-UNITS = {"mt_bench": "rated turns", "ifeval": "prompts", "mmlu": "questions", "reward": "held-out answers"}
+UNITS = {"mt_bench": "questions", "ifeval": "prompts", "mmlu": "questions", "reward": "held-out answers"}
 DELTA_FIELDS = ["model", "stage", "benchmark", "metric", "label", "base", "value", "delta", "ci_low", "ci_high", "n",
                 "dropped", "verdict", "why", "note"]
 STAGE_COLUMNS = ("model", "stage", "mean_reward", "ci_low", "ci_high", "stopped_share", "n")

@@ -187,8 +187,20 @@ def item_scores(raw: dict, benchmark: Benchmark) -> list[dict]:
             first = response[0] if response else None
             items.append({"id": f"{task}:{sample['doc_id']}", "task": task, "scores": scores,
                           "output": first if isinstance(first, str) else None,
-                          "target": str(sample.get("target", ""))})
+                          "target": str(sample.get("target", "")), "choice": _choice(response)})
     return items
+
+
+def _choice(response: list) -> int | None:
+    """The option a multiple-choice item picked (the highest log-likelihood), so a model that always picks
+    the same letter can be told apart from one that knows; None for generated answers."""
+    if not all(isinstance(option, list | tuple) and option for option in response):
+        return None
+    try:
+        scores = [float(option[0]) for option in response]
+    except (TypeError, ValueError):
+        return None
+    return max(range(len(scores)), key=scores.__getitem__) if scores else None
 
 
 def sample_sizes(raw: dict) -> dict[str, int]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..charts import STAGE_COLORS, STAGE_LABELS, mark_toy, model_label
 from ..workspace import STAGES
+from .bootstrap import PROPORTIONS, wilson
 from .compare import HEADLINES, Comparison
 from .mtbench_data import CATEGORIES
 from .mtbench_run import LABEL
@@ -51,16 +52,32 @@ def deltas_frame(comparison: Comparison):
     frame = pd.DataFrame(comparison.deltas)
     if frame.empty:
         return frame
-    return frame[["model", "stage", "label", "base", "value", "delta", "ci_low", "ci_high", "n", "verdict", "why"]]
+    # base and value are the means over the n paired items: delta is their difference
+    frame = frame[["model", "stage", "label", "n", "dropped", "base", "value", "delta", "ci_low", "ci_high", "verdict",
+                   "why", "note"]]
+    return frame.rename(columns={"n": "n paired", "base": "base (paired)", "value": "stage (paired)"})
 
 
 def _short(model: str) -> str:
     return model.split("/")[-1]
 
 
+def _whiskers(row: dict | None) -> tuple[float, float]:
+    """Lengths below and above the bar of its 95 % interval: Wilson's for a proportion (inside [0, 1]),
+    else ±1.96 stderr."""
+    if row is None or row.get("value") is None:
+        return 0.0, 0.0
+    value, err = float(row["value"]), row.get("stderr")
+    if row["metric"] in PROPORTIONS and row.get("n"):
+        low, high = wilson(value, int(row["n"]))
+        return value - low, high - value
+    half = Z95 * float(err) if err not in (None, "") and not math.isnan(float(err)) else 0.0
+    return half, half
+
+
 def plot_benchmarks(rows: list[dict], *, judge: str | None = None, world_id: str | None = None):
     """One panel per headline metric (a grid of up to 3 columns): bars per model, one per stage,
-    whiskers = 95 % CI (±1.96 stderr); MMLU's panel carries the chance line."""
+    whiskers = 95 % CI (Wilson's for a share, ±1.96 stderr otherwise); MMLU's panel carries the chance line."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -75,13 +92,14 @@ def plot_benchmarks(rows: list[dict], *, judge: str | None = None, world_id: str
     width = 0.8 / len(STAGES)
     for ax, (benchmark, metric, label) in zip(axes.flat, metrics, strict=False):
         for k, stage in enumerate(STAGES):
-            values, errors = [], []
+            values, errors = [], [[], []]
             for model in models:
                 row = next((r for r in rows if (r["model"], r["stage"], r["benchmark"], r["metric"])
                             == (model, stage, benchmark, metric)), None)
                 values.append(row["value"] if row else np.nan)
-                err = row["stderr"] if row else np.nan
-                errors.append(Z95 * err if err is not None and not math.isnan(err) else 0.0)
+                below, above = _whiskers(row)
+                errors[0].append(below)
+                errors[1].append(above)
             x = np.arange(len(models)) + (k - 1) * width
             ax.bar(x, values, width, yerr=errors, capsize=3, label=STAGE_LABELS[stage], color=STAGE_COLORS[stage])
         ylabel, limits = AXES.get((benchmark, metric), (metric.replace("_", " "), None))

@@ -19,6 +19,8 @@ from . import closing_sections as closing
 from . import data_sections as data
 from . import html, markdown, pdf, readme, slides, talk
 from . import result_sections as results
+from . import setup_sections as setup
+from .discussion import discussion
 from .document import Report
 from .evidence import Evidence, read_evidence
 
@@ -48,11 +50,15 @@ def assemble(session: Session, evidence: Evidence | None = None) -> Report:
     subtitle = (f"World `{built or world}` · profile {session.profile_name} · seed {session.seed} · generated {now()[:16]} UTC"
                 + (f" · commit {commit[:10]}" if commit else ""))
     sections = [closing.abstract(ev, toy), data.overview(ev, toy), data.method(), data.magpie(ev), data.filtering(ev),
-                data.preference(ev), results.training(ev), results.headline(ev), results.stage_comparison(ev),
-                results.evaluation(ev), results.agent(ev), results.examples(ev), closing.limitations(toy),
-                closing.conclusions(ev, toy), closing.references(), closing.appendix_results(ev),
+                data.preference(ev), results.training(ev), setup.real_setup(ev, toy), results.headline(ev),
+                results.stage_comparison(ev), results.evaluation(ev), results.agent(ev), results.examples(ev),
+                discussion(ev), closing.limitations(toy), closing.conclusions(ev, toy), closing.references(),
+                closing.appendix_results(ev), setup.appendix_settings(ev),
                 closing.appendix_reproducibility(ev, session.seed, session.profile_name)]
-    return Report(TITLE, subtitle, world, toy, now(), sections, list(ev.sources))
+    settings = session.profile.get("report") or {}
+    return Report(TITLE, subtitle, world, toy, now(), sections, list(ev.sources),
+                  author=str(settings.get("author") or ""), course=str(settings.get("course") or ""),
+                  date=str(settings.get("date") or now()[:10]))
 
 
 def build_report(session: Session, formats=None, *, update_readme: bool = False, verbose: bool = True) -> ReportResult:

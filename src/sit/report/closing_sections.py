@@ -4,28 +4,40 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..workspace import TRAINING_STAGES
 from . import prose
 from .data_sections import answering_phrase, source
+from .degenerate import find_degenerate
 from .document import Bullets, Callout, Section, Slide, Table, Text, fmt, missing
-from .evidence import COMPARISON_FILE, RESULTS_FILE, STAGES_FILE, Evidence, ci, stage_sort_key
-from .result_sections import AGENT_BENCHMARK, DEVICE, measures
-from .verdicts import STAGE_NAMES, all_changes, find, short
+from .evidence import COMPARISON_FILE, RESULTS_FILE, STAGES_FILE, Evidence, stage_sort_key
+from .result_sections import AGENT_BENCHMARK, DEVICE
+from .setup_sections import model_names
+from .verdicts import DEGENERATE, NOT_TESTED, STAGE_NAMES, all_changes, short
+
+QUESTION = ("**Question.** Can instruction data that an aligned model writes itself (Magpie) teach small base "
+            "models to follow instructions, through supervised fine-tuning (SFT) and then preference optimization "
+            "(DPO)?")
 
 
 def abstract(ev: Evidence, toy: bool) -> Section:
     section = Section("abstract", "Abstract")
     if toy:
         section.add(Callout(prose.TOY_WARNING, kind="warning"))
-    section.add(Text(" ".join([_data_sentence(ev), *_finding_sentences(ev)])))
+    answer = " ".join(_answer_sentences(ev, toy)[:3])
+    section.add(Text(" ".join([QUESTION, "**This run.** " + _data_sentence(ev, toy)]
+                              + ([f"**Answer.** {answer}"] if answer else []))))
     return section
 
 
-def _data_sentence(ev: Evidence) -> str:
+def targets(ev: Evidence) -> list[str]:
+    return list(dict.fromkeys(t.model for t in ev.trained)) or list(dict.fromkeys(
+        r["model"] for r in ev.stages or []))
+
+
+def _data_sentence(ev: Evidence, toy: bool) -> str:
     raw, filtered, pref = ev.raw_manifest, ev.filtered_report, ev.preference_report
     if raw is None:
         return "No step has produced artifacts yet; each section below says what to run."
-    generator = short(raw.get("generator") or "an aligned model")
+    generator = model_names([raw.get("generator") or "an aligned model"], toy)
     parts = [f"We prompt {generator} with only the pre-query template (Magpie) and obtain "
              f"{fmt(raw.get('counts', {}).get('records'))} synthetic instruction/answer pairs"]
     if filtered:
@@ -35,32 +47,90 @@ def _data_sentence(ev: Evidence) -> str:
                      f"{answering_phrase(pref, raw.get('generator'))}, scored by a reward model")
     text = "".join(parts) + "."
     if ev.trained:
-        models = list(dict.fromkeys(short(t.model) for t in ev.trained))
-        text += (f" {', '.join(models)} are fine-tuned with QLoRA SFT and then DPO, and every stage is compared "
-                 "with its base model on the same items by a paired bootstrap.")
+        names = model_names(targets(ev), toy)
+        text += (f" {names[0].upper()}{names[1:]} {'are' if len(targets(ev)) > 1 else 'is'} fine-tuned with SFT and "
+                 "then DPO, and every stage is compared with its base model on the same items by a paired bootstrap.")
     return text
 
 
-def _finding_sentences(ev: Evidence) -> list[str]:
-    """How many models each stage moved up or down, per headline measure (paired changes vs base)."""
-    changes = all_changes(ev)
-    out = []
-    for stage in TRAINING_STAGES:
-        parts = []
-        for benchmark, metric, label in measures(ev):
-            found = [c for c in changes if (c.stage, c.vs, c.benchmark, c.metric) == (stage, "base", benchmark, metric)
-                     and c.tested]
-            if found:
-                counts = {w: sum(c.verdict == w for c in found) for w in ("higher", "lower", "no clear change")}
-                said = ", ".join(f"{w} for {n}" for w, n in counts.items() if n)
-                parts.append(f"{label}: {said} of {len(found)} model{'s' if len(found) > 1 else ''}")
-        if parts:
-            out.append(f"Against base, {STAGE_NAMES[stage]} gives " + "; ".join(parts) + ".")
+def _by_verdict(changes, stage: str, vs: str, measure_filter) -> dict[str, list[str]]:
+    """verdict -> the models (short names) whose ``stage`` vs ``vs`` change got it."""
+    out: dict[str, list[str]] = {}
+    for c in changes:
+        if (c.stage, c.vs) == (stage, vs) and measure_filter(c):
+            out.setdefault(c.verdict, []).append(short(c.model))
     return out
 
 
+def _said(groups: dict[str, list[str]], what: str) -> str:
+    """``raised the held-out reward of A and B, and left it unchanged for C``."""
+    words = {"higher": f"raised {what} of", "lower": f"lowered {what} of",
+             "no clear change": f"left {what} unchanged for",
+             DEGENERATE: f"gave a degenerate {what} (no verdict) for", NOT_TESTED: f"could not test {what} for"}
+    parts = []
+    for verdict in words:
+        if groups.get(verdict):
+            names = groups[verdict]
+            joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            parts.append(f"{words[verdict]} {joined}")
+    return ", and ".join(parts)
+
+
+def _answer_sentences(ev: Evidence, toy: bool) -> list[str]:
+    """The plain-sentence answers of this run, most important first (abstract: the first three)."""
+    changes = all_changes(ev)
+    out = []
+    held = _by_verdict(changes, "sft", "base", lambda c: c.benchmark == "reward")
+    if held:
+        out.append(f"SFT {_said(held, 'the held-out reward')} (the reward model's score of answers to "
+                   "instructions never trained on).")
+    dpo = _by_verdict(changes, "dpo", "sft", lambda c: c.benchmark == "reward")
+    if dpo:
+        out.append(f"DPO on top of SFT {_said(dpo, 'it')}.")
+    bench = [c for c in changes if c.vs == "base" and c.benchmark not in ("reward", AGENT_BENCHMARK)]
+    if bench:
+        moved = [c for c in bench if c.verdict in ("higher", "lower")]
+        if moved:
+            out.append(f"On the benchmarks {len(moved)} of {len(bench)} stage changes exclude 0: "
+                       + ", ".join(f"{short(c.model)} {STAGE_NAMES[c.stage]} {c.measure} {c.verdict}" for c in moved)
+                       + ".")
+        else:
+            out.append(f"None of the {len(bench)} benchmark changes against base excludes 0.")
+    named = find_degenerate(ev)
+    if named:
+        out.append(f"{len(named)} result{'s are' if len(named) > 1 else ' is'} degenerate and get{'s' if len(named) == 1 else ''} "
+                   "no verdict (" + "; ".join(sorted({d.kind for d in named})) + ").")
+    agent = _agent_sentence(ev)
+    if agent:
+        out.append(agent)
+    if toy:
+        out.append("All of this is the toy world: it shows that the pipeline runs end to end, not how well the "
+                   "method works on real models.")
+    return out
+
+
+def _agent_sentence(ev: Evidence) -> str:
+    rows = [r for r in ev.results or [] if r["benchmark"] == AGENT_BENCHMARK and r["metric"] == "reward"
+            and r["value"] is not None]
+    if not rows:
+        return ""
+    models = [r for r in rows if r["stage"] not in ("-", "")]
+    rule = next((r for r in rows if r["model"].startswith("rule")), None)
+    stuck = {d.model for d in find_degenerate(ev) if d.benchmark == AGENT_BENCHMARK}
+    best = max(models, key=lambda r: r["value"]) if models else None
+    text = ""
+    if models and all(r["model"] in stuck for r in models):
+        text = "No tuned model made a valid agent move"
+    elif best:
+        text = (f"The best model agent, {short(best['model'])} {STAGE_NAMES.get(best['stage'], best['stage'])}, "
+                f"reached a mean reward of {fmt(best['value'])}")
+    if rule:
+        text += (", " if text else "") + f"the rule baseline {fmt(rule['value'])}"
+    return (text[0].upper() + text[1:] + ".") if text else ""
+
+
 def limitations(toy: bool) -> Section:
-    section = Section("limitations", "4 · Limitations")
+    section = Section("limitations", "5 · Limitations")
     items = ([prose.TOY_LIMITATION] if toy else []) + prose.LIMITATIONS
     section.add(Bullets(items))
     toy_point = ["Toy world: tiny stand-in models, numbers test the code path only and vary by CPU"] if toy else []
@@ -69,36 +139,13 @@ def limitations(toy: bool) -> Section:
 
 
 def conclusions(ev: Evidence, toy: bool) -> Section:
-    """One conclusion per model, from its headline measures (paired changes vs base), and the agent."""
-    section = Section("conclusions", "5 · Conclusions")
-    changes = all_changes(ev)
-    points = []
-    for model in list(dict.fromkeys(c.model for c in changes)):
-        for stage in TRAINING_STAGES:
-            said = [f"{label} {c.verdict} ({c.interval()})" if c.tested else f"{label} not tested"
-                    for benchmark, metric, label in measures(ev)
-                    if (c := find(changes, model, stage, "base", benchmark, metric))]
-            if said:
-                points.append(f"**{short(model)} {STAGE_NAMES[stage]} vs base**: " + "; ".join(said) + ".")
-        dpo = find(changes, model, "dpo", "sft", "reward", "mean_reward")
-        if dpo:
-            points.append(f"**{short(model)}**: DPO on top of SFT moved the held-out reward {dpo.interval()}: "
-                          f"{dpo.verdict}.")
-    agent = [r for r in ev.results or [] if r["benchmark"] == AGENT_BENCHMARK and r["metric"] == "reward"]
-    if agent:
-        best = max(agent, key=lambda r: r["value"] if r["value"] is not None else -1)
-        low, high, kind = ci(best)
-        points.append(f"Agent: the highest mean reward is {short(best['model'])} "
-                      f"{STAGE_NAMES.get(best['stage'], best['stage'])} with {fmt(best['value'])}"
-                      + (f" [{fmt(low)}, {fmt(high)}]" if kind else "") + f" over {fmt(best['n'])} episodes.")
-    if not points:
-        points.append("No stage has been compared with its base yet.")
-    if toy:
-        points.append("Toy world: these conclusions are about the code path, not about model quality.")
-    section.add(Bullets(points))
+    """Four to six plain sentences: what the run answers, from the paired changes and the named degeneracies."""
+    section = Section("conclusions", "6 · Conclusions")
+    sentences = _answer_sentences(ev, toy)[:6] or ["No stage has been compared with its base yet."]
+    section.add(Text(" ".join(sentences)))
     files = [f for f, rows in ((STAGES_FILE, ev.stages), (COMPARISON_FILE, ev.comparison), (RESULTS_FILE, ev.results))
              if rows]
-    section.slides.append(Slide("Conclusions", points[:6], notes=source(ev, *files, extra="paired changes vs base")
+    section.slides.append(Slide("Conclusions", sentences, notes=source(ev, *files, extra="paired changes vs base")
                                 if files else ""))
     return section
 
@@ -141,17 +188,36 @@ def appendix_results(ev: Evidence) -> Section:
         n = "–" if not sizes else fmt(sizes[0]) if len(sizes) == 1 else f"{fmt(sizes[0])}–{fmt(sizes[-1])}"
         grid.append([f"{benchmark} {metric}", n, *[fmt(r["value"]) if r else "–" for r in found]])
     header = ["metric", "n", *[f"{short(m)} {STAGE_NAMES.get(s, s)}" for m, s in columns]]
-    notes = sorted({f"{r['benchmark']}: {r['note']}" for r in rows if r.get("note")})
+    notes = _tied_notes(rows, columns)
     section.add(Table(header, grid, source(ev, RESULTS_FILE, n=len(rows), unit="rows"),
                       "Every benchmark metric per model and stage; 95% intervals and per-row notes are in "
                       "`evaluation/results.csv`."))
     if notes:
-        section.add(Text("**Notes on the rows** (one line per distinct note)."), Bullets(notes[:12]))
+        section.add(Text("**Notes on the rows**, each with the model stages it concerns."), Bullets(notes[:12]))
     return section
 
 
+def _tied_notes(rows: list[dict], columns: list[tuple[str, str]]) -> list[str]:
+    """One line per benchmark and distinct note, naming the model stages it concerns (``every model stage``
+    when it concerns all of them)."""
+    where: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for r in rows:
+        if r.get("note"):
+            found = where.setdefault((r["benchmark"], r["note"]), [])
+            if (r["model"], r["stage"]) not in found:
+                found.append((r["model"], r["stage"]))
+    out = []
+    for (benchmark, note), stages in sorted(where.items()):
+        evaluated = {(m, s) for m, s in columns if any((r["model"], r["stage"], r["benchmark"]) == (m, s, benchmark)
+                                                      for r in rows)}
+        who = ("every model stage" if set(stages) >= evaluated else
+               ", ".join(f"{short(m)} {STAGE_NAMES.get(s, s)}" for m, s in stages))
+        out.append(f"{benchmark} ({who}): {note}")
+    return out
+
+
 def appendix_reproducibility(ev: Evidence, seed: int, profile: str) -> Section:
-    section = Section("reproducibility", "Appendix B · Cost and reproducibility")
+    section = Section("reproducibility", "Appendix C · Cost and reproducibility")
     manifests = ev.manifests()
     if not manifests:
         return missing(section, "any step manifest", prose.NEXT_STEP["raw"])

@@ -91,9 +91,13 @@ def overview(ev: Evidence, toy: bool) -> Section:
     section = Section("overview", "1 · Introduction and pipeline")
     status = step_status(ev)
     section.add(Text("The pipeline turns an aligned model's own output into instruction data, filters it, builds "
-                     "preference pairs from base models' answers, fine-tunes those models (QLoRA SFT, then "
-                     "DPO) and evaluates every stage. Each step reads the previous step's artifacts; this report "
+                     "preference pairs from base models' answers, fine-tunes those models (SFT, then DPO, with "
+                     "LoRA adapters) and evaluates every stage. Each step reads the previous step's artifacts; this report "
                      "reads them all and builds nothing itself."))
+    if toy:
+        from .setup_sections import toy_world_text
+
+        section.add(Text(toy_world_text(ev)))
     diagram = Figure("pipeline", figures.pipeline_diagram([(n, name, d) for (n, name), (_, _, d, _)
                                                            in zip(PIPELINE, status, strict=True)], ev.world),
                      "The pipeline; grey steps have not run yet.", source(ev, "artifact folders of the workspace"))
@@ -109,30 +113,32 @@ def overview(ev: Evidence, toy: bool) -> Section:
 
 def method() -> Section:
     return Section("method", "2 · Method and data").add(Text(
-        "Each subsection below explains one step, gives the settings it actually ran with (read from the step's "
-        "`manifest.json`) and the statistics of the data it produced. Numbers in brackets cite the references."))
+        "Each subsection below explains one step, gives the settings that decide it as this run used them (read "
+        "from the step's `manifest.json`) beside the real Colab T4 profile's, and the statistics of the data it "
+        "produced; every other setting is in Appendix B, and Section 2.5 gives the real pipeline's sizes, memory "
+        "and time plan. Numbers in brackets cite the references."))
 
 
 def magpie(ev: Evidence) -> Section:
+    from .setup_sections import key_settings_table
+
     section = Section("magpie", "2.1 · Data generation (Magpie)")
     section.add(Text(prose.MAGPIE))
     manifest = ev.raw_manifest
     if manifest is None:
         return missing(section, "`data/raw/manifest.json`", prose.NEXT_STEP["raw"])
-    counts, config = manifest.get("counts", {}), manifest.get("config", {})
+    counts = manifest.get("counts", {})
     rows = [["generator", manifest.get("generator", "–")],
             ["records generated", fmt(counts.get("records"))],
             ["instructions cut at the token limit", fmt(counts.get("truncated_instructions"))],
             ["answers cut at the token limit", fmt(counts.get("truncated_responses"))],
-            ["empty instructions", fmt(counts.get("empty_instructions"))],
-            ["instruction temperature / top-p", f"{fmt(config.get('instruction_temperature'), 1)} / "
-                                                f"{fmt(config.get('instruction_top_p'), 1)}"],
-            ["answer temperature (0 = greedy)", fmt(config.get("response_temperature"), 1)],
-            ["max new tokens (instruction / answer)", f"{fmt(config.get('max_new_tokens_instruction'))} / "
-                                                      f"{fmt(config.get('max_new_tokens_response'))}"]]
+            ["empty instructions", fmt(counts.get("empty_instructions"))]]
     table = Table(["what", "value"], rows, source(ev, "data/raw/manifest.json", n=counts.get("records")),
                   "What notebook 01 generated.")
     section.add(table)
+    settings = key_settings_table(ev, "01 generation", "Generation settings: this run beside the real T4 profile.")
+    if settings:
+        section.add(settings)
     section.slides.append(Slide(section.title, [
         f"{manifest.get('generator', '?')} writes the user turn from the pre-query template alone",
         f"{fmt(counts.get('records'))} instruction/answer pairs generated",
@@ -142,6 +148,8 @@ def magpie(ev: Evidence) -> Section:
 
 
 def filtering(ev: Evidence) -> Section:
+    from .setup_sections import key_settings_table
+
     section = Section("filtering", "2.2 · Quality filtering")
     section.add(Text(prose.FILTERING))
     report = ev.filtered_report
@@ -163,7 +171,7 @@ def filtering(ev: Evidence) -> Section:
                      f"rule, **{fmt(report['output'])}** kept."), table, chart)
     if ev.filtered:
         section.add(_length_table(ev))
-    settings = settings_table(ev, "data/filtered/manifest.json", ev.filtered_manifest, "Filter settings used.")
+    settings = key_settings_table(ev, "02 filtering", "Filter settings: this run beside the real T4 profile.")
     if settings:
         section.add(settings)
     section.slides.append(Slide(section.title, [
@@ -185,6 +193,8 @@ def _length_table(ev: Evidence) -> Table:
 
 
 def preference(ev: Evidence) -> Section:
+    from .setup_sections import key_settings_table
+
     section = Section("preference", "2.3 · Preference pairs")
     section.add(Text(prose.PREFERENCE))
     report, pairs = ev.preference_report, ev.pairs
@@ -216,8 +226,7 @@ def preference(ev: Evidence) -> Section:
     choice_chart = Figure("pair_choices", figures.choices(pairs, ev.world), "Chosen and rejected answers per model.",
                           pair_src)
     section.add(facts, per_model, choice_chart)
-    settings = settings_table(ev, "data/preference/manifest.json", ev.preference_manifest,
-                              "Preference settings used.")
+    settings = key_settings_table(ev, "03 preference", "Preference settings: this run beside the real T4 profile.")
     if settings:
         section.add(settings)
     top = max(report["models_used"], key=lambda m: chosen.get(m, 0))

@@ -87,6 +87,16 @@ class Report:
     generated_at: str
     sections: list[Section]
     sources: list[str]  # artifact paths (relative to the workspace) the report read
+    author: str = ""  # the title block: set once in the profile's report section
+    course: str = ""
+    date: str = ""
+
+    @property
+    def byline(self) -> str:
+        """``Author · Course · Date`` for the title block; a field not set says how to set it."""
+        def shown(value: str, key: str) -> str:
+            return value or f"set me (`report.{key}`)"
+        return " · ".join([shown(self.author, "author"), shown(self.course, "course"), shown(self.date, "date")])
 
     @property
     def figures(self) -> list[Figure]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import ConfigError
+from ..evaluation.bootstrap import PROPORTIONS, wilson
 from ..manifest import manifest_path
 from ..store import read_json, read_jsonl
 from ..workspace import STAGES, TRAINING_STAGES, Workspace
@@ -76,6 +77,8 @@ class Evidence:
     results_from_agent_file: bool = False  # agent rows read from evaluation/agent/results.csv
     summary: str | None = None
     answers: dict[tuple[str, str], list[dict]] = field(default_factory=dict)  # (model, stage) -> held-out answers
+    items: dict[tuple[str, str, str], list[dict]] = field(default_factory=dict)  # (model, stage, benchmark) -> items
+    episodes: dict[tuple[str, str], list[dict]] = field(default_factory=dict)  # (agent, stage) -> episode records
     worlds: dict[str, str] = field(default_factory=dict)  # artifact -> world it names
     sources: list[str] = field(default_factory=list)
 
@@ -121,6 +124,8 @@ def read_evidence(root: str | Path, registry) -> Evidence:
         ev.summary = summary.read_text(encoding="utf-8")
         ev.sources.append(SUMMARY_FILE)
     ev.answers = _answers(ev, registry)
+    ev.items = _items(ev, registry)
+    ev.episodes = _episodes(ev)
     _collect_worlds(ev)
     return ev
 
@@ -159,6 +164,36 @@ def _answers(ev: Evidence, registry) -> dict[tuple[str, str], list[dict]]:
             records = _json(ev, LAYOUT.rel(LAYOUT.stage_answers_file(spec.slug, stage)), read_jsonl)
             if records:
                 found[(spec.id, stage)] = records
+    return found
+
+
+ITEM_BENCHMARKS = ("mmlu", "mt_bench", "ifeval", "reward")  # per-item scores the report reads to name degenerate results
+
+
+def _items(ev: Evidence, registry) -> dict[tuple[str, str, str], list[dict]]:
+    """Each stage's per-item benchmark scores (``evaluation/items/<slug>/<stage>/<benchmark>.jsonl``)."""
+    found = {}
+    for spec in registry.by_role("target"):
+        for stage in STAGES:
+            for benchmark in ITEM_BENCHMARKS:
+                path = ev.root / LAYOUT.items_file(spec.slug, stage, benchmark)
+                if path.is_file():
+                    found[(spec.id, stage, benchmark)] = read_jsonl(path)
+    return found
+
+
+def _episodes(ev: Evidence) -> dict[tuple[str, str], list[dict]]:
+    """Every agent's episodes, keyed as results.csv names the agent: (model id, stage) or
+    (``rule baseline``, ``-``)."""
+    folder = ev.root / LAYOUT.agent_dir / "episodes"
+    found: dict[tuple[str, str], list[dict]] = {}
+    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+        for record in read_jsonl(path):
+            run = record.get("run") or {}
+            key = ((run["model"], run.get("stage", "")) if run.get("agent") == "llm" and run.get("model")
+                   else (f"{run.get('agent', path.stem)} baseline", "-"))
+            found.setdefault(key, []).append(record)
+        ev.sources.append(ev.rel(path))
     return found
 
 
@@ -231,13 +266,18 @@ def _collect_worlds(ev: Evidence) -> None:
 
 
 def ci(row: dict) -> tuple[float | None, float | None, str]:
-    """The 95% interval of a results row: its own ``ci_low``/``ci_high``, else value ± 1.96 stderr.
+    """The 95% interval of a results row: its own ``ci_low``/``ci_high`` (a bootstrap over episodes stays
+    inside [0, 1]), else Wilson's for a proportion, else value ± 1.96 stderr.
 
-    The third item says which (``reported`` or ``normal``; empty when neither is known)."""
+    The third item says which (``wilson``, ``reported`` or ``normal``; empty when none is known)."""
     low, high = row.get("ci_low"), row.get("ci_high")
     if low is not None and high is not None:
         return low, high, "reported"
-    value, stderr = row.get("value"), row.get("stderr")
+    value, n = row.get("value"), row.get("n")
+    if row.get("metric") in PROPORTIONS and value is not None and n and 0.0 <= value <= 1.0:
+        low, high = wilson(value, int(n))
+        return low, high, "wilson"
+    stderr = row.get("stderr")
     if value is not None and stderr is not None:
         return value - 1.96 * stderr, value + 1.96 * stderr, "normal"
     return None, None, ""

@@ -76,6 +76,7 @@ def render(report: Report) -> str:
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(report.title)}</title><style>{CSS}</style></head><body>"
-            f"<h1>{html.escape(report.title)}</h1><p class=\"subtitle\">{inline(report.subtitle)}</p>"
+            f"<h1>{html.escape(report.title)}</h1><p class=\"byline\"><strong>{inline(report.byline)}</strong></p>"
+            f"<p class=\"subtitle\">{inline(report.subtitle)}</p>"
             f"{sections}"
             f'<section id="sources"><h2>Sources</h2><ul>{sources}</ul></section></body></html>\n')

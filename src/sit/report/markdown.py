@@ -20,7 +20,7 @@ def table_md(table: Table) -> list[str]:
 
 
 def render(report: Report) -> str:
-    lines = [f"# {report.title}", "", f"*{report.subtitle}*", ""]
+    lines = [f"# {report.title}", "", f"**{report.byline}**", "", f"*{report.subtitle}*", ""]
     for section in report.sections:
         lines += [f"## {section.title}", ""]
         for block in section.blocks:

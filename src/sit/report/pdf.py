@@ -77,6 +77,8 @@ def render(report: Report) -> bytes:
     pdf.add_page()
     pdf.set_font("DejaVu", "B", 20)
     pdf.multi_cell(0, 10, report.title, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "B", 11)
+    pdf.multi_cell(0, 6, markup(report.byline), markdown=True, new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("DejaVu", "", 10)
     pdf.set_text_color(80, 95, 110)
     pdf.multi_cell(0, 5, markup(report.subtitle), markdown=True, new_x="LMARGIN", new_y="NEXT")
@@ -155,8 +157,12 @@ def _figure(pdf, figure: Figure) -> None:
     tallest = MAX_GRID_HEIGHT if figure.grid else MAX_IMAGE_HEIGHT
     width = min(pdf.epw * MAX_IMAGE_WIDTH, tallest * width_px / height_px)
     height = width * height_px / width_px
-    if pdf.get_y() + height + 12 > pdf.page_break_trigger:
-        pdf.add_page()
+    room = pdf.page_break_trigger - pdf.get_y() - 12  # the caption and source lines below it
+    if height > room:
+        if room >= 0.6 * height:  # a little smaller rather than half a page left empty
+            width, height = width * room / height, room
+        else:
+            pdf.add_page()
     pdf.image(io.BytesIO(figure.png), x=pdf.l_margin + (pdf.epw - width) / 2, w=width)
     _small(pdf, figure.caption)
     _small(pdf, figure.source, "")

@@ -41,11 +41,12 @@ PREFERENCE = (
 )
 
 TRAINING = (
-    "**QLoRA SFT** [2, 3]. The base model is loaded in 4-bit NF4 and frozen; small low-rank matrices (LoRA) are added "
-    "to its attention projections and trained on the filtered instructions in the model's chat template. Only "
-    "the answer tokens count in the loss. This teaches the model to follow instructions and to end its turn. "
-    "**DPO** [4]. Direct Preference Optimization then trains the SFT adapter further on the pairs: it raises the "
-    "probability of the chosen answer relative to the rejected one, measured against a frozen copy of the "
+    "**SFT with LoRA** [2, 3]. The base model is frozen and small low-rank matrices (LoRA) are trained on the "
+    "filtered instructions in the model's chat template; only the answer tokens count in the loss. This teaches "
+    "the model to follow instructions and to end its turn. On the real T4 profile the frozen base is loaded in "
+    "4-bit NF4 (QLoRA) with LoRA on the attention projections; the tables below say what this run used beside "
+    "it. **DPO** [4]. Direct Preference Optimization then trains the SFT adapter further on the pairs: it raises "
+    "the probability of the chosen answer relative to the rejected one, measured against a frozen copy of the "
     "SFT model, with no separate reward model and no sampling during training. β controls how far the model "
     "may move from that reference."
 )
@@ -69,6 +70,20 @@ AGENT = (
     "WebShop-style [8] tasks, in AgentBench's protocol [9], ask the final models to shop: search, open a product, choose options and buy, "
     "within 10 rounds. The reward counts how many of the requested attributes, options and the price limit "
     "the bought product meets; success means all of them."
+)
+
+AGENT_BASELINES = (
+    "**Baselines.** Two agents without a model frame the results. The **rule** agent searches the goal's text, "
+    "opens the result whose title matches it best, clicks every option the goal names and buys: what a "
+    "sensible sequence of valid moves earns in this shop. The **random** agent searches a few random words of "
+    "the goal and then clicks at random: the floor."
+)
+
+AGENT_WHY = (
+    "Instruction tuning alone does not make an agent here: SFT and DPO train on single-turn answers to "
+    "Magpie instructions, with no example of the reply format (a thought, then `search[...]` or `click[...]`), "
+    "no shop page and no multi-turn episode. A tuned model that answers fluently but never writes an action in "
+    "that format ends every episode at once, however well it follows other instructions."
 )
 
 COST = (

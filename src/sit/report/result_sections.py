@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from ..workspace import STAGES, TRAINING_STAGES
 from . import figures, prose
-from .data_sections import flatten_config, setting, settings_table, source
+from .data_sections import flatten_config, setting, source
 from .document import Bullets, Figure, Section, Slide, Table, Text, fmt, missing
 from .evidence import (
     AGENT_FILE,
-    AGENT_MANIFEST,
     ANSWERS_PATTERN,
     COMPARISON_FILE,
-    EVALUATION_MANIFEST,
     RESULTS_FILE,
     STAGES_FILE,
     Evidence,
@@ -20,6 +18,7 @@ from .evidence import (
     ci,
     stage_sort_key,
 )
+from .setup_sections import key_settings_table, model_names
 from .verdicts import HELD_OUT, STAGE_NAMES, all_changes, find, short
 
 __all__ = ["flatten_config", "setting"]  # the Hub cards use them too
@@ -59,22 +58,28 @@ def value_of(ev: Evidence, model: str, stage: str, benchmark: str, metric: str) 
     return (row["value"], row["n"]) if row else (None, None)
 
 
+def stand_ins(ev: Evidence) -> str:
+    """`` Models: toy stand-ins of Llama-3.2-3B, ...`` for a caption in a toy run (real runs name real models)."""
+    if not (ev.world or "").startswith("toy"):
+        return ""
+    return f" Models: {model_names(_models(ev), True)}."
+
+
 def _models(ev: Evidence) -> list[str]:
     found = [r["model"] for r in (ev.stages or []) + [r for r in ev.results or [] if r["benchmark"] != AGENT_BENCHMARK]]
     return sorted(dict.fromkeys(found), key=lambda m: short(m).lower())
 
 
 def training(ev: Evidence) -> Section:
-    section = Section("training", "2.4 · Training: QLoRA SFT and DPO")
+    section = Section("training", "2.4 · Training: SFT and DPO with LoRA")
     section.add(Text(prose.TRAINING))
     if not ev.trained:
         return missing(section, f"a finished adapter (`{adapter_file('manifest.json')}`)", prose.NEXT_STEP["training"])
-    tables = []
-    for stage in TRAINING_STAGES:
-        runs = [t for t in ev.trained if t.stage == stage]
-        if runs:
-            tables.append(_hyperparameters(ev, stage, runs))
-    section.add(*tables)
+    tables = [t for t in (key_settings_table(ev, "04 SFT", "SFT settings: this run beside the real T4 profile "
+                                                            "(per-model batch sizes in Appendix B)."),
+                          key_settings_table(ev, "05 DPO", "DPO settings: this run beside the real T4 profile."))
+              if t]
+    section.add(*tables, _runs_table(ev))
     curves = [(t.model, t.stage, t.log_history) for t in ev.trained if t.log_history]
     chart = None
     if curves:
@@ -84,7 +89,7 @@ def training(ev: Evidence) -> Section:
                        source(ev, adapter_file("log_history.json").replace("/sft/", "/{sft,dpo}/"), n=len(rels), unit="runs"), grid=True)
         section.add(chart)
     section.slides.append(Slide(section.title, [
-        "QLoRA: 4-bit frozen base + LoRA adapters on the attention projections",
+        "QLoRA on the T4: 4-bit frozen base + LoRA adapters on the attention projections",
         "DPO: the SFT adapter trained further on chosen vs rejected",
         "trained: " + ", ".join(f"{short(t.model)} {STAGE_NAMES[t.stage]}" for t in ev.trained),
     ], table=tables[0] if tables else None, notes=tables[0].source if tables else ""))
@@ -93,33 +98,31 @@ def training(ev: Evidence) -> Section:
     return section
 
 
-def _hyperparameters(ev: Evidence, stage: str, runs) -> Table:
-    """The settings one stage was trained with, one column per model, as the manifests recorded them."""
-    settings = [flatten_config(t.manifest.get("config", {})) for t in runs]
-    keys = sorted({k for s in settings for k in s if k.split(".")[-1] not in TRAINING_QUIET})
-    rows = [[k, *[setting(s.get(k)) for s in settings]] for k in keys]
-    done = [t.manifest.get("training") or {} for t in runs]
-    counts = [t.manifest.get("counts") or {} for t in runs]
-    rows += [["per-device batch × accumulation", *[f"{d.get('batch_size', '–')} × {d.get('grad_accum', '–')}"
-                                                   for d in done]],
-             *[[f"{k} (count)", *[fmt(c.get(k)) for c in counts]] for k in sorted({k for c in counts for k in c})],
-             ["final training loss", *[fmt(d.get("final_loss")) for d in done]],
-             ["train minutes", *[fmt(d["train_seconds"] / 60, 1) if d.get("train_seconds") is not None else "–"
-                                 for d in done]]]
-    return Table(["setting", *[short(t.model) for t in runs]], rows,
-                 source(ev, *[ev.rel(t.folder / "manifest.json") for t in runs]),
-                 f"{STAGE_NAMES[stage]} hyperparameters actually used (from each adapter's manifest).")
+def _runs_table(ev: Evidence) -> Table:
+    """What each training run did: examples, steps, batch, final loss and minutes (one row per model and stage)."""
+    rows = []
+    for t in sorted(ev.trained, key=lambda t: (short(t.model).lower(), STAGES.index(t.stage))):
+        done, counts = t.manifest.get("training") or {}, t.manifest.get("counts") or {}
+        examples = counts.get("conversations", counts.get("pairs"))
+        rows.append([short(t.model), STAGE_NAMES[t.stage], fmt(examples), fmt(counts.get("steps")),
+                     f"{done.get('batch_size', '–')} × {done.get('grad_accum', '–')}", fmt(done.get("final_loss")),
+                     fmt(done["train_seconds"] / 60, 1) if done.get("train_seconds") is not None else "–"])
+    return Table(["model", "stage", "examples", "steps", "batch × accumulation", "final loss", "minutes"], rows,
+                 source(ev, adapter_file("manifest.json").replace("/sft/", "/{sft,dpo}/"), n=len(rows), unit="runs"),
+                 "Each training run as its manifest recorded it (examples: conversations for SFT, pairs for DPO).")
 
 
 def headline(ev: Evidence) -> Section:
-    """The one table of the report: every model × stage × headline measure, with the paired change vs base."""
+    """The one table of the report: every model × headline measure × stage against base, as paired changes."""
     section = Section("headline", "3 · Results")
     table = headline_table(ev)
     if table is None:
         return missing(section, f"`{STAGES_FILE}` or `{RESULTS_FILE}`", prose.NEXT_STEP["evaluation"])
-    section.add(Text("One row per model and headline measure. The change columns are the stage minus base on the "
-                     "same items, with the 95% interval of a paired bootstrap; **higher**/**lower** only when that "
-                     "interval excludes 0. Per-metric detail is in Appendix A and in `evaluation/results.csv`."),
+    section.add(Text("One row per model, headline measure and trained stage. **base** and **stage** are the means "
+                     "over the n items scored at both stages, so the change is their difference; its 95% interval "
+                     "comes from a paired bootstrap over those items, and the verdict is **higher**/**lower** only "
+                     "when the interval excludes 0. A result that measures nothing (a constant answer, a judge that "
+                     "rates alike) gets no verdict. Means over every item of a stage are in Appendix A."),
                 table)
     section.slides.append(Slide("Headline results", [], table=table, notes=table.source))
     return section
@@ -130,31 +133,44 @@ def headline_table(ev: Evidence) -> Table | None:
     if not rows_of:
         return None
     changes = all_changes(ev)
-    rows = []
+    rows, dropped, named = [], [], {}
     for model in _models(ev):
         for benchmark, metric, label in rows_of:
-            values = {s: value_of(ev, model, s, benchmark, metric) for s in STAGES}
-            if all(v is None for v, _ in values.values()):
-                continue
-            n = next((n for _, n in values.values() if n), None)
-            cells = [short(model), label, fmt(n), fmt(values["base"][0])]
             for stage in TRAINING_STAGES:
                 change = find(changes, model, stage, "base", benchmark, metric)
-                cells += [fmt(values[stage][0]), _change_cell(change)]
-            rows.append(cells)
-    files = [f for f, present in ((STAGES_FILE, ev.stages), (RESULTS_FILE, ev.results),
-                                  (COMPARISON_FILE, ev.comparison)) if present]
-    return Table(["model", "measure", "n", "base", "SFT", "SFT − base [95% CI]", "SFT+DPO", "SFT+DPO − base [95% CI]"],
-                 rows, source(ev, *files, extra="changes: paired bootstrap over the same items"),
-                 "Headline measure per model and stage; n = items per stage.")
+                if change is None:
+                    continue
+                verdict = change.verdict
+                if change.degenerate:
+                    marks = [named.setdefault(f"{short(model)} {part}" if d_model != "*" else part, len(named) + 1)
+                             for part, d_model in _parts(change.degenerate, model)]
+                    verdict = f"none: degenerate [{', '.join(map(str, marks))}]"
+                rows.append([short(model), label, STAGE_NAMES[stage], fmt(change.n) if change.n else "–",
+                             fmt(change.base_mean), fmt(change.stage_mean), _change_cell(change), verdict])
+                if change.dropped:
+                    dropped.append(f"{short(model)} {STAGE_NAMES[stage]} {label}: {fmt(change.dropped)}")
+    if not rows:
+        return None
+    files = [f for f, present in ((STAGES_FILE, ev.stages), (COMPARISON_FILE, ev.comparison)) if present]
+    note = (" Items that dropped out of a pairing (scored at one stage only): " + "; ".join(dropped) + "."
+            if dropped else " No item dropped out of any pairing.")
+    note += "".join(f" [{k}] {what}." for what, k in named.items())
+    return Table(["model", "measure", "stage", "n", "base", "stage mean", "change [95% CI]", "verdict"],
+                 rows, source(ev, *files, extra="paired bootstrap over the same items"),
+                 "Each stage against base on the same items (n = paired items)." + stand_ins(ev) + note)
+
+
+def _parts(degenerate: str, model: str) -> list[tuple[str, str]]:
+    """A change's degeneracy note split into its results (``base …; SFT …``); the judge's concerns every model."""
+    return [(part, "*" if part.startswith("the judge") else model) for part in degenerate.split("; ")]
 
 
 def _change_cell(change) -> str:
     if change is None:
         return "–"
     if not change.tested:
-        return f"{change.delta:+.3f} (not tested)" if change.delta is not None else "not tested"
-    return f"{change.interval()} {change.verdict}"
+        return f"{change.printed_delta()} (not tested)" if change.delta is not None else "not tested"
+    return change.interval()
 
 
 def stage_comparison(ev: Evidence) -> Section:
@@ -167,22 +183,26 @@ def stage_comparison(ev: Evidence) -> Section:
     src = source(ev, STAGES_FILE, n=sum(r["n"] or 0 for r in rows), unit="scored answers",
                  extra="judge: the preference step's reward model")
     chart = Figure("stage_rewards", figures.stage_rewards(rows, ev.world), "Mean held-out reward with 95% intervals "
-                   "(separate intervals; the verdicts use the paired change).", src)
+                   "(separate intervals; the verdicts use the paired change)." + stand_ins(ev), src)
     table = Table(["model", "stage", "mean reward", "95% CI", "ended turn", "n"],
                   [[short(r["model"]), STAGE_NAMES.get(r["stage"], r["stage"]), fmt(r["mean_reward"]),
                     f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["stopped_share"], 2), fmt(r["n"])]
                    for r in rows], src, "Reward-model score of the held-out answers; ended turn = share of answers "
                   "that ended with the end-of-turn token.")
     said = [c.sentence() for c in all_changes(ev) if c.benchmark == "reward"]
-    section.add(chart, table, Text("**Paired changes.**"), Bullets(said))
-    section.slides.append(Slide("Held-out reward by stage", said[:4], figure=chart, notes=src))
+    beyond = [c.sentence() for c in all_changes(ev) if c.benchmark == "reward" and c.vs != "base"]
+    section.add(chart, table)
+    if beyond:  # against base they are in the headline table; SFT+DPO against SFT only here
+        section.add(Text("**SFT+DPO against SFT** (paired, the same held-out answers):"), Bullets(beyond))
+    section.slides.append(Slide("Held-out reward by stage", said, figure=chart, notes=src))
     return section
 
 
 def _results_source(ev: Evidence, rows: list[dict]) -> str:
     """Provenance of these rows: their file, world, sample size, judge and how the intervals were made."""
     kinds = {ci(r)[2] for r in rows}
-    how = {"reported": "intervals as reported by the evaluation", "normal": "value ± 1.96 × stderr"}
+    how = {"reported": "intervals as reported by the evaluation", "normal": "value ± 1.96 × stderr",
+           "wilson": "Wilson intervals for proportions"}
     judges = sorted({r.get("judge") for r in rows if r.get("judge")})
     extra = "; ".join(([f"judge: {', '.join(judges)}"] if judges else []) + [how[k] for k in sorted(kinds) if k in how])
     files = sorted({AGENT_FILE if r["benchmark"] == AGENT_BENCHMARK and ev.results_from_agent_file else RESULTS_FILE
@@ -202,13 +222,23 @@ def evaluation(ev: Evidence) -> Section:
         if subset:
             charts.append(Figure(f"eval_{benchmark}", figures.benchmark_chart(subset, label, ev.world,
                                                                               CHANCE.get((benchmark, metric))),
-                                 f"{label} per model and stage (headline metric `{metric}`), 95% intervals.",
+                                 f"{label} per model and stage (headline metric `{metric}`), 95% intervals."
+                                 + stand_ins(ev),
                                  _results_source(ev, subset)))
     section.add(*charts)
-    said = [c.sentence() for c in all_changes(ev) if c.benchmark not in ("reward", AGENT_BENCHMARK)]
-    section.add(Text("**Paired changes vs base.**"), Bullets(said or ["No paired comparison yet: "
-                                                                      f"`{COMPARISON_FILE}` is missing."]))
-    settings = settings_table(ev, EVALUATION_MANIFEST, ev.evaluation_manifest, "Evaluation settings used.")
+    # the paired changes themselves are in the headline table; here only what makes some of them void
+    from .degenerate import find_degenerate
+
+    named = [d for d in find_degenerate(ev) if d.benchmark not in ("reward", AGENT_BENCHMARK)]
+    if named:
+        section.add(Text("**Degenerate results (no verdict).** " + " ".join(
+            (f"{short(d.model)} {STAGE_NAMES.get(d.stage, d.stage)} on MMLU {d.what}." if d.kind == "constant answer"
+             else f"MT-Bench: {d.what}.") for d in named)
+            + " A constant answer scores the share of that letter in the answer key, whatever the model knows; "
+              "a judge that rates (almost) everything alike cannot tell two stages apart."))
+    elif not ev.comparison:
+        section.add(Text(f"No paired comparison yet: `{COMPARISON_FILE}` is missing."))
+    settings = key_settings_table(ev, "06 evaluation", "Evaluation settings: this run beside the real T4 profile.")
     if settings:
         section.add(settings)
     for chart in charts:
@@ -218,7 +248,7 @@ def evaluation(ev: Evidence) -> Section:
 
 def agent(ev: Evidence) -> Section:
     section = Section("agent", "3.3 · Agent evaluation (WebShop-style)")
-    section.add(Text(prose.AGENT))
+    section.add(Text(prose.AGENT), Text(prose.AGENT_BASELINES))
     rows = [r for r in ev.results or [] if r["benchmark"] == AGENT_BENCHMARK]
     if not rows:
         return missing(section, f"rows with benchmark `{AGENT_BENCHMARK}` in `{RESULTS_FILE}`",
@@ -228,12 +258,44 @@ def agent(ev: Evidence) -> Section:
     said = [c.sentence() for c in changes] or [
         "No paired change: the agent runs compare final models and baselines on the same goals, not each stage "
         "against its base; read the intervals as descriptive."]
-    section.add(table, Bullets(said))
-    settings = settings_table(ev, AGENT_MANIFEST, ev.agent_manifest, "Agent settings used.")
+    section.add(table)
+    endings = endings_table(ev)
+    if endings:
+        section.add(endings)
+    from .degenerate import find_degenerate
+
+    named = [d for d in find_degenerate(ev) if d.benchmark == AGENT_BENCHMARK]
+    if named:
+        section.add(Text("**Degenerate agents.** " + " ".join(f"{short(d.model)} {STAGE_NAMES.get(d.stage, '')}"
+                                                                .rstrip() + f" {d.what}." for d in named)
+                         + " Their reward of 0 says nothing about what tuning taught them."))
+    section.add(Bullets(said), Text(prose.AGENT_WHY))
+    settings = key_settings_table(ev, "07 agent", "Agent settings: this run beside the real T4 profile.")
     if settings:
         section.add(settings)
     section.slides.append(Slide("Agent results (WebShop-style)", [], table=table, notes=table.source))
     return section
+
+
+def endings_table(ev: Evidence) -> Table | None:
+    """How each agent's episodes ended (bought, invalid format, round limit...), counted in episodes."""
+    from .degenerate import end_counts
+
+    if not ev.episodes:
+        return None
+    agents = sorted(ev.episodes, key=lambda k: stage_sort_key({"model": k[0], "stage": k[1]}))
+    counts = {key: end_counts(ev.episodes[key]) for key in agents}
+    ends = sorted({e for c in counts.values() for e in c}, key=lambda e: (e != "bought", e))
+    rows = [[short(model), STAGE_NAMES.get(stage, "–"), fmt(len(ev.episodes[(model, stage)])),
+             *[fmt(counts[(model, stage)].get(e, 0)) for e in ends],
+             fmt(sum(bool(e.get("turns")) and not e["turns"][0].get("valid") for e in ev.episodes[(model, stage)]))]
+            for model, stage in agents]
+    total = sum(len(v) for v in ev.episodes.values())
+    return Table(["agent", "stage", "episodes", *[e.replace("_", " ") for e in ends], "invalid first move"], rows,
+                 source(ev, "evaluation/agent/episodes/*.jsonl", n=total, unit="episodes"),
+                 "How the episodes ended: bought = the agent bought a product (reward > 0 only if it matches the "
+                 "goal); invalid format = a reply without a parsable action ends the episode; round limit = no "
+                 "purchase within the allowed rounds.")
 
 
 def agent_table(ev: Evidence, rows: list[dict]) -> Table:
@@ -254,9 +316,11 @@ def agent_table(ev: Evidence, rows: list[dict]) -> Table:
             cells.append(fmt(row["value"]) + (f" [{fmt(low)}, {fmt(high)}]" if kind else ""))
         out.append([*cells, fmt(n)])
     notes = sorted({r.get("note") for r in rows if r.get("note")})
-    return Table(["agent", "stage", *[label for _, label in AGENT_METRICS], "episodes"], out,
-                 _results_source(ev, rows), "Agent results with 95% intervals" + (f" ({'; '.join(notes)})" if notes
-                                                                                    else "") + ".")
+    episodes = [r for r in rows if r["metric"] == "reward"] or rows
+    src = _results_source(ev, rows).replace(f"n={fmt(sum(r['n'] or 0 for r in rows))} scored items",
+                                            f"n={fmt(sum(r['n'] or 0 for r in episodes))} episodes")
+    return Table(["agent", "stage", *[label for _, label in AGENT_METRICS], "episodes"], out, src,
+                 "Agent results with 95% intervals." + stand_ins(ev) + (f" Notes: {'; '.join(notes)}." if notes else ""))
 
 
 def examples(ev: Evidence) -> Section:

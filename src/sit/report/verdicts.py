@@ -18,6 +18,7 @@ STAGE_NAMES = {"base": "base", "sft": "SFT", "dpo": "SFT+DPO"}
 WORDS = {"improved": "higher", "worse": "lower", "no significant change": "no clear change"}
 HELD_OUT = "held-out reward"
 NOT_TESTED = "not tested"
+DEGENERATE = "no verdict (degenerate)"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Change:
     base_mean: float | None = None  # ``vs`` over the n paired items
     stage_mean: float | None = None  # ``stage`` over the same items: delta = stage_mean - base_mean
     dropped: int = 0  # items scored at one stage only, left out of the pairing
+    degenerate: str = ""  # what makes one side of the comparison measure nothing (then there is no verdict)
 
     @property
     def tested(self) -> bool:
@@ -46,6 +48,8 @@ class Change:
     @property
     def verdict(self) -> str:
         """``higher``, ``lower`` or ``no clear change``, decided by the paired interval alone."""
+        if self.degenerate:
+            return DEGENERATE
         if not self.tested:
             return NOT_TESTED
         return WORDS[Delta(self.delta, self.low, self.high, self.n or 0, 0.95).verdict]
@@ -81,7 +85,8 @@ class Change:
             return f"{head}: {change}{NOT_TESTED} ({self.why or 'no paired items'})"
         means = f"{self.means()}, " if self.has_means else ""
         items = f", {self.pairing()}" if self.n else ""
-        return f"{head}: **{self.verdict}** ({means}{self.interval()}, paired 95% CI{items})"
+        why = f": {self.degenerate}" if self.degenerate else ""
+        return f"{head}: **{self.verdict}**{why} ({means}{self.interval()}, paired 95% CI{items})"
 
 
 def short(model: str) -> str:
@@ -118,11 +123,21 @@ def comparison_changes(rows: list[dict]) -> list[Change]:
 def all_changes(ev) -> list[Change]:
     """Every paired change the workspace holds, each comparison once: comparison.csv (every stage vs base),
     then what only stages.csv has (SFT+DPO vs SFT; SFT vs base when comparison.csv is missing)."""
+    from dataclasses import replace
+
+    from .degenerate import find_degenerate
+
     changes = comparison_changes(ev.comparison or [])
     seen = {(c.model, c.stage, c.vs, c.benchmark, c.metric) for c in changes}
     changes += [c for c in stage_changes(ev.stages or [])
                 if (c.model, c.stage, c.vs, c.benchmark, c.metric) not in seen]
-    return changes
+    found = find_degenerate(ev)
+    out = []
+    for c in changes:
+        said = [f"{STAGE_NAMES.get(s, s)} {d.what}" if d.stage != "*" else d.what
+                for s in (c.vs, c.stage) for d in found if d.concerns(c.model, s, c.benchmark)]
+        out.append(replace(c, degenerate="; ".join(dict.fromkeys(said))) if said else c)
+    return out
 
 
 def find(changes: list[Change], model: str, stage: str, vs: str, benchmark: str, metric: str) -> Change | None:
