@@ -114,11 +114,14 @@ def test_dry_run_model_folders_hold_the_adapter_unchanged_and_a_card_with_its_nu
         assert "![sft_loss.png](sft_loss.png)" in card.text
     qwen = ModelCard((root / "publish/models" / NAMES["qwen2.5-3b"] / "README.md").read_text())
     assert qwen.data.base_model == "Qwen/Qwen2.5-3B" and qwen.data.license_name == "qwen-research"
-    assert "| MMLU | acc | dpo | 0.544 | [0.485, 0.604] | 270 | -0.007 [-0.030, +0.016] (n=270 paired) |" in qwen.text  # 0.5444 ± 1.96 × 0.0303
+    assert ("| MMLU | acc | dpo | 0.544 | [0.485, 0.603] | 270 | 0.552 → 0.544: -0.008 [-0.030, +0.016] (n=270 paired) |"
+            in qwen.text)  # Wilson interval of 0.5444 over 270; the paired means beside their change
     assert "| WebShop-style shop (bundled catalog) | reward | dpo | 0.267 | [0.170, 0.360] | 30 | – |" in qwen.text
     llama = ModelCard((root / "publish/models" / NAMES["llama-3.2-3b"] / "README.md").read_text())
-    assert "| held-out reward (reward model) | mean_reward | dpo | 1.789 | [1.400, 2.200] | 16 | +3.023 [+2.500, +3.500] (n=16 paired) |" in llama.text
-    assert ("| IFEval | prompt_level_strict_acc | dpo | 0.613 | [0.506, 0.719] | 80 | +0.300 [+0.150, +0.450] (n=80 paired) |"
+    assert ("| held-out reward (reward model) | mean_reward | dpo | 1.789 | [1.400, 2.200] | 16 | -1.234 → 1.789: "
+            "+3.023 [+2.500, +3.500] (n=16 paired) |") in llama.text
+    assert ("| IFEval | prompt_level_strict_acc | dpo | 0.613 | [0.503, 0.712] | 80 | 0.312 → 0.613: +0.301 "
+            "[+0.150, +0.450] (n=80 paired) |"
             in llama.text)  # the paired change vs base from evaluation/comparison.csv
     manifest = read_json(root / "publish/manifest.json")
     assert manifest["dry_run"] is True and manifest["world"] == TOY

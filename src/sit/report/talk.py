@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from ..workspace import STAGES, TRAINING_STAGES
 from .data_sections import answering_models, source
-from .document import NOT_RUN, Bullets, Report, Section, Slide, Table, fmt
-from .evidence import ANSWERS_PATTERN, COMPARISON_FILE, RESULTS_FILE, STAGES_FILE, Evidence, ci
+from .document import NOT_RUN, Report, Section, Slide, Table, fmt
+from .evidence import ANSWERS_PATTERN, COMPARISON_FILE, RESULTS_FILE, STAGES_FILE, Evidence
 from .result_sections import AGENT_BENCHMARK, headline_table, measures
-from .verdicts import HELD_OUT, STAGE_NAMES, Change, all_changes, find, short
+from .setup_sections import model_names
+from .slides import MARGIN, WIDTH, split_table
+from .verdicts import DEGENERATE, HELD_OUT, STAGE_NAMES, Change, all_changes, find, short
 
 EXAMPLE_CHARS = 150
 ABOUT = {  # what each headline measure asks of a model, one line a listener can follow
@@ -80,7 +82,7 @@ def models_of(ev: Evidence) -> list[str]:
 def motivation(ev: Evidence) -> Slide:
     raw = ev.raw_manifest or {}
     generator = short(raw.get("generator") or "an aligned chat model")
-    models = ", ".join(who(ev, m) for m in models_of(ev)) or "the target base models"
+    models = model_names(models_of(ev), bool(ev.world and ev.world.startswith("toy"))) or "the target base models"
     bullets = [
         "Instruction tuning needs instructions and good answers; writing them by hand is slow and costly.",
         "Magpie: an aligned chat model, given only the start of a user turn, writes the instruction itself, "
@@ -119,20 +121,33 @@ def results_slides(ev: Evidence) -> list[Slide]:
     if table is None:
         return []
     labels = list(dict.fromkeys(row[1] for row in table.rows))
+    groups = []  # as many measures a slide as fit one slide, so no model's rows go on to another slide
+    for label in labels:
+        if groups and len(split_table(_rows_for(ev, table, groups[-1] + [label]), WIDTH - 2 * MARGIN)) == 1:
+            groups[-1].append(label)
+        else:
+            groups.append([label])
     slides = []
-    for k in range(0, len(labels), 2):
-        part = labels[k:k + 2]
-        rows = []
-        for label in part:  # a model without this measure still has its row: its absence shows
-            have = {row[0]: row for row in table.rows if row[1] == label}
-            rows += [have.get(who(ev, m)) or [who(ev, m), label, "–", NOT_RUN, *["–"] * (len(table.columns) - 4)]
-                     for m in models_of(ev)]
-        rows.sort(key=lambda row: [who(ev, m) for m in models_of(ev)].index(row[0]))
+    for part in groups:
         changes = [c for c in all_changes(ev) if c.vs == "base" and _label(ev, c) in part]
-        slides.append(Slide(f"Results: {' and '.join(part)}", [], table=Table(table.columns, rows, table.source,
-                                                                              table.caption),
-                            notes=notes([_count_sentence(ev, changes, label) for label in part], table.source)))
+        slides.append(Slide(f"Results: {' and '.join(part)}", [], table=_rows_for(ev, table, part),
+                            notes=notes([_count_sentence(ev, changes, label) for label in part] + [table.caption],
+                                        table.source)))
     return slides
+
+
+def _rows_for(ev: Evidence, table: Table, labels: list[str]) -> Table:
+    """The headline table's rows of ``labels``, by model; a model without a measure still has its row."""
+    rows = []
+    for label in labels:
+        for m in models_of(ev):
+            found = [r for r in table.rows if r[1] == label and r[0] == who(ev, m)]
+            rows += found or [[who(ev, m), label, NOT_RUN, *["–"] * (len(table.columns) - 3)]]
+    order = [who(ev, m) for m in models_of(ev)]
+    rows.sort(key=lambda row: order.index(row[0]) if row[0] in order else len(order))
+    # the report's footnote marks ("none: degenerate [1, 2]") point at its caption, which is in the notes here
+    rows = [[DEGENERATE if str(cell).startswith("none: degenerate") else cell for cell in row] for row in rows]
+    return Table(table.columns, rows, table.source, table.caption)
 
 
 def held_out(ev: Evidence, section: Section) -> Slide:
@@ -193,11 +208,11 @@ def conclusions(ev: Evidence, toy: bool, section: Section) -> Slide:
     if agent:
         bullets.append(agent)
     if toy:
-        bullets.append("Toy world: tiny stand-in models, so these verdicts test the code path, not the method; "
-                       "the real answer needs the T4 run.")
+        bullets.append(f"Toy world: the models are {model_names(models_of(ev), True)}, so these verdicts test the "
+                       "code path, not the method; the real answer needs the T4 run.")
     if not models_of(ev):
         bullets.insert(0, "No stage has been compared with its base yet.")
-    said = next((b.items for b in section.blocks if isinstance(b, Bullets)), [])
+    said = [b for slide in section.slides for b in slide.bullets]  # the report's conclusions, said in full
     files = [f for f, rows in ((STAGES_FILE, ev.stages), (COMPARISON_FILE, ev.comparison), (RESULTS_FILE, ev.results))
              if rows]
     return Slide("Conclusions", bullets,
@@ -327,7 +342,7 @@ def _with_takeaway(ev: Evidence, slide: Slide) -> Slide:
         found = next(((b, m, label) for b, m, label in measures(ev) if b == benchmark), None)
         if found:
             changes = [c for c in all_changes(ev) if (c.benchmark, c.metric, c.vs) == (found[0], found[1], "base")]
-            title = _benchmark_takeaway(found[2], changes, len(models_of(ev)))
+            title = _benchmark_takeaway(found[2], changes, degenerate_kinds(ev, found[0]))
             bullets = [_model_line(ev, m, [c for c in changes if c.model == m]) for m in models_of(ev)]
             points += [c.sentence() for c in changes]
     return Slide(title, bullets, figure=figure, table=slide.table,
@@ -364,11 +379,23 @@ def _count(changes: list[Change]) -> str:
     tested = [c for c in changes if c.tested]
     if not tested:
         return "not tested"
-    counts = {w: sum(c.verdict == w for c in tested) for w in ("higher", "lower", "no clear change")}
-    return ", ".join(f"{w} for {n}" for w, n in counts.items() if n) + f" of {len(tested)}"
+    counts = {}
+    for c in tested:
+        counts[c.verdict] = counts.get(c.verdict, 0) + 1
+    return ", ".join(f"{w} for {n}" for w, n in counts.items()) + f" of {len(tested)}"
 
 
-def _benchmark_takeaway(label: str, changes: list[Change], models: int) -> str:
+def degenerate_kinds(ev: Evidence, benchmark: str) -> list[str]:
+    from .degenerate import find_degenerate
+
+    return list(dict.fromkeys(d.kind for d in find_degenerate(ev) if d.benchmark == benchmark))
+
+
+def _benchmark_takeaway(label: str, changes: list[Change], kinds: list[str]) -> str:
+    tested = [c for c in changes if c.tested]
+    if tested and all(c.verdict == DEGENERATE for c in tested):
+        return (f"{label} gives no verdict: all {len(tested)} changes rest on degenerate results "
+                f"({', '.join(kinds) or 'see the notes'})")
     parts = [f"{STAGE_NAMES[s]} {_count([c for c in changes if c.stage == s])}" for s in TRAINING_STAGES
              if any(c.stage == s for c in changes)]
     return f"{label} against base: " + "; ".join(parts) if parts else f"{label} per model and stage"
@@ -397,29 +424,22 @@ def _find(changes: list[Change], model: str, stage: str, label: str, ev: Evidenc
 
 
 def _model_line(ev: Evidence, model: str, changes: list[Change]) -> str:
-    """``Llama-3.2-3B: SFT -1.234 → 0.456: +1.690 higher; …``: every change of one model, compactly."""
+    """``Llama-3.2-3B: SFT higher (-1.234 → 0.456, +1.690 [+1.200, +2.100]); …``: every change of one model."""
     parts = []
     for c in changes:
         what = STAGE_NAMES[c.stage] + ("" if c.vs == "base" else f" vs {STAGE_NAMES[c.vs]}")
         if not c.tested:
             parts.append(f"{what} not tested")
-        else:  # the change beside the two paired means it is the difference of
-            parts.append(f"{what} " + (f"{c.means()}: " if c.has_means else "") + f"{c.printed_delta()} {c.verdict}")
+        else:  # the verdict, then the two paired means and the change (their difference) with its interval
+            parts.append(f"{what} {c.verdict} (" + (f"{c.means()}, " if c.has_means else "") + f"{c.interval()})")
     return f"{who(ev, model)}: " + ("; ".join(parts) if parts else "no paired change")
 
 
 def _agent_line(ev: Evidence) -> str | None:
-    rows = [r for r in ev.results or [] if r["benchmark"] == AGENT_BENCHMARK and r["metric"] == "reward"]
-    if not rows:
-        return None
-    best = max(rows, key=lambda r: r["value"] if r["value"] is not None else -1)
-    low, high, kind = ci(best)
-    tuned = [r for r in rows if r["stage"] in STAGE_NAMES]
-    tuned_best = max((r["value"] or 0 for r in tuned), default=None)
-    return (f"Agent (WebShop-style): best mean reward {fmt(best['value'])}"
-            + (f" [{fmt(low)}, {fmt(high)}]" if kind else "")
-            + f" by {short(best['model'])} {STAGE_NAMES.get(best['stage'], best['stage'])}"
-            + (f"; the tuned models reach at most {fmt(tuned_best)}" if tuned_best is not None else "") + ".")
+    from .closing_sections import _agent_sentence  # the report's own agent conclusion, word for word
+
+    said = _agent_sentence(ev)
+    return f"Agent (WebShop-style): {said[0].lower() + said[1:]}" if said else None
 
 
 def _ended_turn(ev: Evidence) -> str | None:
@@ -434,14 +454,18 @@ def _ended_turn(ev: Evidence) -> str | None:
 
 
 def _moved(ev: Evidence) -> str | None:
-    changes = [c for c in all_changes(ev) if c.vs == "base" and c.tested]
+    headline = {(b, m): label for b, m, label in measures(ev)}
+    changes = [c for c in all_changes(ev) if c.vs == "base" and c.tested and (c.benchmark, c.metric) in headline]
     if not changes:
         return None
-    labels = list(dict.fromkeys(_label(ev, c) for c in changes))
-    moved = [lab for lab in labels if any(c.verdict != "no clear change" for c in changes if _label(ev, c) == lab)]
-    still = [lab for lab in labels if lab not in moved]
+    labels = list(dict.fromkeys(headline[(c.benchmark, c.metric)] for c in changes))
+    verdicts = {lab: {c.verdict for c in changes if headline[(c.benchmark, c.metric)] == lab} for lab in labels}
+    moved = [lab for lab in labels if verdicts[lab] & {"higher", "lower"}]
+    degenerate = [lab for lab in labels if verdicts[lab] == {DEGENERATE}]
+    still = [lab for lab in labels if lab not in moved and lab not in degenerate]
     return ("Moved against base: " + (", ".join(moved) or "nothing") + "; did not move: "
-            + (", ".join(still) or "nothing") + ".")
+            + (", ".join(still) or "nothing")
+            + (f"; measured nothing (degenerate): {', '.join(degenerate)}" if degenerate else "") + ".")
 
 
 def _answer(record: dict | None) -> str:
