@@ -149,15 +149,15 @@ def paginate(content: Slide) -> list[Slide]:
     return pages
 
 
-def split_table(table: Table, width: float) -> list[Table]:
-    """The table's rows in slide-high parts at :data:`TABLE_PT`, each with the header row."""
+def split_table(table: Table, width: float, room: float = BOTTOM - TOP) -> list[Table]:
+    """The table's rows in parts ``room`` inches high at :data:`TABLE_PT`, each with the header row."""
     columns = min(len(table.columns), MAX_TABLE_COLUMNS)
     widths = _column_widths(table, columns, width, TABLE_PT)
     header = _row_height([plain(str(c)) for c in table.columns[:columns]], widths, TABLE_PT)
     parts, rows, used = [], [], header
     for row in table.rows:
         height = _row_height([plain(str(c)) for c in row[:columns]], widths, TABLE_PT)
-        if rows and used + height > BOTTOM - TOP:
+        if rows and used + height > room:
             parts.append(rows)
             rows, used = [], header
         rows.append(row)

@@ -15,7 +15,7 @@ from .document import NOT_RUN, Report, Section, Slide, Table, fmt
 from .evidence import ANSWERS_PATTERN, COMPARISON_FILE, RESULTS_FILE, STAGES_FILE, Evidence
 from .result_sections import AGENT_BENCHMARK, headline_table, measures
 from .setup_sections import model_names
-from .slides import MARGIN, WIDTH, split_table
+from .slides import BOTTOM, MARGIN, TOP, WIDTH, split_table
 from .verdicts import DEGENERATE, HELD_OUT, STAGE_NAMES, Change, all_changes, find, short
 
 EXAMPLE_CHARS = 150
@@ -123,7 +123,9 @@ def results_slides(ev: Evidence) -> list[Slide]:
     labels = list(dict.fromkeys(row[1] for row in table.rows))
     groups = []  # as many measures a slide as fit one slide, so no model's rows go on to another slide
     for label in labels:
-        if groups and len(split_table(_rows_for(ev, table, groups[-1] + [label]), WIDTH - 2 * MARGIN)) == 1:
+        # with room to spare: a renderer may wrap a cell our glyph-width estimate keeps on one line
+        if groups and len(split_table(_rows_for(ev, table, groups[-1] + [label]), WIDTH - 2 * MARGIN,
+                                      0.7 * (BOTTOM - TOP))) == 1:
             groups[-1].append(label)
         else:
             groups.append([label])
@@ -194,15 +196,16 @@ def conclusions(ev: Evidence, toy: bool, section: Section) -> Slide:
     changes = all_changes(ev)
     bullets = []
     for model in models_of(ev):
-        parts = []
+        said = {}  # what each stage shows -> the stages that show it (two stages alike are said once)
         for stage in TRAINING_STAGES:
             found = [(label, c) for _, _, label in measures(ev) if (c := _find(changes, model, stage, label, ev))]
             by_verdict = {}
             for label, c in found:
                 by_verdict.setdefault(c.verdict, []).append(label)
             if by_verdict:
-                parts.append(f"{STAGE_NAMES[stage]} " + "; ".join(
-                    f"{verdict} on {', '.join(labels)}" for verdict, labels in by_verdict.items()))
+                text = "; ".join(f"{verdict} on {', '.join(labels)}" for verdict, labels in by_verdict.items())
+                said.setdefault(text, []).append(STAGE_NAMES[stage])
+        parts = [f"{' and '.join(stages)}: {text}" for text, stages in said.items()]
         bullets.append(f"{who(ev, model)}: " + (". ".join(parts) if parts else NOT_RUN) + ".")
     agent = _agent_line(ev)
     if agent:
