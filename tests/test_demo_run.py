@@ -216,9 +216,13 @@ def publishing_problems(ws: Path) -> list[str]:
                 problems.append(f"{card_file.parent.name}: model-index cites split {result.dataset_split!r}, "
                                 f"the dataset has {sorted(splits)}")
         for row in CARD_ROW.finditer(card.text):
-            change = re.sub(r" \(n=.*\)$", "", row["change"].strip())  # means: change [CI]; the report's n column
-            printed = [change] if ": " not in change else change.split(": ", 1)
-            if change not in ("–", "change vs base [95% CI]") and not all(part in report for part in printed):
+            change = re.sub(r" \(n=.*\)$", "", row["change"].strip())  # "base → stage: change [CI] (n=…)"
+            if ": " in change:  # the report's headline row: | base mean | stage mean | change [CI] |
+                means, interval = change.split(": ", 1)
+                printed = "| " + " | ".join(means.split(" → ")) + f" | {interval} |"
+            else:
+                printed = change
+            if change not in ("–", "change vs base [95% CI]") and printed not in report:
                 problems.append(f"{card_file.parent.name}: {row['label']} {row['stage']} change {change} is not "
                                 "in the report")
         config = json.loads((card_file.parent / "adapter_config.json").read_text())
