@@ -53,11 +53,13 @@ def changes_match_means(ws: Path) -> list[str]:
         if verdict in ("higher", "lower", "no clear change") and verdict != expected:
             problems.append(f"report.md: {verdict} printed beside [{low}, {high}]")
     for row in _csv(ws / "evaluation/comparison.csv"):
-        if row["n"] not in ("", "0") and abs(_num(row["value"]) - _num(row["base"]) - _num(row["delta"])) > 1e-9:
+        if "dropped" not in row:
+            problems.append("comparison.csv: no dropped column; base and value may not be the paired means")
+        elif row["n"] not in ("", "0") and abs(_num(row["value"]) - _num(row["base"]) - _num(row["delta"])) > 1e-9:
             problems.append(f"comparison.csv: {row['model']} {row['stage']} {row['metric']}: "
                             f"{row['value']} - {row['base']} != {row['delta']}")
     for row in _csv(ws / "evaluation/stages.csv"):
-        if row.get("vs") and abs(_num(row["stage_mean"]) - _num(row["vs_mean"]) - _num(row["delta"])) > 1e-9:
+        if row.get("vs") and not abs(_num(row.get("stage_mean")) - _num(row.get("vs_mean")) - _num(row["delta"])) <= 1e-9:
             problems.append(f"stages.csv: {row['model']} {row['stage']}: paired means do not give the delta")
     summary = (ws / "evaluation/summary.md").read_text(encoding="utf-8")
     for line in summary.splitlines():

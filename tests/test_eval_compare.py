@@ -155,3 +155,19 @@ def test_stages_csv_and_comparison_csv_print_one_interval_for_the_same_compariso
     assert (stages["delta"], stages["delta_low"], stages["delta_high"]) == (delta.delta, delta.low, delta.high)
     assert stages["vs_mean"] == delta.base_mean and stages["stage_mean"] == delta.other_mean
     assert stages["paired_n"] == 16 and stages["dropped"] == 0
+
+
+def test_a_change_that_involves_a_constant_answer_is_called_degenerate_not_judged(session):
+    """An SFT model that answers C to every question of a balanced key scores 0.25 whatever it knows."""
+    spec, bench = session.registry.get(LLAMA), BENCHMARKS["mmlu"]
+    for stage, choices in (("base", [i % 4 for i in range(24)]), ("sft", [2] * 24)):
+        items = [{"id": f"q{i}", "task": "mmlu", "scores": {"acc": float(c == (i + 1) % 4)}, "target": str((i + 1) % 4),
+                  "choice": c, "adapter": None} for i, c in enumerate(choices)]
+        rows = metric_rows(model=spec.id, stage=stage, benchmark="mmlu", items=items, metrics=bench.metrics,
+                           world=session.world_id, note="test")
+        store_results(session, slug=spec.slug, model=spec.id, stage=stage, benchmark="mmlu", rows=rows, items=items,
+                      fingerprint=fingerprint(session, bench, {"limit": None}))
+    result = compare(session)
+    d = next(d for d in result.deltas if d["stage"] == "sft")
+    assert d["verdict"] == "degenerate" and d["note"] == "sft answers C to all 24 questions"
+    assert any("MMLU acc: no verdict, degenerate (sft answers C to all 24 questions)" in s for s in result.sentences)

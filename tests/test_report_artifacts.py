@@ -355,7 +355,7 @@ def test_the_agent_section_counts_episodes_shows_how_they_ended_and_names_agents
     assert ["random baseline", "–", "30", "20", "0", "10", "0"] in endings.rows
     assert "n=60 episodes" in endings.source
     text = " ".join(getattr(b, "text", "") for b in section.blocks)
-    assert "Qwen2.5-3B SFT+DPO never made a valid move: all 30 episodes ended on turn 1 (30 invalid_format)" in text
+    assert "Qwen2.5-3B SFT+DPO: never made a valid move: all 30 episodes ended on turn 1 (30 invalid_format)" in text
     assert "The **rule** agent" in text and "The **random** agent" in text
     assert "Instruction tuning alone does not make an agent here" in text
     results = next(b for b in section.blocks if getattr(b, "columns", [None])[-1:] == ["episodes"])

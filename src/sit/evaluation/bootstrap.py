@@ -111,7 +111,8 @@ def dropped_note(delta: Delta, unit: str = "items") -> str:
     """``3 items left out (scored at one stage only)``, or empty when the pairing kept every item."""
     if not delta.dropped:
         return ""
-    return (f"{delta.dropped} {unit} left out (scored at one stage only, e.g. a judgment that could not be "
+    one = unit.removesuffix("s") if delta.dropped == 1 else unit
+    return (f"{delta.dropped} {one} left out (scored at one stage only, e.g. a judgment that could not be "
             f"parsed); the means are over the {delta.n} paired {unit}")
 
 

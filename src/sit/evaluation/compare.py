@@ -130,11 +130,37 @@ def compare(session: Session, *, write: bool = True) -> Comparison:
                 delta, why = pair_delta(session, model, stage, benchmark, metric,
                                         samples=cfg["bootstrap_samples"], confidence=float(cfg["confidence"]))
                 deltas.append(_delta_row(rows, model, stage, benchmark, metric, label, delta, why))
+    mark_degenerate(session, deltas)
     result = Comparison(rows=rows, table=table, deltas=deltas, sentences=verdict_sentences(deltas), world=world)
     result.notes = summary_notes(session, rows)
     if write:
         result.paths = write_comparison(session, result)
     return result
+
+
+def mark_degenerate(session: Session, deltas: list[dict]) -> None:
+    """A change that involves a result measuring nothing (a constant MMLU answer, a judge that rates alike) gets
+    the verdict ``degenerate`` and a note saying what happened, instead of a verdict on its interval."""
+    from .degenerate import constant_answer, judge_alike, mt_bench_ratings
+
+    said: dict[tuple[str, str, str], str] = {}
+    judged = []
+    for model in dict.fromkeys(d["model"] for d in deltas):
+        for stage in STAGES:
+            for benchmark in ("mmlu", "mt_bench"):
+                items = _items(session, session.registry, model, stage, benchmark)
+                if items and benchmark == "mmlu" and (what := constant_answer(items)):
+                    said[(model, stage, benchmark)] = f"{stage} {what}"
+                elif items and benchmark == "mt_bench":
+                    judged.append(items)
+    judge = judge_alike(mt_bench_ratings(judged))
+    for d in deltas:
+        reasons = [said[(d["model"], s, d["benchmark"])] for s in ("base", d["stage"])
+                   if (d["model"], s, d["benchmark"]) in said]
+        reasons += [judge] if judge and d["benchmark"] == "mt_bench" else []
+        if reasons and d["verdict"] != "not tested":
+            d["verdict"] = "degenerate"
+            d["note"] = "; ".join([*reasons, *([d["note"]] if d["note"] else [])])
 
 
 def _headlines(rows: list[dict]) -> list[tuple[str, str, str]]:
@@ -211,6 +237,8 @@ def verdict_sentences(deltas: list[dict]) -> list[str]:
         for d in items:
             if d["verdict"] in ("", "not tested"):
                 parts.append(f"{d['label']}: {d['delta']:+.3f}, not tested ({d['why']})")
+            elif d["verdict"] == "degenerate":
+                parts.append(f"{d['label']}: no verdict, degenerate ({d['note']})")
             else:
                 dropped = f", {d['dropped']} dropped" if d.get("dropped") else ""
                 parts.append(f"{d['label']}: {d['verdict']} ({d['base']:.3f} → {d['value']:.3f}, "

@@ -49,8 +49,11 @@ def assemble(session: Session, evidence: Evidence | None = None) -> Report:
     built = fingerprint_of(world) if toy else None  # world id · CPU kernels · weights: same world, same numbers
     subtitle = (f"World `{built or world}` · profile {session.profile_name} · seed {session.seed} · generated {now()[:16]} UTC"
                 + (f" · commit {commit[:10]}" if commit else ""))
-    sections = [closing.abstract(ev, toy), data.overview(ev, toy), data.method(), data.magpie(ev), data.filtering(ev),
-                data.preference(ev), results.training(ev), setup.real_setup(ev, toy), results.headline(ev),
+    data_steps = [setup.with_settings(ev, make(ev), step, what) for make, step, what in (
+        (data.magpie, "01 generation", "Generation"), (data.filtering, "02 filtering", "Filter"),
+        (data.preference, "03 preference", "Preference"))]
+    sections = [closing.abstract(ev, toy), data.overview(ev, toy), data.method(), *data_steps,
+                results.training(ev), setup.real_setup(ev, toy), results.headline(ev),
                 results.stage_comparison(ev), results.evaluation(ev), results.agent(ev), results.examples(ev),
                 discussion(ev), closing.limitations(toy), closing.conclusions(ev, toy), closing.references(),
                 closing.appendix_results(ev), setup.appendix_settings(ev),

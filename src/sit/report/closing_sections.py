@@ -8,7 +8,7 @@ from . import prose
 from .data_sections import answering_phrase, source
 from .degenerate import find_degenerate
 from .document import Bullets, Callout, Section, Slide, Table, Text, fmt, missing
-from .evidence import COMPARISON_FILE, RESULTS_FILE, STAGES_FILE, Evidence, stage_sort_key
+from .evidence import COMPARISON_FILE, RESULTS_FILE, STAGES_FILE, Evidence, adapter_file, stage_sort_key
 from .result_sections import AGENT_BENCHMARK, DEVICE
 from .setup_sections import model_names
 from .verdicts import DEGENERATE, NOT_TESTED, STAGE_NAMES, all_changes, short
@@ -90,12 +90,16 @@ def _answer_sentences(ev: Evidence, toy: bool) -> list[str]:
     bench = [c for c in changes if c.vs == "base" and c.benchmark not in ("reward", AGENT_BENCHMARK)]
     if bench:
         moved = [c for c in bench if c.verdict in ("higher", "lower")]
+        void = [c for c in bench if c.degenerate]
+        judged = len(bench) - len(void)
+        head = (f"Of the {len(bench)} benchmark changes against base, {len(void)} involve a degenerate result and "
+                f"get no verdict; of the other {judged}, " if void else f"Of the {len(bench)} benchmark changes "
+                "against base, ")
         if moved:
-            out.append(f"On the benchmarks {len(moved)} of {len(bench)} stage changes exclude 0: "
-                       + ", ".join(f"{short(c.model)} {STAGE_NAMES[c.stage]} {c.measure} {c.verdict}" for c in moved)
-                       + ".")
+            out.append(head + f"{len(moved)} exclude 0: " + ", ".join(
+                f"{short(c.model)} {STAGE_NAMES[c.stage]} {c.measure} {c.verdict}" for c in moved) + ".")
         else:
-            out.append(f"None of the {len(bench)} benchmark changes against base excludes 0.")
+            out.append(head + "none excludes 0.")
     named = find_degenerate(ev)
     if named:
         out.append(f"{len(named)} result{'s are' if len(named) > 1 else ' is'} degenerate and get{'s' if len(named) == 1 else ''} "
@@ -193,27 +197,44 @@ def appendix_results(ev: Evidence) -> Section:
                       "Every benchmark metric per model and stage; 95% intervals and per-row notes are in "
                       "`evaluation/results.csv`."))
     if notes:
-        section.add(Text("**Notes on the rows**, each with the model stages it concerns."), Bullets(notes[:12]))
+        section.add(Text("**Notes on the rows**: what holds for every model stage, then each remark with the model "
+                         "stages it concerns."), Bullets(notes))
     return section
 
 
 def _tied_notes(rows: list[dict], columns: list[tuple[str, str]]) -> list[str]:
-    """One line per benchmark and distinct note, naming the model stages it concerns (``every model stage``
-    when it concerns all of them)."""
-    where: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for r in rows:
-        if r.get("note"):
-            found = where.setdefault((r["benchmark"], r["note"]), [])
-            if (r["model"], r["stage"]) not in found:
-                found.append((r["model"], r["stage"]))
+    """One line per benchmark: what its notes say of every model stage, then each remaining remark with the
+    model stages it concerns (a note is a ``; ``-separated list of remarks)."""
     out = []
-    for (benchmark, note), stages in sorted(where.items()):
-        evaluated = {(m, s) for m, s in columns if any((r["model"], r["stage"], r["benchmark"]) == (m, s, benchmark)
-                                                      for r in rows)}
-        who = ("every model stage" if set(stages) >= evaluated else
-               ", ".join(f"{short(m)} {STAGE_NAMES.get(s, s)}" for m, s in stages))
-        out.append(f"{benchmark} ({who}): {note}")
+    for benchmark in dict.fromkeys(r["benchmark"] for r in rows):
+        where: dict[str, list[tuple[str, str]]] = {}
+        for r in rows:
+            if r["benchmark"] != benchmark or not r.get("note"):
+                continue
+            for part in (p.strip() for p in r["note"].split(";")):
+                found = where.setdefault(part, [])
+                if part and (r["model"], r["stage"]) not in found:
+                    found.append((r["model"], r["stage"]))
+        evaluated = [(m, s) for m, s in columns if any((r["model"], r["stage"], r["benchmark"]) == (m, s, benchmark)
+                                                     for r in rows)]
+        common = [part for part, stages in where.items() if part and set(stages) >= set(evaluated)]
+        by_who: dict[str, list[str]] = {}
+        for part, stages in where.items():
+            if part and part not in common:
+                by_who.setdefault(_who(stages, evaluated), []).append(part)
+        line = f"**{benchmark}**: " + "; ".join(common)
+        line += "".join(f" · {who}: {'; '.join(parts)}" for who, parts in by_who.items())
+        out.append(line)
     return out
+
+
+def _who(stages: list[tuple[str, str]], evaluated: list[tuple[str, str]]) -> str:
+    """``base of every model``, ``SFT and SFT+DPO of every model`` or the model stages one by one."""
+    kinds = {s for _, s in stages}
+    every = {(m, s) for m, s in evaluated if s in kinds}
+    if set(stages) == every and len({m for m, _ in evaluated}) > 1:
+        return " and ".join(STAGE_NAMES.get(k, k) for k in ("base", "sft", "dpo") if k in kinds) + " of every model"
+    return ", ".join(f"{short(m)} {STAGE_NAMES.get(s, s)}" for m, s in stages)
 
 
 def appendix_reproducibility(ev: Evidence, seed: int, profile: str) -> Section:
@@ -221,14 +242,19 @@ def appendix_reproducibility(ev: Evidence, seed: int, profile: str) -> Section:
     manifests = ev.manifests()
     if not manifests:
         return missing(section, "any step manifest", prose.NEXT_STEP["raw"])
-    rows, gpu, total = [], 0.0, 0.0
-    for rel, manifest in manifests.items():
-        seconds = _seconds(manifest)
+    steps: dict[tuple[str, str], list[float]] = {}  # (step, device) -> seconds of each run (one per model)
+    gpu, total = 0.0, 0.0
+    for manifest in manifests.values():
+        seconds = _seconds(manifest) or 0.0
         device = DEVICE.get(manifest.get("profile"), manifest.get("profile", "?"))
-        total += seconds or 0
-        gpu += (seconds or 0) if device.startswith("GPU") else 0
-        rows.append([rel, manifest.get("phase", "?"), device, fmt(seconds / 60 if seconds is not None else None, 2)])
-    cost = Table(["manifest", "step", "device", "minutes"], rows, source(ev, *manifests),
+        total += seconds
+        gpu += seconds if device.startswith("GPU") else 0
+        steps.setdefault((manifest.get("phase", "?"), device), []).append(seconds)
+    rows = [[step, device, fmt(len(runs)), fmt(sum(runs) / 60, 2)] for (step, device), runs in steps.items()]
+    named = [m for m in manifests if not m.startswith("models/")]
+    if len(named) < len(manifests):
+        named.insert(3, adapter_file("manifest.json").replace("/sft/", "/{sft,dpo}/"))
+    cost = Table(["step", "device", "runs", "minutes"], rows, source(ev, *named),
                  f"Wall time per step: total {fmt(total / 60, 1)} min, of which {fmt(gpu / 3600, 2)} GPU-hours. "
                  + prose.COST)
     seeds = sorted({str(m.get("seed")) for m in manifests.values() if m.get("seed") is not None})

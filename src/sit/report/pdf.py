@@ -97,7 +97,7 @@ def render(report: Report) -> bytes:
 
 
 def _section(pdf, section, FontFace) -> None:
-    if pdf.get_y() > pdf.h * 0.72:  # a heading never sits alone at the foot of a page
+    if pdf.get_y() > pdf.h * 0.8:  # a heading never sits alone at the foot of a page
         pdf.add_page()
     pdf.ln(4)
     pdf.set_font("DejaVu", "B", 14)

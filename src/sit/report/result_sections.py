@@ -29,7 +29,7 @@ AGENT_METRICS = (("reward", "mean reward"), ("success_rate", "success rate"),
 DEVICE = {"colab_t4": "GPU (T4)", "demo": "CPU"}
 TRAINING_QUIET = {"logging_steps", "save_steps", "save_total_limit", "report_to", "batch_size", "grad_accum"}
 EXAMPLES = 2  # held-out prompts shown with every stage's answer
-EXAMPLE_CHARS = 200
+EXAMPLE_CHARS = 120
 CHANCE = {("mmlu", "acc"): 0.25}
 
 
@@ -132,7 +132,9 @@ def headline_table(ev: Evidence) -> Table | None:
     rows_of = measures(ev)
     if not rows_of:
         return None
-    changes = all_changes(ev)
+    from .degenerate import find_degenerate
+
+    changes, degenerate = all_changes(ev), find_degenerate(ev)
     rows, dropped, named = [], [], {}
     for model in _models(ev):
         for benchmark, metric, label in rows_of:
@@ -142,9 +144,13 @@ def headline_table(ev: Evidence) -> Table | None:
                     continue
                 verdict = change.verdict
                 if change.degenerate:
-                    marks = [named.setdefault(f"{short(model)} {part}" if d_model != "*" else part, len(named) + 1)
-                             for part, d_model in _parts(change.degenerate, model)]
-                    verdict = f"none: degenerate [{', '.join(map(str, marks))}]"
+                    found = [d for s in ("base", stage) for d in degenerate if d.concerns(model, s, benchmark)]
+                    marks = []
+                    for d in found:
+                        mark = named.setdefault(d.what, (len(named) + 1, []))
+                        mark[1].append(d)
+                        marks.append(mark[0])
+                    verdict = f"none: degenerate [{', '.join(map(str, dict.fromkeys(marks)))}]"
                 rows.append([short(model), label, STAGE_NAMES[stage], fmt(change.n) if change.n else "–",
                              fmt(change.base_mean), fmt(change.stage_mean), _change_cell(change), verdict])
                 if change.dropped:
@@ -154,15 +160,26 @@ def headline_table(ev: Evidence) -> Table | None:
     files = [f for f, present in ((STAGES_FILE, ev.stages), (COMPARISON_FILE, ev.comparison)) if present]
     note = (" Items that dropped out of a pairing (scored at one stage only): " + "; ".join(dropped) + "."
             if dropped else " No item dropped out of any pairing.")
-    note += "".join(f" [{k}] {what}." for what, k in named.items())
+    note += "".join(f" [{k}] {who_of(found)}: {what}." for what, (k, found) in named.items())
     return Table(["model", "measure", "stage", "n", "base", "stage mean", "change [95% CI]", "verdict"],
                  rows, source(ev, *files, extra="paired bootstrap over the same items"),
                  "Each stage against base on the same items (n = paired items)." + stand_ins(ev) + note)
 
 
-def _parts(degenerate: str, model: str) -> list[tuple[str, str]]:
-    """A change's degeneracy note split into its results (``base …; SFT …``); the judge's concerns every model."""
-    return [(part, "*" if part.startswith("the judge") else model) for part in degenerate.split("; ")]
+def who_of(found) -> str:
+    """``Llama-3.2-3B base, SFT and SFT+DPO; Qwen2.5-3B base``: the model stages of some degenerate results."""
+    stages: dict[str, list[str]] = {}
+    for d in found:
+        if d.model == "*":
+            return "every model and stage"
+        names = stages.setdefault(short(d.model), [])
+        label = STAGE_NAMES.get(d.stage, d.stage) if d.stage not in ("-", "") else ""
+        if label not in names:
+            names.append(label)
+    def joined(names):
+        names = [n for n in names if n]
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1] if names else ""
+    return "; ".join(f"{model} {joined(names)}".strip() for model, names in stages.items())
 
 
 def _change_cell(change) -> str:
@@ -231,9 +248,12 @@ def evaluation(ev: Evidence) -> Section:
 
     named = [d for d in find_degenerate(ev) if d.benchmark not in ("reward", AGENT_BENCHMARK)]
     if named:
+        grouped: dict[str, list] = {}
+        for d in named:
+            grouped.setdefault(d.what, []).append(d)
         section.add(Text("**Degenerate results (no verdict).** " + " ".join(
-            (f"{short(d.model)} {STAGE_NAMES.get(d.stage, d.stage)} on MMLU {d.what}." if d.kind == "constant answer"
-             else f"MT-Bench: {d.what}.") for d in named)
+            (f"On MMLU, {who_of(found)}: {what}." if found[0].kind == "constant answer" else f"MT-Bench: {what}.")
+            for what, found in grouped.items())
             + " A constant answer scores the share of that letter in the answer key, whatever the model knows; "
               "a judge that rates (almost) everything alike cannot tell two stages apart."))
     elif not ev.comparison:
@@ -266,8 +286,11 @@ def agent(ev: Evidence) -> Section:
 
     named = [d for d in find_degenerate(ev) if d.benchmark == AGENT_BENCHMARK]
     if named:
-        section.add(Text("**Degenerate agents.** " + " ".join(f"{short(d.model)} {STAGE_NAMES.get(d.stage, '')}"
-                                                                .rstrip() + f" {d.what}." for d in named)
+        grouped: dict[str, list] = {}
+        for d in named:
+            grouped.setdefault(d.what, []).append(d)
+        section.add(Text("**Degenerate agents.** " + " ".join(f"{who_of(found)}: {what}."
+                                                                for what, found in grouped.items())
                          + " Their reward of 0 says nothing about what tuning taught them."))
     section.add(Bullets(said), Text(prose.AGENT_WHY))
     settings = key_settings_table(ev, "07 agent", "Agent settings: this run beside the real T4 profile.")

@@ -84,7 +84,12 @@ def _real_value(real: dict, key: str) -> str:
     if key not in real:
         return "–"
     value = real[key]
-    return "model default" if value is None and key.endswith(("batch_size", "grad_accum")) else setting(value)
+    return "model default" if value is None and key.endswith(("batch_size", "grad_accum")) else _shown(value)
+
+
+def _shown(value) -> str:
+    """A setting as the profile writes it; ``null`` (all, or the default) rather than a dash."""
+    return "null" if value is None else setting(value)
 
 
 def load_row(ev: Evidence, profile: dict | None = None) -> list[str]:
@@ -111,10 +116,17 @@ def key_settings_table(ev: Evidence, step: str, caption: str) -> Table | None:
     rel, flat = found
     real = real_settings(_sections(step))
     keys = [k for k in KEY_SETTINGS.get(step, []) if k in flat or k in real]
-    rows = [[k.replace("_", " "), setting(flat.get(k)), _real_value(real, k)] for k in keys]
+    rows = [[k.replace("_", " "), _shown(flat[k]) if k in flat else "–", _real_value(real, k)] for k in keys]
     if step == "04 SFT":
         rows.insert(0, load_row(ev))
     return Table(["setting", "this run", f"{REAL} (real)"], rows, source(ev, rel), caption)
+
+
+def with_settings(ev: Evidence, section: Section, step: str, what: str) -> Section:
+    """``section`` with the settings that decide its step, this run beside the real profile, at its end."""
+    table = key_settings_table(ev, step, f"{what} settings: this run beside the real T4 profile.") if section.ran \
+        else None
+    return section.add(table) if table else section
 
 
 def appendix_settings(ev: Evidence) -> Section:
@@ -132,7 +144,7 @@ def appendix_settings(ev: Evidence) -> Section:
         for key in sorted(flat):  # what this run recorded; the real profile's other knobs are in its YAML
             if key in shown or key.split(".")[-1] in QUIET_SETTINGS:
                 continue
-            this, other = setting(flat.get(key)) if key in flat else "–", _real_value(real, key)
+            this, other = _shown(flat.get(key)), _real_value(real, key)
             if this == other or key not in real:  # the real profile does not set it: the same default runs there
                 same.append(f"{step.split()[0]} {key}")
                 continue
@@ -145,31 +157,9 @@ def appendix_settings(ev: Evidence) -> Section:
                       source(ev, *[rel for _, rel, _ in steps], extra=f"real: configs/profiles.yaml `{REAL}`"),
                       "Every other setting that differs from the real profile."))
     if same:
-        section.add(Text("**The same in both:** " + ", ".join(f"`{k}`" for k in same) + "."))
+        section.add(Text(f"The {len(same)} other settings the manifests recorded are the same on the real profile "
+                         "(most are code defaults neither profile sets)."))
     return section
-
-
-def toy_world_text(ev: Evidence) -> str:
-    """A paragraph on what the toy world is, with the sizes of its models where the world is built here."""
-    sizes = ""
-    try:
-        from ..toy import default_root, describe
-
-        built = describe(default_root() / (ev.world or "").removeprefix("toy:"))
-        params = [m.get("parameters") for m in built.get("models", {}).values() if m.get("parameters")]
-        if params:
-            sizes = (f" Its {len(params)} models have {fmt(min(params) / 1e6, 1)}–{fmt(max(params) / 1e6, 1)} M "
-                     "parameters (the real ones 0.4–8 B).")
-    except Exception:  # noqa: BLE001 - a world built on another machine: the paragraph goes without sizes
-        sizes = ""
-    return ("**The toy world.** No GPU and no model hub were available, so every model of the registry was "
-            "replaced by a toy stand-in: a tiny model of the same family (architecture, tokenizer and chat "
-            "template), trained on CPU by `sit toy-world` from a seed on a synthetic corpus of instructions "
-            "in a few task types, mixed on purpose with the faults the filters remove." + sizes + " The "
-            "stand-in generator writes instructions after the Magpie template, the stand-in base models answer "
-            "them less well by design, a small reward model ranks answers, and a small judge rates them. The "
-            "toy world runs exactly the code of the real pipeline, so it proves the plumbing; its numbers say "
-            "nothing about the method.")
 
 
 def real_setup(ev: Evidence, toy: bool) -> Section:
