@@ -265,6 +265,8 @@ def test_the_slides_hold_the_headline_table_the_agent_results_and_their_sources(
     conclusions = next(s for s in deck.slides if s.shapes.title.text == "Conclusions")
     assert "evaluation/comparison.csv" in conclusions.notes_slide.notes_text_frame.text
     assert deck_problems(deck, ["Llama-3.2-3B", "Mistral-7B-v0.1", "Qwen2.5-3B"], toy=True) == []
+    title = " ".join(shape.text_frame.text for shape in deck.slides[0].shapes if shape.has_text_frame)
+    assert "set me (report.author) · set me (report.course) · 20" in title  # the title block the report has
 
 
 SUMMARY_TITLES = re.compile(r"^(Results: |Held-out reward|Conclusions|Agent results|.+ against base: )")

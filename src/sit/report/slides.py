@@ -46,7 +46,7 @@ def render(report: Report, deck_slides: list[Slide] | None = None) -> bytes:
     _place(title.shapes.title, Inches(0.8), Inches(1.8), Inches(11.7), Inches(1.6))
     _place(title.placeholders[1], Inches(0.8), Inches(3.6), Inches(11.7), Inches(2.2))
     _set_text(title.shapes.title.text_frame, [report.title], 40, Pt)
-    _set_text(title.placeholders[1].text_frame, [plain(report.subtitle)], 16, Pt)
+    _set_text(title.placeholders[1].text_frame, [plain(report.byline), plain(report.subtitle)], 16, Pt, 6)
     title.notes_slide.notes_text_frame.text = "Sources: " + ", ".join(report.sources)
     if report.toy:
         _banner(title, banner_text(report), Inches, Pt)
