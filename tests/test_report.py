@@ -316,6 +316,9 @@ def deck_problems(deck, models: list[str], toy: bool) -> list[str]:
         notes = slide.notes_slide.notes_text_frame.text
         if number > 1 and not (notes.startswith("Talking points:") and "Source" in notes.split("\n\n", 1)[-1]):
             problems.append(f"slide {number} ({title}): notes {notes[:40]!r} lack talking points above the sources")
+    plan = [s for s in deck.slides if s.shapes.title.text == "The real run on a Colab T4: the plan"]
+    if plan and not any(shape.has_table for shape in plan[0].shapes):
+        problems.append("the T4 plan slide has no session table (the planner did not run)")
     conclusions = " ".join(" ".join(t for t, _ in _runs(shape)) for slide in deck.slides
                            if slide.shapes.title.text.startswith("Conclusions") for shape in slide.shapes)
     if "Agent" not in conclusions:
