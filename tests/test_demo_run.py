@@ -23,7 +23,7 @@ from pptx import Presentation
 from report_checks import changes_match_means, degenerate_named, one_interval_per_comparison
 from test_publish import _snippet
 from test_publish_token import leaks
-from test_report import VERDICT_AFTER, VERDICT_FIRST, _inside, _pdf_text, printed_noise
+from test_report import VERDICT_AFTER, VERDICT_FIRST, _inside, _pdf_text, deck_problems, printed_noise
 from test_training import LLAMA, MISTRAL, QWEN
 
 from sit.config import load_registry
@@ -97,12 +97,30 @@ def published(demo_run) -> dict[str, tuple[str, Path]]:
     return folders
 
 
-def run_snippet(repo_id: str, folder: Path, tmp_path: Path) -> tuple[list[int], int]:
-    """The card's snippet as printed, with only the hub id swapped for the folder: (generated ids, max_new_tokens)."""
+def hub_cache(hf_home: Path, model_id: str, weights: Path) -> None:
+    """``model_id`` in an offline Hugging Face cache, as a download would leave it, pointing at ``weights``
+    (the Hub's servers are what cannot exist here; the toy stand-in takes the real model's place)."""
+    repo = hf_home / "hub" / f"models--{model_id.replace('/', '--')}"
+    commit = "0" * 40
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs/main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True, exist_ok=True)
+    for file in weights.iterdir():
+        if file.is_file() and not (snapshot / file.name).exists():
+            (snapshot / file.name).symlink_to(file)
+
+
+def run_snippet(repo_id: str, folder: Path, tmp_path: Path, base_weights: Path | None = None) -> tuple[list[int], int]:
+    """The card's snippet as printed, with only the hub id swapped for the folder: (generated ids, max_new_tokens).
+    The adapter names its base model by hub id; ``base_weights`` serve that id from an offline cache."""
     code = _snippet(ModelCard((folder / "README.md").read_text()).text)
     assert f'"{repo_id}"' in code
     script = tmp_path / f"{folder.name}.py"
     script.write_text(code.replace(repo_id, str(folder)))  # only the hub id changes
+    if base_weights is not None:
+        hub_cache(tmp_path / "hf", json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"],
+                  base_weights)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     done = subprocess.run([sys.executable, "-c", RUN_AND_DUMP, str(script)], env=env, capture_output=True,
                           text=True, timeout=600)
@@ -111,13 +129,20 @@ def run_snippet(repo_id: str, folder: Path, tmp_path: Path) -> tuple[list[int], 
     return json.loads(done.stdout.split("GENERATED=", 1)[1]), int(re.search(r"max_new_tokens=(\d+)", code).group(1))
 
 
-def test_each_model_cards_snippet_runs_as_written_and_stops_at_the_end_of_turn_token(published, tmp_path):
+def trained_on(workspace: Path, model: str) -> Path:
+    """The local weights a model's adapter was trained on (its workspace adapter_config names them)."""
+    slug = load_registry().get(model).slug
+    return Path(json.loads((workspace / "models" / slug / "dpo/adapter_config.json").read_text())[
+        "base_model_name_or_path"])
+
+
+def test_each_model_cards_snippet_runs_as_written_and_stops_at_the_end_of_turn_token(demo_run, published, tmp_path):
     from transformers import AutoTokenizer, GenerationConfig
 
     ended = {}
     for model in (LLAMA, MISTRAL, QWEN):
         repo_id, folder = published[model]
-        generated, max_new_tokens = run_snippet(repo_id, folder, tmp_path)
+        generated, max_new_tokens = run_snippet(repo_id, folder, tmp_path, trained_on(demo_run.workspace, model))
         eot = AutoTokenizer.from_pretrained(folder).convert_tokens_to_ids(load_registry().get(model).eot_token)
         stops = GenerationConfig.from_pretrained(folder).eos_token_id
         stops = set(stops) if isinstance(stops, list) else {stops}
@@ -163,6 +188,58 @@ def test_what_make_demo_leaves_is_a_report_deck_notebooks_and_cards_a_student_ca
     assert len(models) == 3 and all(ModelCard(p.read_text()).data.eval_results for p in models)  # model-index
     for card in (ws / "publish/datasets").glob("*/README.md"):
         assert "load_dataset(" in _snippet(card.read_text(), heading="## How to load")
+
+
+CARD_ROW = re.compile(r"^\| (?P<label>[^|]+) \| (?P<metric>\w+) \| (?P<stage>sft|dpo) \| [^|]* \| [^|]* \| [^|]* \| "
+                      r"(?P<change>[^|]+) \|$", re.M)
+
+
+def publishing_problems(ws: Path) -> list[str]:
+    """What keeps a publish dry run from matching the report: a card's change vs base that the report does
+    not print, held-out records inside ``train`` or a ``heldout`` split cited but not published, an adapter
+    whose base is a local path rather than the hub id."""
+    problems = []
+    report = (ws / "evaluation/report.md").read_text()
+    scored = {json.loads(line)["id"] for f in (ws / "evaluation/stages").glob("*.jsonl")
+              for line in f.read_text().splitlines() if line.strip()}
+    sft = ws / "publish/datasets/sit-magpie-sft"
+    ids = {split: {json.loads(line)["id"] for line in (sft / f"data/{split}.jsonl").read_text().splitlines()}
+           for split in ("train", "heldout") if (sft / f"data/{split}.jsonl").is_file()}
+    if ids.get("heldout") != scored or scored & ids.get("train", set()):
+        problems.append(f"sft dataset: heldout {len(ids.get('heldout', ()))} ids, train holds "
+                        f"{len(scored & ids.get('train', set()))} of the {len(scored)} scored held-out ids")
+    splits = {f["split"] for f in ModelCard((sft / "README.md").read_text()).data.to_dict()["configs"][0]["data_files"]}
+    for card_file in sorted((ws / "publish/models").glob("*/README.md")):
+        card = ModelCard(card_file.read_text())
+        for result in card.data.eval_results or []:
+            if result.dataset_split and result.dataset_split not in splits:
+                problems.append(f"{card_file.parent.name}: model-index cites split {result.dataset_split!r}, "
+                                f"the dataset has {sorted(splits)}")
+        for row in CARD_ROW.finditer(card.text):
+            change = re.sub(r" \(n=.*\)$", "", row["change"].strip())  # "base → stage: change [CI] (n=…)"
+            if ": " in change:  # the report's headline row: | base mean | stage mean | change [CI] |
+                means, interval = change.split(": ", 1)
+                printed = "| " + " | ".join(means.split(" → ")) + f" | {interval} |"
+            else:
+                printed = change
+            if change not in ("–", "change vs base [95% CI]") and printed not in report:
+                problems.append(f"{card_file.parent.name}: {row['label']} {row['stage']} change {change} is not "
+                                "in the report")
+        config = json.loads((card_file.parent / "adapter_config.json").read_text())
+        if config["base_model_name_or_path"] != card.data.base_model:
+            problems.append(f"{card_file.parent.name}: adapter_config names {config['base_model_name_or_path']}, "
+                            f"not the hub id {card.data.base_model}")
+    return problems
+
+
+def test_the_demo_deck_is_a_talk_and_the_cards_agree_with_the_report(demo_run):
+    """Issue 30's slide and card points, on the demo's own output: no slide text under 12 pt, every model on
+    every summary slide, takeaway titles, notes with talking points; held-out split, hub ids, same changes."""
+    ws = demo_run.workspace
+    deck = Presentation(str(ws / "evaluation/slides.pptx"))
+    models = [m.split("/")[-1] for m in (LLAMA, MISTRAL, QWEN)]
+    assert deck_problems(deck, models, toy=True) == []
+    assert publishing_problems(ws) == []
 
 
 def test_the_demos_numbers_agree_across_deliverables_and_degenerate_results_are_named(demo_run):

@@ -64,10 +64,17 @@ def test_dry_run_datasets_have_hub_metadata_the_data_and_the_filter_report(toy_d
     card = DatasetCard((sft / "README.md").read_text())
     assert card.data.license == "llama3.1" and card.data.size_categories == ["n<1K"]
     assert card.data.task_categories == ["text-generation"]
-    assert card.data.configs[0]["data_files"][0]["path"] == "data/train.jsonl"
+    assert card.data.configs[0]["data_files"] == [{"split": "train", "path": "data/train.jsonl"},
+                                                  {"split": "heldout", "path": "data/heldout.jsonl"}]
     filtered = read_jsonl(root / "data/filtered/filtered.jsonl")
-    published = read_jsonl(sft / "data/train.jsonl")
-    assert [{k: v for k, v in r.items() if k != "messages"} for r in published] == filtered
+    train, heldout = read_jsonl(sft / "data/train.jsonl"), read_jsonl(sft / "data/heldout.jsonl")
+    scored = {r["id"] for r in read_jsonl(root / "evaluation/stages/llama-3.2-3b-base.jsonl")}
+    # the held-out instructions every stage is scored on are their own split, never inside train
+    assert {r["id"] for r in heldout} == scored and not scored & {r["id"] for r in train}
+    published = sorted(train + heldout, key=lambda r: r["id"])
+    assert [{k: v for k, v in r.items() if k != "messages"} for r in published] == sorted(filtered,
+                                                                                          key=lambda r: r["id"])
+    assert f"`heldout` ({len(heldout)} records" in card.text
     assert all(r["messages"] == [{"role": "user", "content": r["instruction"]},
                                  {"role": "assistant", "content": r["response"]}] for r in published)
     report = read_json(root / "data/filtered/report.json")
@@ -77,7 +84,9 @@ def test_dry_run_datasets_have_hub_metadata_the_data_and_the_filter_report(toy_d
     for step in report["filters"]:
         assert f"| {step['filter']} | {step['removed']} | {step['solo']} | {step['remaining']} |" in text
     pairs = root / "publish/datasets/sit-magpie-preferences"
-    assert read_jsonl(pairs / "data/train.jsonl") == read_jsonl(root / "data/preference/pairs.jsonl")
+    all_pairs = read_jsonl(root / "data/preference/pairs.jsonl")
+    assert read_jsonl(pairs / "data/train.jsonl") == [p for p in all_pairs if p["id"] not in scored]
+    assert read_jsonl(pairs / "data/heldout.jsonl") == [p for p in all_pairs if p["id"] in scored]
     assert DatasetCard((pairs / "README.md").read_text()).data.license == "other"
     notice = (pairs / "NOTICE").read_text()
     assert "Llama 3.1 is licensed under the Llama 3.1 Community License" in notice and "Llama 3.2" in notice
@@ -105,16 +114,30 @@ def test_dry_run_model_folders_hold_the_adapter_unchanged_and_a_card_with_its_nu
         assert "![sft_loss.png](sft_loss.png)" in card.text
     qwen = ModelCard((root / "publish/models" / NAMES["qwen2.5-3b"] / "README.md").read_text())
     assert qwen.data.base_model == "Qwen/Qwen2.5-3B" and qwen.data.license_name == "qwen-research"
-    assert "| MMLU | acc | dpo | 0.544 | [0.485, 0.604] | 270 | -0.007 [-0.030, 0.016] |" in qwen.text  # 0.5444 ± 1.96 × 0.0303
+    assert ("| MMLU | acc | dpo | 0.544 | [0.485, 0.603] | 270 | 0.552 → 0.544: -0.008 [-0.030, +0.016] (n=270 paired) |"
+            in qwen.text)  # Wilson interval of 0.5444 over 270; the paired means beside their change
     assert "| WebShop-style shop (bundled catalog) | reward | dpo | 0.267 | [0.170, 0.360] | 30 | – |" in qwen.text
     llama = ModelCard((root / "publish/models" / NAMES["llama-3.2-3b"] / "README.md").read_text())
-    assert "| held-out reward (reward model) | mean_reward | dpo | 1.789 | [1.400, 2.200] | 16 | +3.023 [2.500, 3.500] |" in llama.text
-    assert ("| IFEval | prompt_level_strict_acc | dpo | 0.613 | [0.506, 0.719] | 80 | +0.300 [0.150, 0.450] |"
+    assert ("| held-out reward (reward model) | mean_reward | dpo | 1.789 | [1.400, 2.200] | 16 | -1.234 → 1.789: "
+            "+3.023 [+2.500, +3.500] (n=16 paired) |") in llama.text
+    assert ("| IFEval | prompt_level_strict_acc | dpo | 0.613 | [0.503, 0.712] | 80 | 0.312 → 0.613: +0.301 "
+            "[+0.150, +0.450] (n=80 paired) |"
             in llama.text)  # the paired change vs base from evaluation/comparison.csv
     manifest = read_json(root / "publish/manifest.json")
     assert manifest["dry_run"] is True and manifest["world"] == TOY
     for repo in manifest["repos"]:
         assert repo["files"] == folder_digest(root / "publish" / repo["folder"])
+
+
+def test_a_published_adapter_names_its_base_model_by_hub_id_not_the_local_folder_it_trained_on(tmp_path):
+    make_all(tmp_path)
+    source = tmp_path / "models/qwen2.5-3b/dpo/adapter_config.json"
+    local = str(tmp_path / "toy-world/qwen2.5-3b")  # what a toy-world or GGUF run records
+    source.write_text(json.dumps({**json.loads(source.read_text()), "base_model_name_or_path": local}))
+    publish(start("demo", str(tmp_path), verbose=False), verbose=False)
+    published = json.loads((tmp_path / "publish/models" / NAMES["qwen2.5-3b"] / "adapter_config.json").read_text())
+    assert published == {**json.loads(source.read_text()), "base_model_name_or_path": "Qwen/Qwen2.5-3B"}
+    assert json.loads(source.read_text())["base_model_name_or_path"] == local  # the workspace's adapter is untouched
 
 
 def test_model_cards_show_only_headline_metrics_and_carry_the_published_stage_in_model_index(tmp_path):
@@ -144,6 +167,20 @@ def test_model_cards_show_only_headline_metrics_and_carry_the_published_stage_in
     assert [(e.dataset_type, e.metric_type, e.metric_value) for e in index["mistral-7b-v0.1"]] == [
         ("HUB_NAMESPACE/sit-magpie-sft", "mean_reward", 0.3), ("HuggingFaceH4/mt_bench_prompts", "score", 4.8125)]
     assert cards["qwen2.5-3b"].data.model_name == NAMES["qwen2.5-3b"]
+
+
+def test_a_cards_change_vs_base_stands_beside_the_two_paired_means_it_is_the_difference_of(tmp_path):
+    """MT-Bench: the stage means over every rated turn differ from the means over the turns rated at both
+    stages; the card prints the paired ones, their n and what dropped out, as the report does."""
+    make_all(tmp_path)
+    comparison = tmp_path / "evaluation/comparison.csv"
+    comparison.write_text(
+        "model,stage,benchmark,metric,label,base,value,delta,ci_low,ci_high,n,verdict,why,dropped,note\n"
+        "mistralai/Mistral-7B-v0.1,dpo,mt_bench,score,MT-Bench (local judge),6.714,7.615,0.901,0.2,1.6,14,improved,,2,\n")
+    publish(start("demo", str(tmp_path), verbose=False), only=["models"], verbose=False)
+    card = ModelCard((tmp_path / "publish/models" / NAMES["mistral-7b-v0.1"] / "README.md").read_text())
+    row = next(line for line in card.text.splitlines() if line.startswith("| MT-Bench") and "| dpo |" in line)
+    assert row.endswith("| 6.714 → 7.615: +0.901 [+0.200, +1.600] (n=14 paired, 2 dropped) |"), row
 
 
 def _snippet(card_text: str, heading: str = "## How to load") -> str:

@@ -244,28 +244,88 @@ def _table_on(deck, title):
 def test_the_slides_hold_the_headline_table_the_agent_results_and_their_sources(full):
     deck = Presentation(str(full.paths["pptx"]))
     titles = [s.shapes.title.text for s in deck.slides]
-    assert titles[0] == full.report.title and titles[1] == "1 · Introduction and pipeline" and "Conclusions" in titles
-    for step in ("2.1 · Data generation (Magpie)", "2.2 · Quality filtering", "2.3 · Preference pairs",
-                 "2.4 · Training: SFT and DPO with LoRA", "Headline results", "Held-out reward by stage",
-                 "Agent results (WebShop-style)"):
+    assert titles[0] == full.report.title and titles[1] == "Why synthetic instruction data?" and "Conclusions" in titles
+    for step in ("2.1 · Data generation (Magpie)", "2.4 · Training: SFT and DPO with LoRA", "What the benchmarks measure",
+                 "Agent results (WebShop-style)", "The same held-out instruction, answered at every stage", "Lessons",
+                 "The real run on a Colab T4: the plan"):
         assert step in titles
-    slide, rows = _table_on(deck, "Headline results")
+    slide, rows = _table_on(deck, next(t for t in titles if t.startswith("Results: ") and "MT-Bench" in t))
     assert rows[0] == ["model", "measure", "stage", "n", "base", "stage mean", "change [95% CI]", "verdict"]
     assert ["Mistral-7B-v0.1", "MT-Bench (local judge)", "SFT", "16", "5.900", "4.500", "-1.400 [-2.200, -0.600]",
             "lower"] in rows
     assert ["Mistral-7B-v0.1", "MT-Bench (local judge)", "SFT+DPO", "14", "5.900", "4.812", "-1.088 [-2.300, +0.100]",
             "no clear change"] in rows
-    assert slide.notes_slide.notes_text_frame.text.startswith("Source: evaluation/stages.csv")
+    assert slide.notes_slide.notes_text_frame.text.startswith("Talking points:")
     _, agent = _table_on(deck, "Agent results (WebShop-style)")
     assert agent[0][:5] == ["agent", "stage", "mean reward", "success rate", "invalid-action rate"]
     assert ["Qwen2.5-3B", "SFT+DPO", "0.267 [0.170, 0.360]", "0.200 [0.067, 0.333]", "0.250 [0.150, 0.350]"] == \
         agent[2][:5]
     pictures = [shape for slide in deck.slides for shape in slide.shapes if shape.shape_type == 13]
     assert len(pictures) >= 6
-    assert all(slide.notes_slide.notes_text_frame.text.startswith("Source") for slide in list(deck.slides)[1:]
-               if any(shape.has_table or shape.shape_type == 13 for shape in slide.shapes))
     conclusions = next(s for s in deck.slides if s.shapes.title.text == "Conclusions")
     assert "evaluation/comparison.csv" in conclusions.notes_slide.notes_text_frame.text
+    assert deck_problems(deck, ["Llama-3.2-3B", "Mistral-7B-v0.1", "Qwen2.5-3B"], toy=True) == []
+    title = " ".join(shape.text_frame.text for shape in deck.slides[0].shapes if shape.has_text_frame)
+    assert "set me (report.author) · set me (report.course) · 20" in title  # the title block the report has
+
+
+SUMMARY_TITLES = re.compile(r"^(Results: |Held-out reward|Conclusions|Agent results|.+ against base: )")
+MIN_PT = 12
+
+
+def _runs(shape):
+    """Every (text, size in pt or None) run of a shape: text frames, table cells and grouped shapes."""
+    if shape.shape_type == 6:  # a group
+        for inner in shape.shapes:
+            yield from _runs(inner)
+        return
+    frames = [shape.text_frame] if shape.has_text_frame else []
+    frames += [c.text_frame for row in shape.table.rows for c in row.cells] if getattr(shape, "has_table", False) else []
+    for frame in frames:
+        for paragraph in frame.paragraphs:
+            for run in paragraph.runs:
+                # a run without its own size inherits the paragraph's default, else the template's (unknown
+                # here, and different in each application): both count as unsized unless set
+                size = run.font.size or paragraph.font.size
+                yield run.text, size.pt if size is not None else None
+
+
+def deck_problems(deck, models: list[str], toy: bool) -> list[str]:
+    """What keeps a deck from being given as a talk: text under 12 pt or of no set size, a summary slide
+    that leaves a model out, a chart without a takeaway title (a sentence with the run's numbers), notes
+    without talking points above their sources, a missing talk slide."""
+    problems = []
+    titles = [s.shapes.title.text for s in deck.slides]
+    for name in ("Why synthetic instruction data?", "What the benchmarks measure", "Lessons",
+                 "The same held-out instruction, answered at every stage", "The real run on a Colab T4: the plan"):
+        if name not in titles:
+            problems.append(f"no slide {name!r}")
+    for number, slide in enumerate(deck.slides, start=1):
+        title = slide.shapes.title.text
+        text = []
+        for shape in slide.shapes:
+            for run_text, size in _runs(shape):
+                text.append(run_text)
+                if run_text.strip() and (size is None or size < MIN_PT):
+                    problems.append(f"slide {number} ({title}): {size} pt: {run_text[:40]!r}")
+        said = " ".join(text)
+        if SUMMARY_TITLES.match(title):
+            problems += [f"slide {number} ({title}) leaves out {m}" for m in models if m not in said]
+        if any(shape.shape_type == 13 for shape in slide.shapes) and not re.search(r"\d", title):
+            problems.append(f"slide {number}: a chart titled {title!r}, not a takeaway with the run's numbers")
+        notes = slide.notes_slide.notes_text_frame.text
+        if number > 1 and not (notes.startswith("Talking points:") and "Source" in notes.split("\n\n", 1)[-1]):
+            problems.append(f"slide {number} ({title}): notes {notes[:40]!r} lack talking points above the sources")
+    plan = [s for s in deck.slides if s.shapes.title.text == "The real run on a Colab T4: the plan"]
+    if plan and not any(shape.has_table for shape in plan[0].shapes):
+        problems.append("the T4 plan slide has no session table (the planner did not run)")
+    conclusions = " ".join(" ".join(t for t, _ in _runs(shape)) for slide in deck.slides
+                           if slide.shapes.title.text.startswith("Conclusions") for shape in slide.shapes)
+    if "Agent" not in conclusions:
+        problems.append("the conclusions say nothing about the agent")
+    if toy and "Toy world" not in conclusions:
+        problems.append("the conclusions do not say the numbers come from the toy world")
+    return problems
 
 
 def test_the_preference_slide_names_the_generator_when_its_answers_were_candidates(tmp_path):
@@ -276,7 +336,7 @@ def test_the_preference_slide_names_the_generator_when_its_answers_were_candidat
     report.write_text(json.dumps(data))
     result = build_report(start("demo", str(tmp_path), verbose=False), formats=["pptx"], verbose=False)
     slide = next(s for s in Presentation(str(result.paths["pptx"])).slides
-                 if s.shapes.title.text == "2.3 · Preference pairs")
+                 if "chosen" in s.shapes.title.text)
     text = " ".join(shape.text_frame.text for shape in slide.shapes if shape.has_text_frame)
     assert "3 base models and the instruct generator (Llama-3.1-8B-Instruct) answer" in text
 
@@ -340,6 +400,21 @@ def test_readme_block_replaces_only_the_text_between_its_markers(tmp_path, full)
     (copy / "README.md").write_text(updated)
     assert check(copy) == before_update  # every badge and the repository URL are checked as before
     assert not any("README" in problem and "03_" in problem for problem in check(copy))
+
+
+WHICH_RUN = re.compile(r"^\*\*Which run:\*\* `sit report` of \d{4}-\d{2}-\d{2} · profile `(\w+)`, seed (\d+) · "
+                       r"world `([^`]+)`(?: · code at commit `[0-9a-f]{10}`)?\. ")
+
+
+def test_the_readme_block_says_which_run_made_its_numbers(full):
+    """The block is a copy of one run's numbers: its first line names that run (date, profile, seed, world
+    fingerprint, commit), so no reader takes it for their own run's."""
+    assert WHICH_RUN.match(full.readme_block).groups() == ("demo", "42", TOY)
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    found = WHICH_RUN.match(shown)
+    assert found and "code at commit" in shown.splitlines()[0], shown.splitlines()[0]
+    assert re.fullmatch(r"toy:[0-9a-f]{16} · CPU \w+ · weights [0-9a-f]{12}", found.group(3))
 
 
 def test_sit_report_command_writes_what_it_is_asked_for(tmp_path):

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from ..config import ConfigError
 from ..report.evidence import Evidence
-from ..store import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from ..store import read_json, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from ..training.data import heldout_ids
 from ..workspace import Workspace
 from . import cards
 from .licenses import model_name, notice_text
@@ -92,12 +93,12 @@ def build_bundle(session: Session, ev: Evidence, cfg: dict, namespace: str | Non
         if not ev.filtered or ev.filtered_report is None:
             skipped["sft-data"] = "no data/filtered/filtered.jsonl yet (notebook 02)"
         else:
-            folders.append(_sft_dataset(ev, ids["sft"], ws, toy, generator))
+            folders.append(_sft_dataset(ev, ids["sft"], ws, toy, generator, heldout(session, ev)))
     if "preference-data" in only:
         if not ev.pairs or ev.preference_report is None:
             skipped["preference-data"] = "no data/preference/pairs.jsonl yet (notebook 03)"
         else:
-            folders.append(_preference_dataset(ev, ids["preference"], ws, toy, generator))
+            folders.append(_preference_dataset(ev, ids["preference"], ws, toy, generator, heldout(session, ev)))
     if "models" in only:
         stages = ["dpo"] + (["sft"] if cfg["include_sft"] else [])
         for spec in session.registry.by_role("target"):
@@ -111,26 +112,52 @@ def build_bundle(session: Session, ev: Evidence, cfg: dict, namespace: str | Non
     return Bundle(folders, skipped, world)
 
 
-def _sft_dataset(ev: Evidence, repo_id: str, ws: Workspace, toy: bool, generator) -> RepoFolder:
+def heldout(session: Session, ev: Evidence) -> set[str]:
+    """The held-out instruction ids: those whose answers every stage was scored on (``evaluation/stages/``),
+    else the seeded ones training holds out; none while the filtered set is too small to hold any out."""
+    scored = {r["id"] for records in ev.answers.values() for r in records}
+    if scored:
+        return scored
+    try:
+        return set(heldout_ids(session, ev.filtered)) if ev.filtered else set()
+    except ConfigError:
+        return set()
+
+
+def split_files(records: list[dict], held: set[str]) -> dict[str, list[dict]]:
+    """``{"train": [...], "heldout": [...]}``: the records training saw, and the held-out ones it never saw
+    (the instructions every stage is scored on); no ``heldout`` file when nothing was held out."""
+    splits = {"train": [r for r in records if r["id"] not in held]}
+    heldout = [r for r in records if r["id"] in held]
+    return {**splits, "heldout": heldout} if heldout else splits
+
+
+def _sft_dataset(ev: Evidence, repo_id: str, ws: Workspace, toy: bool, generator, held: set[str]) -> RepoFolder:
     def build(tmp: Path) -> None:
         records = [{**r, "messages": [{"role": "user", "content": r["instruction"]},
                                       {"role": "assistant", "content": r["response"]}]} for r in ev.filtered]
-        write_jsonl_atomic(tmp / "data" / "train.jsonl", records)
+        splits = split_files(records, held)
+        for split, rows in splits.items():
+            write_jsonl_atomic(tmp / "data" / f"{split}.jsonl", rows)
         write_json_atomic(tmp / "filter_report.json", ev.filtered_report)
-        write_text_atomic(tmp / "README.md", cards.sft_dataset_card(ev, repo_id, toy))
+        write_text_atomic(tmp / "README.md", cards.sft_dataset_card(ev, repo_id, toy, {k: len(v) for k, v in
+                                                                                      splits.items()}))
         _notice(tmp, [generator])
 
     path = ws.publish_repo_dir("dataset", repo_id.split("/")[-1])
     return RepoFolder("sft-data", "dataset", repo_id, path, _swap_in(build, path))
 
 
-def _preference_dataset(ev: Evidence, repo_id: str, ws: Workspace, toy: bool, generator) -> RepoFolder:
+def _preference_dataset(ev: Evidence, repo_id: str, ws: Workspace, toy: bool, generator, held: set[str]) -> RepoFolder:
     report = ev.preference_report
 
     def build(tmp: Path) -> None:
-        write_jsonl_atomic(tmp / "data" / "train.jsonl", ev.pairs)
+        splits = split_files(ev.pairs, held)
+        for split, rows in splits.items():
+            write_jsonl_atomic(tmp / "data" / f"{split}.jsonl", rows)
         write_json_atomic(tmp / "pairs_report.json", report)
-        write_text_atomic(tmp / "README.md", cards.preference_dataset_card(ev, repo_id, toy))
+        write_text_atomic(tmp / "README.md", cards.preference_dataset_card(ev, repo_id, toy, {k: len(v) for k, v in
+                                                                                              splits.items()}))
         _notice(tmp, [generator, *report["models_used"]])
 
     path = ws.publish_repo_dir("dataset", repo_id.split("/")[-1])
@@ -148,6 +175,7 @@ def _model(ev: Evidence, trained, repo_id: str, ids: dict, ws: Workspace, toy: b
             if (source.is_file() and source.suffix in MODEL_SUFFIXES and source.name not in MODEL_EXCLUDED
                     and not source.name.startswith(".")):  # a dot file is a write in progress
                 shutil.copy2(source, tmp / source.name)
+        _name_hub_base(tmp / "adapter_config.json", trained.model)
         curves = sorted(p.name for p in tmp.glob("*.png"))
         sft = ev.stage(trained.slug, "sft") if trained.stage == "dpo" else None
         for curve in sft.curves if sft else []:  # the DPO card also shows how SFT went
@@ -160,6 +188,14 @@ def _model(ev: Evidence, trained, repo_id: str, ids: dict, ws: Workspace, toy: b
 
     path = ws.publish_repo_dir("model", repo_id.split("/")[-1])
     return RepoFolder(f"{trained.slug}-{trained.stage}", "model", repo_id, path, _swap_in(build, path))
+
+
+def _name_hub_base(config: Path, model_id: str) -> None:
+    """The adapter names its base model by hub id, so ``from_pretrained(repo)`` finds it anywhere: a run on
+    local weights (a toy world, a GGUF file) records their folder, which exists on no other machine."""
+    data = read_json(config)
+    if data.get("base_model_name_or_path") != model_id:
+        write_json_atomic(config, {**data, "base_model_name_or_path": model_id})
 
 
 def _notice(folder: Path, model_ids) -> None:

@@ -10,6 +10,7 @@ from ..report.document import Table, fmt
 from ..report.evidence import Evidence, ci, stage_sort_key
 from ..report.markdown import table_md
 from ..report.result_sections import flatten_config
+from ..report.verdicts import all_changes, find
 from ..workspace import TRAINING_STAGES
 from .licenses import LLAMA_TERMS, License, license_of, obligations, size_category
 
@@ -99,7 +100,21 @@ def licence_section(model_ids, own: License | None = None) -> str:
 # --------------------------------------------------------------------------- datasets
 
 
-def sft_dataset_card(ev: Evidence, repo_id: str, toy: bool) -> str:
+def data_files(splits: dict[str, int]) -> list[dict]:
+    """The card's ``configs`` entry: one file per split (``train``, and ``heldout`` when records were held out)."""
+    return [{"config_name": "default",
+             "data_files": [{"split": split, "path": f"data/{split}.jsonl"} for split in splits or {"train": 0}]}]
+
+
+def splits_text(splits: dict[str, int], what: str) -> str:
+    if not splits.get("heldout"):
+        return f"One split, `train`, with every {what}."
+    return (f"Two splits: `train` ({fmt(splits['train'])} {what}s, what the models were trained on) and `heldout` "
+            f"({fmt(splits['heldout'])} {what}s whose instructions were kept out of SFT and DPO; every stage's "
+            "answers to them are scored in the held-out reward comparison). Load one with `split=\"heldout\"`.")
+
+
+def sft_dataset_card(ev: Evidence, repo_id: str, toy: bool, splits: dict[str, int] | None = None) -> str:
     from huggingface_hub import DatasetCardData
 
     raw, report = ev.raw_manifest or {}, ev.filtered_report
@@ -108,9 +123,7 @@ def sft_dataset_card(ev: Evidence, repo_id: str, toy: bool) -> str:
     n = len(ev.filtered or [])
     data = DatasetCardData(license=lic.hub_id, language=["en"], task_categories=["text-generation"],
                            size_categories=[size_category(n)], pretty_name=repo_id.split("/")[-1],
-                           tags=["synthetic", "magpie", "sft", "instruction-tuning"],
-                           configs=[{"config_name": "default",
-                                     "data_files": [{"split": "train", "path": "data/train.jsonl"}]}])
+                           tags=["synthetic", "magpie", "sft", "instruction-tuning"], configs=data_files(splits))
     config = raw.get("config", {})
     rows = [[s["filter"], fmt(s["removed"]), fmt(s["solo"]), fmt(s["remaining"]), s.get("description", "")]
             for s in report["filters"]]
@@ -123,7 +136,8 @@ def sft_dataset_card(ev: Evidence, repo_id: str, toy: bool) -> str:
         "[Magpie](https://arxiv.org/abs/2406.08464) method and cleaned by a rule-based filter pipeline. "
         + (f"{lic.built_with}." if lic.built_with else ""), "",
         "## How to load", "", DATASET_SNIPPET.format(name="sft", repo_id=repo_id, fields='["messages"]'),
-        "`messages` is the conversation in the format TRL's `SFTTrainer` reads.", "",
+        "`messages` is the conversation in the format TRL's `SFTTrainer` reads. "
+        + splits_text(splits or {"train": n}, "record"), "",
         "## How it was made", "",
         f"1. **Generation.** `{generator}` received only its chat template's pre-query (the opening of a user turn) "
         f"and wrote the instruction itself (temperature {fmt(config.get('instruction_temperature'), 1)}, "
@@ -149,7 +163,7 @@ def sft_dataset_card(ev: Evidence, repo_id: str, toy: bool) -> str:
     return _front(data) + "\n".join(body)
 
 
-def preference_dataset_card(ev: Evidence, repo_id: str, toy: bool) -> str:
+def preference_dataset_card(ev: Evidence, repo_id: str, toy: bool, splits: dict[str, int] | None = None) -> str:
     from huggingface_hub import DatasetCardData
 
     report, pairs = ev.preference_report, ev.pairs or []
@@ -164,9 +178,7 @@ def preference_dataset_card(ev: Evidence, repo_id: str, toy: bool) -> str:
                            license_link=f"https://huggingface.co/datasets/{repo_id}#licence-and-obligations",
                            language=["en"], task_categories=["text-generation"],
                            size_categories=[size_category(len(pairs))], pretty_name=repo_id.split("/")[-1],
-                           tags=["synthetic", "magpie", "dpo", "preference"],
-                           configs=[{"config_name": "default",
-                                     "data_files": [{"split": "train", "path": "data/train.jsonl"}]}])
+                           tags=["synthetic", "magpie", "dpo", "preference"], configs=data_files(splits))
     margin, chosen, rejected = report.get("margin", {}), report.get("chosen", {}), report.get("rejected", {})
     named = ", ".join(f"`{m}`" for m in targets)
     with_generator = generator in models
@@ -177,7 +189,8 @@ def preference_dataset_card(ev: Evidence, repo_id: str, toy: bool) -> str:
         + (f" and from `{generator}` itself" if with_generator else "")
         + f", ranked by the reward model `{reward}`.", "",
         "## How to load", "",
-        DATASET_SNIPPET.format(name="pairs", repo_id=repo_id, fields='["prompt"], pairs[0]["chosen"]'), "",
+        DATASET_SNIPPET.format(name="pairs", repo_id=repo_id, fields='["prompt"], pairs[0]["chosen"]'),
+        splits_text(splits or {"train": len(pairs)}, "pair"), "",
         "## How it was made", "",
         f"1. Each of the {len(targets)} base models answered each of the {fmt(report['instructions'])} filtered "
         "instructions. Base models have had no chat training, so each was prompted in a plain completion format "
@@ -288,13 +301,14 @@ def _benchmark_label(row: dict) -> str:
 
 
 def _change_vs_base(ev: Evidence, row: dict) -> str:
-    key = (row["model"], row["stage"], row["benchmark"], row["metric"])
-    found = next((c for c in ev.comparison or [] if (c["model"], c["stage"], c["benchmark"], c["metric"]) == key), None)
-    if found is None or found.get("delta") is None:
+    """The paired change vs base exactly as the report prints it (one routine: :mod:`sit.report.verdicts`)."""
+    change = find(all_changes(ev), row["model"], row["stage"], "base", row["benchmark"], row["metric"])
+    if change is None or change.delta is None:
         return "–"
-    low, high = found.get("ci_low"), found.get("ci_high")
-    interval = f" [{fmt(low)}, {fmt(high)}]" if low is not None and high is not None else ""
-    return f"{found['delta']:+.3f}{interval}"
+    if not change.tested:
+        return f"{change.delta:+.3f} (not tested)"
+    pairing = f" ({change.pairing()})" if change.n else ""
+    return (f"{change.means()}: " if change.has_means else "") + change.interval() + pairing
 
 
 def _evaluation_table(ev: Evidence, model_id: str) -> str:
@@ -309,7 +323,8 @@ def _evaluation_table(ev: Evidence, model_id: str) -> str:
     return (_table(["benchmark", "headline metric", "stage", "value", "95% CI", "n", "change vs base [95% CI]"],
                    table, "Sources: evaluation/stages.csv, evaluation/results.csv, evaluation/comparison.csv")
             + "\nOne headline metric per benchmark; every metric is in the workspace's `evaluation/results.csv`. "
-              "The change vs base is the paired bootstrap change on the same items.\n")
+              "The change vs base is the paired bootstrap change on the items scored at both stages: base → this "
+              "stage over those items, their difference [95% CI], and how many were paired (and dropped).\n")
 
 
 def _eval_results(ev: Evidence, model_id: str, stage: str, sft_dataset: str) -> list:

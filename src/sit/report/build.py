@@ -17,7 +17,7 @@ from ..store import write_bytes_atomic, write_text_atomic
 from ..toy import fingerprint_of
 from . import closing_sections as closing
 from . import data_sections as data
-from . import html, markdown, pdf, readme, slides
+from . import html, markdown, pdf, readme, slides, talk
 from . import result_sections as results
 from . import setup_sections as setup
 from .discussion import discussion
@@ -77,7 +77,7 @@ def build_report(session: Session, formats=None, *, update_readme: bool = False,
     assets = folder / markdown.ASSETS
     result = ReportResult(report, ev)
     renderers = {"md": lambda: markdown.render(report), "html": lambda: html.render(report),
-                 "pdf": lambda: pdf.render(report), "pptx": lambda: slides.render(report)}
+                 "pdf": lambda: pdf.render(report), "pptx": lambda: slides.render(report, talk.deck(report, ev, session.registry))}
     if "md" in formats:
         _write_figures(assets, report)
     for fmt in formats:
@@ -88,7 +88,12 @@ def build_report(session: Session, formats=None, *, update_readme: bool = False,
         else:
             write_bytes_atomic(path, content)
         result.paths[fmt] = path
-    result.readme_block = readme.results_markdown(ev, report.world, report.generated_at, report.toy)
+    built = fingerprint_of(report.world) if report.toy else None
+    made = [m for m in ev.manifests().values() if m.get("git_commit")]  # the code that made the numbers
+    commit = max(made, key=lambda m: m.get("finished_at") or "")["git_commit"] if made else git_commit()
+    run = readme.run_identity(report.world, report.generated_at, session.profile_name, session.seed, commit,
+                              str(built) if built else None)
+    result.readme_block = readme.results_markdown(ev, report.world, report.generated_at, report.toy, run)
     write_text_atomic(assets / "readme_results.md", result.readme_block + "\n")
     if update_readme:
         from ..workspace import find_repo_root

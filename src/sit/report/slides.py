@@ -1,9 +1,9 @@
-"""``slides.pptx``: a deck to edit, not to build: title, pipeline, one slide per step, results, conclusions.
+"""``slides.pptx``: a deck to edit and to talk over: the slides :mod:`.talk` composes, drawn at a size one reads.
 
-Every shape is placed inside the slide, with text sized to its box (PowerPoint grows a table row or a
-text box to its text, so what does not fit is cut here, and the report holds it in full). A toy deck
-carries the toy-world banner on every slide. Every slide keeps the source of its numbers in its
-speaker notes.
+Every shape is placed inside the slide. No text is smaller than 12 pt: a table or a list that does not
+fit one slide goes on to the next (a table repeats its header), instead of shrinking or being cut. Every
+run of text carries its own size, so no renderer falls back to a template default. A toy deck carries the
+toy-world banner on every slide. The speaker notes hold talking points, then the sources of the numbers.
 """
 
 from __future__ import annotations
@@ -20,35 +20,39 @@ BOTTOM = 6.75  # above the banner
 BANNER_TOP = 6.92
 MAX_TABLE_COLUMNS = 8
 CELL_MARGIN_X, CELL_MARGIN_Y = 0.1, 0.05  # python-pptx's default cell margins, inches
-MAX_CELL_LINES = 2
+MAX_CELL_LINES = 3
 POINT = 1 / 72
 CHAR_WIDTH = 0.52  # average glyph width of the default font, in ems
+MIN_PT = 12  # nothing on a slide is smaller: what does not fit goes on to the next slide
+TABLE_PT = 12
+TITLE_PT, LONG_TITLE_PT = 28, 22  # a takeaway sentence wraps to two lines at the smaller size
+CONTINUED = " (continued)"
 
 
 def banner_text(report: Report) -> str:
     return f"TOY WORLD {report.world}: these numbers test the code path only, not the models"
 
 
-def render(report: Report) -> bytes:
+def render(report: Report, deck_slides: list[Slide] | None = None) -> bytes:
+    """The deck: a title slide, then ``deck_slides`` (default: every section's slides, in order)."""
     from pptx import Presentation
     from pptx.util import Inches, Pt
 
+    contents = deck_slides if deck_slides is not None else [s for sec in report.sections for s in sec.slides]
     deck = Presentation()
     deck.slide_width, deck.slide_height = Inches(WIDTH), Inches(HEIGHT)
     title = deck.slides.add_slide(deck.slide_layouts[0])
     # The default template is laid out for 4:3: stretch its placeholders across the 16:9 slide.
     _place(title.shapes.title, Inches(0.8), Inches(1.8), Inches(11.7), Inches(1.6))
     _place(title.placeholders[1], Inches(0.8), Inches(3.6), Inches(11.7), Inches(2.2))
-    title.shapes.title.text = report.title
-    title.placeholders[1].text = plain(report.subtitle)
-    for paragraph in title.placeholders[1].text_frame.paragraphs:
-        paragraph.font.size = Pt(16)
+    _set_text(title.shapes.title.text_frame, [report.title], 40, Pt)
+    _set_text(title.placeholders[1].text_frame, [plain(report.byline), plain(report.subtitle)], 16, Pt, 6)
     title.notes_slide.notes_text_frame.text = "Sources: " + ", ".join(report.sources)
     if report.toy:
         _banner(title, banner_text(report), Inches, Pt)
-    for section in report.sections:
-        for slide in section.slides:
-            made = _slide(deck, slide, Inches, Pt)
+    for content in contents:
+        for page in paginate(content):
+            made = _slide(deck, page, Inches, Pt)
             if report.toy:
                 _banner(made, banner_text(report), Inches, Pt)
     out = io.BytesIO()
@@ -56,16 +60,33 @@ def render(report: Report) -> bytes:
     return out.getvalue()
 
 
+def _set_text(frame, paragraphs: list[str], size: float, Pt, space_after: float = 0) -> None:
+    """``paragraphs`` into ``frame``, each run sized ``size`` (explicitly: no template default applies)."""
+    frame.word_wrap = True
+    for i, text in enumerate(paragraphs):
+        paragraph = frame.paragraphs[0] if i == 0 else frame.add_paragraph()
+        paragraph.text = text
+        paragraph.font.size = Pt(size)
+        for run in paragraph.runs:
+            run.font.size = Pt(size)
+        if space_after:
+            paragraph.space_after = Pt(space_after)
+
+
+def title_size(title: str) -> int:
+    return TITLE_PT if lines_needed(title, WIDTH - 2 * MARGIN - 0.2, TITLE_PT) <= 1 else LONG_TITLE_PT
+
+
 def _slide(deck, content: Slide, Inches, Pt):
     slide = deck.slides.add_slide(deck.slide_layouts[5])  # title only
     _place(slide.shapes.title, Inches(MARGIN), Inches(0.3), Inches(WIDTH - 2 * MARGIN), Inches(0.95))
-    slide.shapes.title.text = content.title
-    slide.shapes.title.text_frame.paragraphs[0].font.size = Pt(28)
+    _set_text(slide.shapes.title.text_frame, [content.title], title_size(content.title), Pt)
     visual = content.figure is not None or content.table is not None
     if content.bullets:
-        width = 4.4 if visual else WIDTH - 2 * MARGIN
-        _bullets(slide, content.bullets, MARGIN, width, Inches, Pt, size=15 if visual else 18)
-    left = MARGIN + 4.6 if content.bullets else MARGIN
+        width = BULLETS_BESIDE if visual else WIDTH - 2 * MARGIN
+        box = slide.shapes.add_textbox(Inches(MARGIN), Inches(TOP), Inches(width), Inches(BOTTOM - TOP))
+        _set_text(box.text_frame, ["• " + plain(b) for b in content.bullets], bullet_size(visual), Pt, 8)
+    left = MARGIN + BULLETS_BESIDE + 0.2 if content.bullets else MARGIN
     width = WIDTH - MARGIN - left
     if content.figure is not None:
         _picture(slide, content.figure.png, Inches(left), Inches(TOP), Inches(width), Inches(BOTTOM - TOP))
@@ -73,6 +94,13 @@ def _slide(deck, content: Slide, Inches, Pt):
         _table(slide, content.table, left, width, Inches, Pt)
     slide.notes_slide.notes_text_frame.text = content.notes or ""
     return slide
+
+
+BULLETS_BESIDE = 4.4  # inches: the bullet column beside a chart or a table
+
+
+def bullet_size(visual: bool) -> int:
+    return 15 if visual else 18
 
 
 def _place(shape, left, top, width, height) -> None:
@@ -91,28 +119,51 @@ def _clip(text: str, width_in: float, size_pt: float, lines: int) -> str:
     return text if len(text) <= limit else text[: max(1, limit - 1)].rstrip() + "…"
 
 
-def _bullets(slide, bullets: list[str], left: float, width: float, Inches, Pt, size: int) -> None:
-    """Bullets in a box that fits between title and banner: smaller type first, then fewer bullets."""
-    height = BOTTOM - TOP
-    texts = ["• " + plain(b) for b in bullets]
-    inner = width - 0.2  # the text box's own margins
+def paginate(content: Slide) -> list[Slide]:
+    """``content`` as one slide, or as several when its bullets or table rows do not fit one at a readable
+    size: every page keeps the title (marked continued), the figure, and the table's header row."""
+    visual = content.figure is not None or content.table is not None
+    size = bullet_size(visual)
+    inner = (BULLETS_BESIDE if visual else WIDTH - 2 * MARGIN) - 0.2  # the text box's own margins
+    bullet_pages, page, used = [], [], 0.0
+    for bullet in content.bullets:
+        height = lines_needed("• " + plain(bullet), inner, size) * size * 1.2 * POINT + 8 * POINT
+        if page and used + height > BOTTOM - TOP:
+            bullet_pages.append(page)
+            page, used = [], 0.0
+        page.append(bullet)
+        used += height
+    bullet_pages.append(page)
+    table_pages = [content.table]
+    if content.table is not None:
+        left = MARGIN + BULLETS_BESIDE + 0.2 if content.bullets else MARGIN
+        table_pages = split_table(content.table, WIDTH - MARGIN - left)
+    count = max(len(bullet_pages), len(table_pages))
+    pages = []
+    for k in range(count):
+        bullets = bullet_pages[k] if k < len(bullet_pages) else []
+        table = table_pages[k] if k < len(table_pages) else None
+        figure = content.figure if k == 0 or bullets else None
+        pages.append(Slide(content.title + (CONTINUED if k else ""), bullets, figure=figure, table=table,
+                           notes=content.notes))
+    return pages
 
-    def needed(items, pt):
-        return sum(lines_needed(t, inner, pt) * pt * 1.2 * POINT + 8 * POINT for t in items)
 
-    while size > 12 and needed(texts, size) > height:
-        size -= 1
-    while len(texts) > 1 and needed(texts, size) > height:
-        texts.pop()
-    texts = [_clip(t, inner, size, int(height / (size * 1.2 * POINT)) - 1) for t in texts]
-    box = slide.shapes.add_textbox(Inches(left), Inches(TOP), Inches(width), Inches(height))
-    frame = box.text_frame
-    frame.word_wrap = True
-    for i, text in enumerate(texts):
-        paragraph = frame.paragraphs[0] if i == 0 else frame.add_paragraph()
-        paragraph.text = text
-        paragraph.font.size = Pt(size)
-        paragraph.space_after = Pt(8)
+def split_table(table: Table, width: float, room: float = BOTTOM - TOP) -> list[Table]:
+    """The table's rows in parts ``room`` inches high at :data:`TABLE_PT`, each with the header row."""
+    columns = min(len(table.columns), MAX_TABLE_COLUMNS)
+    widths = _column_widths(table, columns, width, TABLE_PT)
+    header = _row_height([plain(str(c)) for c in table.columns[:columns]], widths, TABLE_PT)
+    parts, rows, used = [], [], header
+    for row in table.rows:
+        height = _row_height([plain(str(c)) for c in row[:columns]], widths, TABLE_PT)
+        if rows and used + height > room:
+            parts.append(rows)
+            rows, used = [], header
+        rows.append(row)
+        used += height
+    parts.append(rows)
+    return [Table(table.columns, part, table.source, table.caption) for part in parts]
 
 
 def _banner(slide, text: str, Inches, Pt) -> None:
@@ -121,12 +172,10 @@ def _banner(slide, text: str, Inches, Pt) -> None:
     box = slide.shapes.add_textbox(Inches(MARGIN), Inches(BANNER_TOP), Inches(WIDTH - 2 * MARGIN), Inches(0.42))
     box.fill.solid()
     box.fill.fore_color.rgb = RGBColor(0xFF, 0xF0, 0xDB)
-    frame = box.text_frame
-    frame.word_wrap = True
-    frame.paragraphs[0].text = text
-    frame.paragraphs[0].font.size = Pt(13)
-    frame.paragraphs[0].font.bold = True
-    frame.paragraphs[0].font.color.rgb = RGBColor(0xB2, 0x22, 0x22)
+    _set_text(box.text_frame, [text], 13, Pt)
+    for run in box.text_frame.paragraphs[0].runs:
+        run.font.bold = True
+        run.font.color.rgb = RGBColor(0xB2, 0x22, 0x22)
 
 
 def _picture(slide, png: bytes, left, top, width, height) -> None:
@@ -153,25 +202,12 @@ def _column_widths(table: Table, columns: int, width: float, size: float) -> lis
 
 
 def _table(slide, table: Table, left: float, width: float, Inches, Pt) -> None:
-    """The table at a type size whose rows fit the slide; rows that do not fit are named, not drawn."""
+    """The table at :data:`TABLE_PT` (``paginate`` has already cut it to rows that fit the slide)."""
     columns = min(len(table.columns), MAX_TABLE_COLUMNS)
-    height = BOTTOM - TOP
-    for size in (12, 11, 10, 9):
-        widths = _column_widths(table, columns, width, size)
-        heights = [_row_height([plain(str(c)) for c in row[:columns]], widths, size)
-                   for row in [table.columns, *table.rows]]
-        if sum(heights) <= height:
-            break
-    more_row = _row_height(["x"], [width], size)
-    shown, used = 0, heights[0]
-    for h in heights[1:]:
-        rest = len(table.rows) - shown - 1
-        if used + h + (more_row if rest else 0) > height:
-            break
-        used, shown = used + h, shown + 1
-    extra = len(table.rows) - shown
-    rows = [table.columns[:columns], *[r[:columns] for r in table.rows[:shown]]]
-    heights = heights[: shown + 1] + ([more_row] if extra else [])
+    size = TABLE_PT
+    widths = _column_widths(table, columns, width, size)
+    rows = [table.columns[:columns], *[r[:columns] for r in table.rows]]
+    heights = [_row_height([plain(str(c)) for c in row], widths, size) for row in rows]
     shape = slide.shapes.add_table(len(heights), columns, Inches(left), Inches(TOP), Inches(width),
                                    Inches(sum(heights)))
     grid = shape.table
@@ -181,14 +217,8 @@ def _table(slide, table: Table, left: float, width: float, Inches, Pt) -> None:
         grid.rows[i].height = Inches(h)
     for i, row in enumerate(rows):
         for j, value in enumerate(row):
-            grid.cell(i, j).text = _clip(plain(str(value)), widths[j] - 2 * CELL_MARGIN_X, size, MAX_CELL_LINES)
-    if extra:
-        grid.cell(len(heights) - 1, 0).merge(grid.cell(len(heights) - 1, columns - 1))
-        grid.cell(len(heights) - 1, 0).text = f"… {extra} more row{'s' if extra > 1 else ''} in the report"
-    for row in grid.rows:
-        for cell in row.cells:
-            for paragraph in cell.text_frame.paragraphs:
-                paragraph.font.size = Pt(size)
+            text = _clip(plain(str(value)), widths[j] - 2 * CELL_MARGIN_X, size, MAX_CELL_LINES)
+            _set_text(grid.cell(i, j).text_frame, [text], size, Pt)
     # the shape's frame is the sum of its columns and rows, so it ends where the table ends
     shape.width, shape.height = Inches(sum(widths)), Inches(sum(heights))
 
