@@ -171,3 +171,30 @@ def test_reference_answers_file_is_plain_json_lines():
     for line in REFERENCE_ANSWERS.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         assert set(record) == {"key", "follows", "breaks"} and record["follows"] != record["breaks"]
+
+
+def test_results_from_other_fixture_files_neither_count_as_done_nor_compare(tmp_path, monkeypatch):
+    """A workspace evaluated on an older fixture (Drive keeps it across `pip install -U`) is evaluated again:
+    the fingerprint that decides "done" and "comparable" holds a digest of the files the task reads."""
+    from sit.evaluation import harness
+    from sit.evaluation.run import fingerprint
+    from sit.session import start
+
+    session = start("demo", str(tmp_path / "ws"), verbose=False)
+    local, nutrition = {"tasks": "local", "limit": None}, {"tasks": "local", "subjects": ["nutrition"]}
+    before = {"ifeval": fingerprint(session, IFEVAL, local), "mmlu": fingerprint(session, MMLU, local),
+              "nutrition": fingerprint(session, MMLU, nutrition)}
+    assert fingerprint(session, IFEVAL, local) == before["ifeval"]
+    copy = tmp_path / "data"
+    copy.mkdir()
+    for path in DATA_DIR.glob("*.jsonl"):
+        (copy / path.name).write_bytes(path.read_bytes())
+    lines = (copy / "ifeval.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    (copy / "ifeval.jsonl").write_text("".join(lines[:-1]), encoding="utf-8")
+    dev = copy / "mmlu_astronomy_dev.jsonl"
+    dev.write_text(dev.read_text(encoding="utf-8").replace("The Moon", "Earth's Moon", 1), encoding="utf-8")
+    monkeypatch.setattr(harness, "DATA_DIR", copy)
+    assert fingerprint(session, IFEVAL, local) != before["ifeval"]
+    assert fingerprint(session, MMLU, local) != before["mmlu"]
+    assert fingerprint(session, MMLU, nutrition) == before["nutrition"]  # only the files the task reads count
+    assert "fixture" not in fingerprint(session, IFEVAL, {"tasks": "hub", "limit": 100})
