@@ -45,8 +45,10 @@ def base_model(session):
 def test_ifeval_scoring_runs_offline_with_the_trained_punkt(session):
     from lm_eval.tasks.ifeval.utils import process_results
 
-    docs = {doc["instruction_id_list"][0]: doc for doc in read_jsonl(DATA_DIR / "ifeval.jsonl")
-            if len(doc["instruction_id_list"]) == 1}
+    docs = {}  # the first prompt with this instruction alone
+    for doc in read_jsonl(DATA_DIR / "ifeval.jsonl"):
+        if len(doc["instruction_id_list"]) == 1:
+            docs.setdefault(doc["instruction_id_list"][0], doc)
     sentences = docs["length_constraints:number_sentences"]  # fewer than 5 sentences
     assert process_results(sentences, ["Sleep helps memory. It repairs the body. Rest well."])["prompt_level_strict_acc"]
     six = "Sleep helps. It repairs. It calms. It restores. It protects. It matters."
