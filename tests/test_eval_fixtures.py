@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sit.config import load_profile
 from sit.evaluation.benchmarks import IFEVAL, MMLU
 from sit.evaluation.harness import DATA_DIR, local_subjects, local_task_configs
 from sit.evaluation.punkt import ensure_punkt
@@ -17,7 +18,6 @@ from sit.workspace import Workspace
 REFERENCE_ANSWERS = Path(__file__).parent / "data" / "ifeval_reference_answers.jsonl"
 IFEVAL_FIELDS = {"key", "prompt", "instruction_id_list", "kwargs"}
 MMLU_FIELDS = {"question", "subject", "choices", "answer"}
-DEMO_IFEVAL_PROMPTS = 28  # the demo profile's `limit`: the first prompts of the file must cover every instruction
 
 
 def ifeval_docs() -> list[dict]:
@@ -65,14 +65,14 @@ def test_ifeval_fixture_has_the_google_ifeval_schema_and_unique_keys_and_prompts
     assert len({d["prompt"] for d in docs}) == len(docs)
 
 
-def test_every_instruction_of_lm_evals_registry_is_used_and_the_first_prompts_already_cover_them_all(registry):
+def test_every_instruction_of_lm_evals_registry_is_used_also_within_the_demos_limit(registry):
     instructions = registry.INSTRUCTION_DICT
     docs = ifeval_docs()
     counts = collections.Counter(i for d in docs for i in d["instruction_id_list"])
     assert set(counts) == set(instructions)
     assert min(counts.values()) >= 4, counts.most_common()[-3:]
-    first = {i for d in docs[:DEMO_IFEVAL_PROMPTS] for i in d["instruction_id_list"]}
-    assert first == set(instructions)
+    limit = load_profile("demo")["evaluation"]["ifeval"]["limit"]  # lm-eval evaluates the first `limit` prompts
+    assert {i for d in docs[:limit] for i in d["instruction_id_list"]} == set(instructions)
 
 
 def test_no_prompt_combines_instructions_that_lm_eval_declares_in_conflict(registry):
@@ -147,6 +147,7 @@ def test_mmlu_answer_letters_are_equally_common_overall_in_each_file_and_in_ever
             assert sorted(r["answer"] for r in rows[start:start + 4]) == [0, 1, 2, 3], (subject, start)
     dev = collections.Counter(r["answer"] for rows in mmlu_files("dev").values() for r in rows)
     assert set(dev) == {0, 1, 2, 3}
+    assert load_profile("demo")["evaluation"]["mmlu"]["limit"] % 4 == 0  # the demo's first questions are balanced
 
 
 def test_the_local_task_yamls_load_every_fixture_file_through_lm_evals_task_manager(ifeval_utils):

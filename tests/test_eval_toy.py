@@ -221,5 +221,5 @@ def test_an_adapter_stage_that_changes_nothing_compares_as_no_change(session, ba
     assert result.stages == ["base", "sft"] and result.skipped == {"dpo": f"no finished adapter at "
                                                                           f"{ws.workspace.root / 'models' / spec.slug / 'dpo'}"}
     delta = next(d for d in compare(ws).deltas if d["stage"] == "sft" and d["benchmark"] == "mmlu")
-    assert delta["n"] == 24 and delta["delta"] == 0 == delta["ci_low"] == delta["ci_high"]
+    assert delta["n"] == 40 and delta["delta"] == 0 == delta["ci_low"] == delta["ci_high"]
     assert delta["verdict"] == "no significant change"
