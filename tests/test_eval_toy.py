@@ -15,7 +15,7 @@ from sit.config import ConfigError
 from sit.evaluation import evaluate
 from sit.evaluation.base_prompting import completion_template
 from sit.evaluation.benchmarks import BENCHMARKS, IFEVAL, MMLU, Benchmark, register_benchmark
-from sit.evaluation.harness import DATA_DIR, item_scores, run_harness, sample_sizes
+from sit.evaluation.harness import DATA_DIR, item_scores, local_subjects, run_harness, sample_sizes
 from sit.evaluation.punkt import ensure_punkt
 from sit.evaluation.results import metric_rows, read_table, results_path
 from sit.session import start
@@ -42,18 +42,13 @@ def base_model(session):
     return model, tokenizer
 
 
-def test_the_ifeval_fixture_uses_every_instruction_id_of_lm_evals_registry(session):
-    from lm_eval.tasks.ifeval.instructions_registry import INSTRUCTION_DICT
-
-    used = {i for doc in read_jsonl(DATA_DIR / "ifeval.jsonl") for i in doc["instruction_id_list"]}
-    assert used == set(INSTRUCTION_DICT)
-
-
 def test_ifeval_scoring_runs_offline_with_the_trained_punkt(session):
     from lm_eval.tasks.ifeval.utils import process_results
 
-    docs = {doc["instruction_id_list"][0]: doc for doc in read_jsonl(DATA_DIR / "ifeval.jsonl")
-            if len(doc["instruction_id_list"]) == 1}
+    docs = {}  # the first prompt with this instruction alone
+    for doc in read_jsonl(DATA_DIR / "ifeval.jsonl"):
+        if len(doc["instruction_id_list"]) == 1:
+            docs.setdefault(doc["instruction_id_list"][0], doc)
     sentences = docs["length_constraints:number_sentences"]  # fewer than 5 sentences
     assert process_results(sentences, ["Sleep helps memory. It repairs the body. Rest well."])["prompt_level_strict_acc"]
     six = "Sleep helps. It repairs. It calms. It restores. It protects. It matters."
@@ -90,7 +85,7 @@ def test_lm_eval_results_parse_into_rows_that_match_lm_evals_aggregates(session,
     model, tokenizer = base_model
     spec = session.registry.get(QWEN)
     tokenizer.chat_template = completion_template(spec)
-    settings = {"tasks": "local", "limit": None, "max_gen_toks": 24, "batch_size": 16}
+    settings = {"tasks": "local", "limit": 28, "max_gen_toks": 24, "batch_size": 16}
     raw = run_harness(model, tokenizer, IFEVAL, settings, chat_template=True, seed=session.seed)
     items = item_scores(raw, IFEVAL)
     assert sample_sizes(raw) == {"ifeval_local": 28} and len(items) == 28
@@ -108,8 +103,7 @@ def test_mmlu_few_shot_examples_are_the_first_dev_items_of_the_same_subject(sess
     model, tokenizer = base_model
     settings = {"tasks": "local", "subjects": None, "limit": 3, "num_fewshot": 2, "batch_size": 16}
     raw = run_harness(model, tokenizer, MMLU, settings, chat_template=False, seed=session.seed)
-    assert sample_sizes(raw) == {f"mmlu_local_{s}": 3 for s in ("elementary_mathematics", "high_school_geography",
-                                                                  "nutrition")}
+    assert sample_sizes(raw) == {f"mmlu_local_{s}": 3 for s in local_subjects()}
     for task, samples in raw["samples"].items():
         subject = task[len("mmlu_local_"):]
         dev = [d["question"] for d in read_jsonl(DATA_DIR / f"mmlu_{subject}_dev.jsonl")]
@@ -126,7 +120,7 @@ def test_mmlu_few_shot_examples_are_the_first_dev_items_of_the_same_subject(sess
                for it in items)
     per_task = [raw["results"][t]["acc,none"] for t in sorted(raw["results"])]
     assert metric_rows(model=QWEN, stage="base", benchmark="mmlu", items=items, metrics=("acc",),
-                       world="x")[0]["value"] == pytest.approx(sum(per_task) / 3)  # equal subject sizes
+                       world="x")[0]["value"] == pytest.approx(sum(per_task) / len(per_task))  # equal subject sizes
 
 
 def test_a_registered_benchmark_runs_through_evaluate_and_errors_name_the_fix(session):
@@ -139,7 +133,7 @@ def test_a_registered_benchmark_runs_through_evaluate_and_errors_name_the_fix(se
     finally:
         BENCHMARKS.pop("nutrition_zero_shot")
     rows = [r for r in read_table(results_path(session)) if r["benchmark"] == "nutrition_zero_shot"]
-    assert len(rows) == 1 and rows[0]["n"] == 8 and rows[0]["stage"] == "base" and "0-shot" in rows[0]["note"]
+    assert len(rows) == 1 and rows[0]["n"] == 20 and rows[0]["stage"] == "base" and "0-shot" in rows[0]["note"]
     assert result.ran == [("base", "nutrition_zero_shot")]
     with pytest.raises((ConfigError, FileNotFoundError), match=r"notebook 04 \(SFT\)"):
         evaluate(session, QWEN, stages=["sft"], benchmarks="mmlu", progress=False)
@@ -230,5 +224,5 @@ def test_an_adapter_stage_that_changes_nothing_compares_as_no_change(session, ba
     assert result.stages == ["base", "sft"] and result.skipped == {"dpo": f"no finished adapter at "
                                                                           f"{ws.workspace.root / 'models' / spec.slug / 'dpo'}"}
     delta = next(d for d in compare(ws).deltas if d["stage"] == "sft" and d["benchmark"] == "mmlu")
-    assert delta["n"] == 24 and delta["delta"] == 0 == delta["ci_low"] == delta["ci_high"]
+    assert delta["n"] == 40 and delta["delta"] == 0 == delta["ci_low"] == delta["ci_high"]
     assert delta["verdict"] == "no significant change"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,22 +35,38 @@ def local_subjects(prefix: str = "mmlu_") -> list[str]:
     return sorted(s for s in tests if (DATA_DIR / f"{prefix}{s}_dev.jsonl").exists())
 
 
-def _load_task_yaml(name: str) -> dict:
+def _load_task_yaml(name: str, resolve_func: bool = True) -> dict:
     from lm_eval.tasks._yaml_loader import load_yaml
 
     path = TASKS_DIR / name
     if not path.exists():
         raise ConfigError(f"no task file {path}")
-    return load_yaml(str(path), resolve_func=True)
+    return load_yaml(str(path), resolve_func=resolve_func)
 
 
 def _absolute(files: dict) -> dict:
     return {split: str(DATA_DIR / name) for split, name in files.items()}
 
 
-def local_task_configs(benchmark: Benchmark, settings: dict) -> list[dict]:
-    """The offline task configs (dicts lm-eval builds tasks from), data paths made absolute."""
-    base = _load_task_yaml(benchmark.local_task)
+def fixture_digest(benchmark: Benchmark, settings: dict) -> str:
+    """A digest of the task YAML and every data file the offline tasks of ``benchmark`` read.
+
+    Scores made from other fixture files (an older release of the package) are neither done nor
+    comparable with new ones, although every setting is the same."""
+    digest = hashlib.sha256((TASKS_DIR / benchmark.local_task).read_bytes())
+    for config in local_task_configs(benchmark, settings, resolve_func=False):
+        for split, path in sorted(config["dataset_kwargs"]["data_files"].items()):
+            digest.update(f"{config['task']}:{split}:".encode())
+            digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def local_task_configs(benchmark: Benchmark, settings: dict, *, resolve_func: bool = True) -> list[dict]:
+    """The offline task configs (dicts lm-eval builds tasks from), data paths made absolute.
+
+    ``resolve_func=False`` leaves the YAML's ``!function`` tags unimported (IFEval's scoring module
+    imports nltk, which must not happen before the workspace's punkt model is registered)."""
+    base = _load_task_yaml(benchmark.local_task, resolve_func)
     if "SUBJECT" not in base["task"]:
         config = copy.deepcopy(base)
         config["dataset_kwargs"]["data_files"] = _absolute(config["dataset_kwargs"]["data_files"])

@@ -22,7 +22,7 @@ from ..stages import adapter_finished_at, check_stage, load_stage, require_stage
 from ..store import JsonlStore
 from .base_prompting import base_note, base_prompting, base_stops, completion_template
 from .benchmarks import Benchmark, get_benchmark, knobs, parse_benchmarks
-from .harness import BatchSize, item_scores, run_harness, sample_sizes
+from .harness import BatchSize, fixture_digest, item_scores, run_harness, sample_sizes
 from .punkt import ensure_punkt
 from .quiet import quiet_lm_eval
 from .results import metric_rows, read_items, store_results
@@ -62,8 +62,11 @@ def evaluation_settings(session: Session, overrides: dict | None = None) -> dict
 
 def fingerprint(session: Session, benchmark: Benchmark, settings: dict) -> dict:
     """What decides a benchmark's scores apart from the stage (two stages compare only if equal)."""
-    return {"benchmark": benchmark.name, "world": session.world_id, "seed": session.seed,
-            "settings": {k: v for k, v in settings.items() if k not in UNCOMPARED}}
+    fp = {"benchmark": benchmark.name, "world": session.world_id, "seed": session.seed,
+          "settings": {k: v for k, v in settings.items() if k not in UNCOMPARED}}
+    if settings.get("tasks") == "local" and benchmark.local_task:
+        fp["fixture"] = fixture_digest(benchmark, settings)
+    return fp
 
 
 def stage_prompting(spec, stage: str) -> dict | None:
