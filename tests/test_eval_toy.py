@@ -225,4 +225,6 @@ def test_an_adapter_stage_that_changes_nothing_compares_as_no_change(session, ba
                                                                           f"{ws.workspace.root / 'models' / spec.slug / 'dpo'}"}
     delta = next(d for d in compare(ws).deltas if d["stage"] == "sft" and d["benchmark"] == "mmlu")
     assert delta["n"] == 40 and delta["delta"] == 0 == delta["ci_low"] == delta["ci_high"]
-    assert delta["verdict"] == "no significant change"
+    # a toy model may answer one letter to every question: then there is no verdict at all, and the note says why
+    assert delta["verdict"] == "no significant change" or (delta["verdict"] == "degenerate"
+                                                           and "answers " in delta["note"]), delta
