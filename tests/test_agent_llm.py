@@ -58,7 +58,7 @@ def test_reference_agent_plays_batched_episodes_and_reruns_from_cache(session, m
 
 
 def test_the_base_agent_is_asked_in_its_completion_format_and_stopped_by_base_stops(session):
-    from sit.evaluation.base_prompting import base_note, base_prompting, base_stops
+    from sit.preference.base_prompting import base_note, base_prompting, base_stops
 
     llama = "meta-llama/Llama-3.2-3B"
     spec, _ = stage_of(session, llama, "base")

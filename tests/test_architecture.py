@@ -37,6 +37,8 @@ PHASE_EDGES = {
     ("evaluation", "preference"),
     # the stage comparison asks the instructions training kept out (heldout_ids) and their digest
     ("evaluation", "training"),
+    # a base agent is asked in phase 03's completion format and stopped at its stop set, as every benchmark asks base
+    ("agent", "preference"),
 }
 # Imports of a higher layer from a lower one.
 UPWARD_EDGES = {

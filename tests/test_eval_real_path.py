@@ -41,9 +41,9 @@ def test_base_answers_stop_where_phase_03_stops_them(toy_world, tmp_path):
     """The base stage is given phase 03's stop set in every benchmark (lm-eval's ``until`` and the generation's
     stop ids for IFEval, the runner's stop strings for MT-Bench), no answer holds the format's next-example marker,
     and the notes say how base was asked and stopped."""
-    from sit.evaluation.base_prompting import base_stops, completion_template
     from sit.evaluation.benchmarks import IFEVAL
     from sit.evaluation.harness import run_harness
+    from sit.preference.base_prompting import base_stops, completion_template
 
     session = start("demo", str(tmp_path), verbose=False,
                     overrides={"evaluation.ifeval.limit": 6, "evaluation.mt_bench.questions": 1})
@@ -73,9 +73,9 @@ def test_base_answers_stop_where_phase_03_stops_them(toy_world, tmp_path):
 def test_base_mt_bench_turn_two_closes_the_first_answer_as_the_format_closes_a_turn(toy_world, tmp_path):
     """MT-Bench's second turn holds the first answer: Qwen base (ChatML) closes it with <|im_end|> as the format
     closes the user's turn, Llama base (Alpaca) with a blank line."""
-    from sit.evaluation.base_prompting import base_prompting, completion_template
     from sit.evaluation.mtbench import render
     from sit.models import load_tokenizer
+    from sit.preference.base_prompting import base_prompting, completion_template
 
     session = start("demo", str(tmp_path), verbose=False)
     chat = [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"}, {"role": "user", "content": "Q2"}]
@@ -109,9 +109,9 @@ def test_held_out_base_answers_are_asked_in_the_completion_format_and_stopped_by
     """The held-out reward benchmark asks base as IFEval and MT-Bench do: the completion format, phase 03's stop
     set. Answers made before (no prompting in their fingerprint) are made again, and the row's note says how."""
     import sit.evaluation.stage_rewards as stage_rewards
-    from sit.evaluation.base_prompting import base_prompting, base_stops
     from sit.evaluation.compare import stage_rows
     from sit.inference.engine import HFBackend
+    from sit.preference.base_prompting import base_prompting, base_stops
     from sit.preference.responses import completion_prompt
     from sit.store import write_jsonl_atomic
 

@@ -13,11 +13,11 @@ from killing import kill_while_writing
 
 from sit.config import ConfigError
 from sit.evaluation import evaluate
-from sit.evaluation.base_prompting import completion_template
 from sit.evaluation.benchmarks import BENCHMARKS, IFEVAL, MMLU, Benchmark, register_benchmark
 from sit.evaluation.harness import DATA_DIR, item_scores, local_subjects, run_harness, sample_sizes
 from sit.evaluation.punkt import ensure_punkt
 from sit.evaluation.results import metric_rows, read_table, results_path
+from sit.preference.base_prompting import completion_template
 from sit.session import start
 from sit.stages import load_stage
 from sit.store import read_jsonl

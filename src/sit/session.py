@@ -27,7 +27,7 @@ class Session:
     seed: int
     started_at: str = field(default_factory=now)
     # what each generating step (keyed by step and model) learned about its batch in this run
-    batch_limits: dict = field(default_factory=dict, repr=False)
+    batch_limits: dict = field(default_factory=dict, repr=False)  # sit.inference.runner.session_batch_limit
 
     @property
     def profile_name(self) -> str:
@@ -46,15 +46,6 @@ class Session:
         spec = self.registry.get(name, role=role)
         require_token(spec, self.world)
         return spec
-
-    def batch_limit(self, key: str):
-        """The batch of one generating step and model for the rest of this run (a :class:`BatchLimit`).
-
-        An out-of-memory error halves it, and every later stage, cell re-run or resume in the same session
-        starts at the smaller batch: the full one would run out of memory again."""
-        from .inference.runner import BatchLimit
-
-        return self.batch_limits.setdefault(key, BatchLimit(scope="run"))
 
     def section(self, name: str) -> dict:
         if name not in self.profile:

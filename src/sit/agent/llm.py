@@ -3,7 +3,7 @@
 Stages are loaded as every phase loads them (:func:`sit.stages.load_stage`). The registry's generator is the reference
 agent (an instruct model). Decoding is greedy; the conversation is rendered with the tokenizer's chat
 template (the base stage: in its completion format, stopped at phase 03's stop set, as in every benchmark,
-see :mod:`sit.evaluation.base_prompting`); the shared engine trims it to the context window minus the reply
+see :mod:`sit.preference.base_prompting`); the shared engine trims it to the context window minus the reply
 length, oldest rounds first (:mod:`sit.inference.window`), and each turn records whether its prompt was trimmed.
 """
 
@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import ConfigError
-from ..evaluation.base_prompting import base_note, base_stops, completion_template
 from ..inference.engine import HFBackend, Prompt, SamplingSettings
 from ..inference.runner import BatchLimit, generate_with_retry
 from ..inference.window import fit_prompt
 from ..models import load_decoding_lm, load_tokenizer, stop_token_ids
+from ..preference.base_prompting import base_note, base_stops, completion_template
 from ..runtime import derive_seed
 from ..stages import check_stage, load_stage, require_stage
 from ..workspace import TRAINING_STAGES

@@ -104,7 +104,7 @@ def evaluate_agent(session: Session, agent: str = "llm", model: str | None = Non
                    world=session.world_id, seed=session.seed, prompt=cfg["prompt"],
                    context_window=cfg["context_window"], max_new_tokens=cfg["max_new_tokens"])
         if stage == "base":  # episodes played before base was asked in its completion format are another run
-            from ..evaluation.base_prompting import base_prompting
+            from ..preference.base_prompting import base_prompting
 
             run["prompting"] = base_prompting(spec)
         label, key = spec.id, f"{spec.slug}-{stage}"

@@ -3,7 +3,7 @@
 Turn 1 is asked first for every question; turn 2 is asked once its question's first answer is
 stored, so the second prompt holds the first answer (the conversation as FastChat runs it). Prompts
 go through the stage's chat template (the base stage: its completion format, see
-:func:`sit.evaluation.base_prompting.completion_template`, stopped where phase 03 stops it), decoding uses
+:func:`sit.preference.base_prompting.completion_template`, stopped where phase 03 stops it), decoding uses
 FastChat's temperature for the question's category, and batches run through :func:`sit.inference.runner.run_stage`, so answers
 are checkpointed and a killed run resumes where it stopped. Every record carries the fingerprint of
 what produced it; a file written with other settings is refused, not mixed.
@@ -19,9 +19,9 @@ from ..config import ConfigError
 from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings
 from ..inference.runner import BatchLimit, run_stage
 from ..models import stop_token_ids
+from ..preference.base_prompting import base_stops
 from ..runtime import derive_seed
 from ..store import JsonlStore
-from .base_prompting import base_stops
 from .mtbench_data import temperature
 
 if TYPE_CHECKING:

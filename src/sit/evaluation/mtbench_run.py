@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 from ..inference.runner import BatchLimit
 from ..models import release_memory
+from ..preference.base_prompting import base_note, base_prompting
 from ..stages import adapter_finished_at
 from ..store import JsonlStore
-from .base_prompting import base_note, base_prompting
 from .benchmarks import get_benchmark
 from .judging import Judge, judge_answers, judge_fingerprint
 from .mtbench import answer_questions, stage_dir

@@ -17,10 +17,10 @@ from ..config import ConfigError, resolve_settings
 from ..inference.runner import BatchLimit
 from ..manifest import models_done, now, write_manifest
 from ..models import release_memory
+from ..preference.base_prompting import base_note, base_prompting, base_stops, completion_template
 from ..progress import draws_bars
 from ..stages import adapter_finished_at, check_stage, load_stage, require_stage, stage_ready
 from ..store import JsonlStore
-from .base_prompting import base_note, base_prompting, base_stops, completion_template
 from .benchmarks import Benchmark, get_benchmark, knobs, parse_benchmarks
 from .harness import BatchSize, fixture_digest, item_scores, run_harness, sample_sizes
 from .punkt import ensure_punkt

@@ -3,7 +3,7 @@
 Each stage (``base``, ``sft``, ``dpo``) answers the same held-out instructions (never trained on),
 greedily, through the resumable generation runner: the trained stages through the chat template, base in its
 completion format and stopped at phase 03's stop set, as in every benchmark
-(:mod:`sit.evaluation.base_prompting`; the row's note says so). Answers are
+(:mod:`sit.preference.base_prompting`; the row's note says so). Answers are
 stored in ``evaluation/stages/<slug>-<stage>.jsonl`` and a killed run resumes. The reward model then
 scores them. The table gives per model and stage the mean reward with a 95 % bootstrap CI (answers
 resampled, fixed seed), the share of answers that ended with the end-of-turn token, and the change from
@@ -24,15 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings
-from ..inference.runner import StageStats, run_stage
+from ..inference.runner import StageStats, run_stage, session_batch_limit
 from ..models import load_reward_model, load_tokenizer, release_memory
+from ..preference.base_prompting import base_note, base_prompting, base_stops, completion_template
 from ..preference.scoring import reward_scores, reward_spec
 from ..runtime import derive_seed
 from ..stages import load_stage, require_stage
 from ..store import JsonlStore, read_json, read_jsonl, write_jsonl_atomic, write_text_atomic
 from ..training.data import data_digest, heldout_ids, read_filtered
 from ..workspace import STAGES
-from .base_prompting import base_note, base_prompting, base_stops, completion_template
 from .bootstrap import stage_change
 from .results import items_path
 
@@ -89,7 +89,7 @@ def stage_answers(session: Session, model_name: str, stage: str, *, max_new_toke
     if all(r["id"] in done for r in items):
         return StageAnswers(spec.id, stage, stored)
     records, stats = _generate(session, spec, stage, items, store, gen, max_new_tokens, batch_size, progress,
-                               session.batch_limit(f"held-out answers {spec.slug}"))
+                               session_batch_limit(session, f"held-out answers {spec.slug}"))
     release_memory()
     return StageAnswers(spec.id, stage, records, stats.note())
 

@@ -21,10 +21,14 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..progress import draws_bars
 from ..store import JsonlStore
 from .engine import Completion, Prompt, SamplingSettings, is_oom
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 
 @dataclass
@@ -50,6 +54,14 @@ class BatchLimit:
         return (f"batch halved from {self.halvings[0][0]} to {self.size} after "
                 f"{'an out-of-memory error' if errors == 1 else f'{errors} out-of-memory errors'}"
                 + (f", kept for the rest of the {self.scope}" if self.scope else ""))
+
+
+def session_batch_limit(session: Session, key: str) -> BatchLimit:
+    """The batch of one generating step and model for the rest of this session's run.
+
+    An out-of-memory error halves it, and every later stage, cell re-run or resume in the same session
+    starts at the smaller batch: the full one would run out of memory again."""
+    return session.batch_limits.setdefault(key, BatchLimit(scope="run"))
 
 
 @dataclass

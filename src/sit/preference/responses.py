@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..config import ConfigError, ModelSpec
 from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings
-from ..inference.runner import StageStats, run_stage
+from ..inference.runner import StageStats, run_stage, session_batch_limit
 from ..models import load_decoding_lm, load_tokenizer, release_memory, stop_token_ids
 from ..runtime import derive_seed
 from ..store import JsonlStore, write_json_atomic
@@ -146,7 +146,7 @@ def _generate(session: Session, spec, gen, cfg, filtered, store, progress) -> tu
     records, stats = run_stage(store, prompts, backend, settings, make_record=record,
                                batch_size=cfg["batch_size"], checkpoint_every=cfg["checkpoint_every"], bucket=True,
                                desc=f"answers {spec.slug}", progress=progress,
-                               batch_limit=session.batch_limit(f"answers {spec.slug}"))
+                               batch_limit=session_batch_limit(session, f"answers {spec.slug}"))
     return records, stats, cuda_allocated()
 
 

@@ -8,7 +8,15 @@ from . import prose
 from .data_sections import answering_phrase, source
 from .degenerate import find_degenerate
 from .document import Bullets, Callout, Section, Slide, Table, Text, fmt, missing
-from .evidence import COMPARISON_FILE, RESULTS_FILE, STAGES_FILE, Evidence, adapter_file, stage_sort_key
+from .evidence import (
+    COMPARISON_FILE,
+    LAYOUT,
+    RESULTS_FILE,
+    STAGES_FILE,
+    Evidence,
+    adapter_file,
+    stage_sort_key,
+)
 from .result_sections import AGENT_BENCHMARK, DEVICE
 from .setup_sections import model_names
 from .verdicts import DEGENERATE, NOT_TESTED, STAGE_NAMES, all_changes, short
@@ -251,7 +259,7 @@ def appendix_reproducibility(ev: Evidence, seed: int, profile: str) -> Section:
         gpu += seconds if device.startswith("GPU") else 0
         steps.setdefault((manifest.get("phase", "?"), device), []).append(seconds)
     rows = [[step, device, fmt(len(runs)), fmt(sum(runs) / 60, 2)] for (step, device), runs in steps.items()]
-    named = [m for m in manifests if not m.startswith("models/")]
+    named = [m for m in manifests if not m.startswith(LAYOUT.rel(LAYOUT.models_dir) + "/")]
     if len(named) < len(manifests):
         named.insert(3, adapter_file("manifest.json").replace("/sft/", "/{sft,dpo}/"))
     cost = Table(["step", "device", "runs", "minutes"], rows, source(ev, *named),

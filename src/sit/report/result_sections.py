@@ -11,6 +11,7 @@ from .evidence import (
     AGENT_FILE,
     ANSWERS_PATTERN,
     COMPARISON_FILE,
+    LAYOUT,
     RESULTS_FILE,
     STAGES_FILE,
     Evidence,
@@ -315,7 +316,7 @@ def endings_table(ev: Evidence) -> Table | None:
             for model, stage in agents]
     total = sum(len(v) for v in ev.episodes.values())
     return Table(["agent", "stage", "episodes", *[e.replace("_", " ") for e in ends], "invalid first move"], rows,
-                 source(ev, "evaluation/agent/episodes/*.jsonl", n=total, unit="episodes"),
+                 source(ev, LAYOUT.rel(LAYOUT.agent_episodes_file("*", "*")), n=total, unit="episodes"),
                  "How the episodes ended: bought = the agent bought a product (reward > 0 only if it matches the "
                  "goal); invalid format = a reply without a parsable action ends the episode; round limit = no "
                  "purchase within the allowed rounds.")

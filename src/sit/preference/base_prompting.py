@@ -7,7 +7,7 @@ A base model never learned a chat template, so it is asked in its completion for
 from __future__ import annotations
 
 from ..models import stop_token_ids
-from ..preference.responses import stop_strings
+from .responses import stop_strings
 
 
 def turn_end(prompt_format: str) -> str:
