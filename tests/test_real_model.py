@@ -103,3 +103,19 @@ def test_magpie_records_then_a_few_sft_steps_and_the_adapter_still_stops(session
                for i, q in enumerate(QUESTIONS)]
     assert_stops_at_end_of_turn(HFBackend(model, tokenizer).generate(prompts, SamplingSettings(
         max_new_tokens=48, stop_token_ids=(2,))))
+
+
+def test_sft_refuses_a_pad_that_is_the_end_of_turn(session, spec):
+    """SmolLM2's own tokenizer pads with <|im_end|>: without the registry's pad, SFT would mask every end of turn."""
+    from dataclasses import replace
+
+    from sit.config import ConfigError
+    from sit.training.model import require_distinct_pad
+
+    own_pad = load_tokenizer(replace(spec, pad_token=None), session.profile)
+    assert own_pad.pad_token == "<|im_end|>"
+    with pytest.raises(ConfigError, match=r"pad token '<\|im_end\|>' is also the token that ends its turns"):
+        require_distinct_pad(spec, own_pad)
+    require_distinct_pad(spec, load_tokenizer(spec, session.profile))
+    qwen = load_registry().get("qwen2.5-3b")
+    require_distinct_pad(qwen, type("Tok", (), {"pad_token": "<|endoftext|>", "eos_token": "<|endoftext|>"})())

@@ -51,9 +51,13 @@ def from_pretrained(load, spec: ModelSpec, source: str, **kwargs):
 
     if spec.weights is not None and source == package_folder(spec):
         kwargs.setdefault("gguf_file", spec.weights["gguf"])  # dequantized into an ordinary model on load
+    if "gguf_file" in kwargs and "dtype" in kwargs:  # a model, not a tokenizer: unpack it into plain weights
+        from transformers import GgufConfig
+
+        kwargs.setdefault("quantization_config", GgufConfig(dequantize=True))
     try:
         with library_bars():
-            return load(source, **kwargs)
+            return dense_from_gguf(load(source, **kwargs))
     except Exception as exc:
         if gated_error(exc) is None:
             raise
@@ -123,6 +127,19 @@ def load_causal_lm(spec: ModelSpec, profile: dict):
     model = from_pretrained(AutoModelForCausalLM.from_pretrained, spec, model_source(spec, profile),
                             **_load_kwargs(spec, profile))
     model.eval()
+    return model
+
+
+def dense_from_gguf(model):
+    """A model whose GGUF weights were unpacked at load is an ordinary dense model; drop the finished GGUF
+    quantizer, which would make the Trainer refuse to train it ("quantized with GGUF ... does not support
+    training") and ``save_pretrained`` refuse to save it. Weights kept in GGUF blocks stay quantized."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    config = getattr(quantizer, "quantization_config", None)
+    if str(getattr(config, "quant_method", "")).endswith("gguf") and getattr(config, "dequantize", False):
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
     return model
 
 
