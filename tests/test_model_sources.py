@@ -74,3 +74,13 @@ def test_an_instruct_target_is_asked_through_its_chat_template_in_phase_03():
     spec = Registry(packaged(registry_data())).get("packaged-instruct")
     assert require_prompt_format(spec) is None
     assert require_prompt_format(load_registry().get("qwen2.5-3b")).startswith("<|im_start|>user")
+
+
+def test_an_instruct_models_base_stage_is_noted_as_asked_through_its_chat_template():
+    from sit.evaluation.benchmarks import get_benchmark
+    from sit.evaluation.run import sample_note
+
+    raw = {"n-samples": {"ifeval_local": {"original": 28, "effective": 4}}}
+    ifeval = get_benchmark("ifeval")
+    assert "chat template" in sample_note(ifeval, {"tasks": "local"}, raw, False, True, None)
+    assert "base completion format" in sample_note(ifeval, {"tasks": "local"}, raw, True, True, None)
