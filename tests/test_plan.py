@@ -400,10 +400,12 @@ def _sit_plan(*args):
 def test_command_prints_a_row_per_step_and_flags_without_failing():
     done = _sit_plan("--profile", "colab_t4")
     assert done.returncode == 0, done.stderr
-    for spec in load_registry():
+    hub = load_registry().for_profile(load_profile("colab_t4"))  # the profile's models, not SmolLM2 (smol's)
+    for spec in hub:
         for phase in phases_of(spec):
             assert any(line.startswith(spec.slug) and f" {phase} " in line for line in done.stdout.splitlines())
-    steps = sum(len(phases_of(spec)) for spec in load_registry())
+    assert "smollm2" not in done.stdout
+    steps = sum(len(phases_of(spec)) for spec in hub)
     oversized = _sit_plan("--profile", "colab_t4", "--set", "generation.batch_size=512")
     assert oversized.returncode == 0
     assert f"✗ 1 of {steps} steps over budget: llama-3.1-8b-instruct/generate" in oversized.stdout
@@ -528,13 +530,14 @@ def _times(profile_name="colab_t4", gpu="t4", overrides=None, **kwargs):
     from sit.planning.gpus import GPUS
     from sit.planning.timing import Timer, notebook_times
 
-    timer = Timer(load_registry(), load_profile(profile_name, overrides), GPUS[gpu], **kwargs)
+    profile = load_profile(profile_name, overrides)
+    timer = Timer(load_registry().for_profile(profile), profile, GPUS[gpu], **kwargs)
     return {(t.notebook, t.model): t for t in notebook_times(timer)}
 
 
 def test_every_notebook_run_is_timed_and_the_knobs_move_the_right_steps():
     base = _times()
-    targets = [s.slug for s in load_registry().by_role("target")]
+    targets = [s.slug for s in load_registry().for_profile(load_profile("colab_t4")).by_role("target")]
     assert set(base) == {("01", None), ("02", None)} | {(n, t) for n in ("03", "04", "05", "06", "07") for t in targets}
     longer = _times(overrides={"generation.max_new_tokens_response": 2048})
     assert longer["01", None].parts["responses"] > 1.9 * base["01", None].parts["responses"]
