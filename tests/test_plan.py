@@ -666,7 +666,7 @@ def test_loglikelihood_peak_matches_lm_eval_measured(batch, seq, vocab, peak_at)
 
 
 def test_plan_has_mmlu_and_agent_rows_that_fit_at_the_default_batches_and_flags_bigger_ones():
-    registry = load_registry()
+    registry = load_registry().for_profile(load_profile("colab_t4"))
     rows = {(e.model, e.phase): e for e in plan(registry, load_profile("colab_t4"))}
     for spec in registry.by_role("target"):
         for phase in ("ifeval", "mmlu", "mt_bench", "agent"):
@@ -736,7 +736,7 @@ def test_notebooks_07_04_05_are_timed_for_what_they_run():
     from sit.planning.timing import AGENT_STAGES
 
     base = _times()
-    registry = load_registry()
+    registry = load_registry().for_profile(load_profile("colab_t4"))
     first, *others = [s.slug for s in registry.by_role("target")]
     # notebook 07: its default stages, and the reference agent (the generator) once, in the first run
     assert "reference episodes" in base["07", first].parts
@@ -770,7 +770,7 @@ def test_mmlu_time_follows_the_subjects_prompt_lengths():
 def test_downloads_are_sized_from_the_registry_and_counted_per_notebook_run():
     from sit.planning.downloads import download_table, downloads
 
-    items = {d.model: d for d in downloads(load_registry())}
+    items = {d.model: d for d in downloads(load_registry().for_profile(load_profile("colab_t4")))}
     assert items["llama-3.1-8b-instruct"].bytes == pytest.approx(16.06e9, rel=0.01)  # hub: 16.1 GB of bf16
     assert items["mistral-7b-v0.1"].bytes == pytest.approx(14.48e9, rel=0.01)
     assert items["reward-deberta-v3-large-v2"].bytes == pytest.approx(1.74e9, rel=0.01)  # fp32 on the hub
