@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make demo   run the whole pipeline on the offline toy world (CPU, minutes)
-#   make real   the whole pipeline on a real instruct model, SmolLM2-135M-Instruct, offline on CPU (~30 min)
+#   make real   the whole pipeline on a real instruct model, SmolLM2-135M-Instruct, offline on CPU (sized for ~30 min)
 #   make test   lint, notebook hygiene, unit tests, and every notebook executed with nbval
 # Both create .venv and install what they need on first use; later runs reuse it.
 
