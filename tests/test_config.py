@@ -26,7 +26,9 @@ from sit.workspace import Workspace, WorkspaceError
 
 @pytest.fixture(scope="module")
 def registry():
-    return load_registry()
+    """The spec's models: the ones the hub profile uses (SmolLM2, whose weights ship in a package, is the smol
+    profile's; see test_model_sources.py and test_real_model.py)."""
+    return load_registry().for_profile(load_profile("colab_t4"))
 
 
 def test_registry_has_every_role_of_the_spec(registry):
@@ -71,7 +73,7 @@ def test_adding_a_model_is_one_entry(registry):
                                   "chat_template": "chatml", "prompt_format": "chatml"}
     extended = Registry(data)
     assert extended.get("org/phi-mini").pre_query_template.startswith("<|im_start|>")
-    assert len(extended.by_role("target")) == 4
+    assert len(extended.for_profile(load_profile("colab_t4")).by_role("target")) == 4
     data["models"]["bad"] = {"id": "x/y", "roles": ["target"], "family": "gpt"}
     with pytest.raises(ConfigError, match="model 'bad': unknown family 'gpt'"):
         Registry(data)

@@ -400,10 +400,12 @@ def _sit_plan(*args):
 def test_command_prints_a_row_per_step_and_flags_without_failing():
     done = _sit_plan("--profile", "colab_t4")
     assert done.returncode == 0, done.stderr
-    for spec in load_registry():
+    hub = load_registry().for_profile(load_profile("colab_t4"))  # the profile's models, not SmolLM2 (smol's)
+    for spec in hub:
         for phase in phases_of(spec):
             assert any(line.startswith(spec.slug) and f" {phase} " in line for line in done.stdout.splitlines())
-    steps = sum(len(phases_of(spec)) for spec in load_registry())
+    assert "smollm2" not in done.stdout
+    steps = sum(len(phases_of(spec)) for spec in hub)
     oversized = _sit_plan("--profile", "colab_t4", "--set", "generation.batch_size=512")
     assert oversized.returncode == 0
     assert f"✗ 1 of {steps} steps over budget: llama-3.1-8b-instruct/generate" in oversized.stdout
@@ -528,13 +530,14 @@ def _times(profile_name="colab_t4", gpu="t4", overrides=None, **kwargs):
     from sit.planning.gpus import GPUS
     from sit.planning.timing import Timer, notebook_times
 
-    timer = Timer(load_registry(), load_profile(profile_name, overrides), GPUS[gpu], **kwargs)
+    profile = load_profile(profile_name, overrides)
+    timer = Timer(load_registry().for_profile(profile), profile, GPUS[gpu], **kwargs)
     return {(t.notebook, t.model): t for t in notebook_times(timer)}
 
 
 def test_every_notebook_run_is_timed_and_the_knobs_move_the_right_steps():
     base = _times()
-    targets = [s.slug for s in load_registry().by_role("target")]
+    targets = [s.slug for s in load_registry().for_profile(load_profile("colab_t4")).by_role("target")]
     assert set(base) == {("01", None), ("02", None)} | {(n, t) for n in ("03", "04", "05", "06", "07") for t in targets}
     longer = _times(overrides={"generation.max_new_tokens_response": 2048})
     # the upper bound runs every batch to the limit; the expected answers (~500 tokens) grow only by their tail
@@ -671,7 +674,7 @@ def test_loglikelihood_peak_matches_lm_eval_measured(batch, seq, vocab, peak_at)
 
 
 def test_plan_has_mmlu_and_agent_rows_that_fit_at_the_default_batches_and_flags_bigger_ones():
-    registry = load_registry()
+    registry = load_registry().for_profile(load_profile("colab_t4"))
     rows = {(e.model, e.phase): e for e in plan(registry, load_profile("colab_t4"))}
     for spec in registry.by_role("target"):
         for phase in ("ifeval", "mmlu", "mt_bench", "agent"):
@@ -741,7 +744,7 @@ def test_notebooks_07_04_05_are_timed_for_what_they_run():
     from sit.planning.timing import AGENT_STAGES
 
     base = _times()
-    registry = load_registry()
+    registry = load_registry().for_profile(load_profile("colab_t4"))
     first, *others = [s.slug for s in registry.by_role("target")]
     # notebook 07: its default stages, and the reference agent (the generator) once, in the first run
     assert "reference episodes" in base["07", first].parts
@@ -775,7 +778,7 @@ def test_mmlu_time_follows_the_subjects_prompt_lengths():
 def test_downloads_are_sized_from_the_registry_and_counted_per_notebook_run():
     from sit.planning.downloads import download_table, downloads
 
-    items = {d.model: d for d in downloads(load_registry())}
+    items = {d.model: d for d in downloads(load_registry().for_profile(load_profile("colab_t4")))}
     assert items["llama-3.1-8b-instruct"].bytes == pytest.approx(16.06e9, rel=0.01)  # hub: 16.1 GB of bf16
     assert items["mistral-7b-v0.1"].bytes == pytest.approx(14.48e9, rel=0.01)
     assert items["reward-deberta-v3-large-v2"].bytes == pytest.approx(1.74e9, rel=0.01)  # fp32 on the hub

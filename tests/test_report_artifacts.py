@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sit.config import ConfigError, load_registry
+from sit.config import ConfigError, load_profile, load_registry
 from sit.evaluation.bootstrap import wilson
 from sit.filtering import filter_file
 from sit.manifest import write_manifest
@@ -24,6 +24,11 @@ TOPICS = ["saving money", "growing tomatoes", "learning French", "running a mara
           "writing a cover letter", "planning a trip", "fixing a bicycle", "keeping bees", "reading faster",
           "painting a room", "brewing coffee", "sleeping better", "starting a podcast", "training a puppy",
           "composting at home", "public speaking", "choosing a laptop", "learning chess", "making pasta"]
+
+
+def demo_registry():
+    """The models of the demo profile (what a demo workspace holds)."""
+    return load_registry().for_profile(load_profile("demo"))
 
 
 def _answer(topic: str, i: int) -> str:
@@ -91,7 +96,7 @@ def make_training(root: Path, world: str = TOY) -> dict[str, dict[str, Path]]:
     from safetensors.numpy import save_file
 
     folders = {}
-    for spec in load_registry().by_role("target"):
+    for spec in demo_registry().by_role("target"):
         for stage in ("sft", "dpo"):
             folder = root / "models" / spec.slug / stage
             folder.mkdir(parents=True, exist_ok=True)
@@ -195,7 +200,7 @@ def make_evaluation(root: Path, world: str = TOY) -> None:
                    config={"benchmarks": ["ifeval", "mmlu", "mt_bench"], "bootstrap_samples": 2000,
                            "ifeval": {"limit": 80, "max_gen_toks": 256}, "mmlu": {"num_fewshot": 5, "limit": 27}},
                    counts={"rows": len(RESULT_ROWS)}, started_at="2026-01-01T12:00:00+00:00", world=world)
-    for spec in load_registry().by_role("target"):
+    for spec in demo_registry().by_role("target"):
         for stage in ("base", "sft", "dpo"):
             write_jsonl_atomic(root / f"evaluation/stages/{spec.slug}-{stage}.jsonl", [
                 {"id": f"magpie-{i:05d}", "instruction": f"Give me practical advice about {TOPICS[i]} for a beginner.",
@@ -214,14 +219,14 @@ def make_all(root: Path, world: str = TOY) -> None:
 
 
 def test_an_empty_workspace_reads_as_nothing_run(tmp_path):
-    ev = read_evidence(tmp_path, load_registry())
+    ev = read_evidence(tmp_path, demo_registry())
     assert (ev.raw_manifest, ev.filtered_report, ev.pairs, ev.stages, ev.results) == (None,) * 5
     assert ev.trained == [] and ev.world is None and ev.sources == []
 
 
 def test_every_artifact_is_read_with_its_world(tmp_path):
     make_all(tmp_path)
-    ev = read_evidence(tmp_path, load_registry())
+    ev = read_evidence(tmp_path, demo_registry())
     assert ev.world == TOY and set(ev.worlds.values()) == {TOY}
     assert {"data/raw/manifest.json", "evaluation/results.csv", "models/qwen2.5-3b/dpo/manifest.json"} <= set(ev.worlds)
     assert len(ev.trained) == 6 and all([p.name for p in t.curves] == ["loss.png"] for t in ev.trained)
@@ -240,7 +245,7 @@ def test_artifacts_of_two_worlds_are_refused_naming_each(tmp_path):
     make_data(tmp_path, world=TOY)
     make_evaluation(tmp_path, world="hub")
     with pytest.raises(ConfigError) as error:
-        read_evidence(tmp_path, load_registry())
+        read_evidence(tmp_path, demo_registry())
     message = str(error.value)
     assert "different worlds" in message
     assert f"data/raw/manifest.json: {TOY}" in message and "evaluation/results.csv: hub" in message
@@ -253,10 +258,10 @@ def test_a_malformed_results_table_names_file_line_and_field(tmp_path):
     lines[3] = lines[3].replace("0.6125", "high")
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ConfigError, match=r"results\.csv: line 4: field 'value' is not a number: 'high'"):
-        read_evidence(tmp_path, load_registry())
+        read_evidence(tmp_path, demo_registry())
     _write_csv(path, ["model", "stage", "value"], [("m", "base", 1)])
     with pytest.raises(ConfigError, match=r"results\.csv: missing column\(s\) benchmark, metric, stderr, n, world"):
-        read_evidence(tmp_path, load_registry())
+        read_evidence(tmp_path, demo_registry())
 
 
 def test_a_verdict_is_decided_by_the_paired_interval_alone():
@@ -273,7 +278,7 @@ def test_a_verdict_is_decided_by_the_paired_interval_alone():
 
 def test_every_comparison_is_read_once(tmp_path):
     make_all(tmp_path)
-    changes = all_changes(read_evidence(tmp_path, load_registry()))
+    changes = all_changes(read_evidence(tmp_path, demo_registry()))
     keys = [(c.model, c.stage, c.vs, c.benchmark, c.metric) for c in changes]
     assert len(keys) == len(set(keys))
     # SFT vs base comes from comparison.csv; SFT+DPO vs SFT only stages.csv has

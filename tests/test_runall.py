@@ -22,7 +22,7 @@ from sit.pipeline.steps import discover, downstream
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-TARGETS = load_registry().by_role("target")
+TARGETS = load_registry().for_profile(load_profile("demo")).by_role("target")  # run-all runs the profile's
 
 
 def notebook(folder: Path, name: str, parameters: str, *cells: str) -> Path:

@@ -25,7 +25,7 @@ from sit.toy.train import pairwise_accuracy
 PROFILE = {"world": "toy", "seed": 42, "dtype": "float32", "device": "cpu", "name": "demo"}
 GENERATOR, JUDGE, REWARD = "llama-3.1-8b-instruct", "qwen2.5-7b-instruct", "reward-deberta-v3-large-v2"
 TARGETS = ("llama-3.2-3b", "mistral-7b-v0.1", "qwen2.5-3b")
-REGISTRY = load_registry()
+REGISTRY = load_registry().with_toy_stand_ins()  # the models the toy world builds
 
 
 def spec(slug):

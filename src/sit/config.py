@@ -69,6 +69,9 @@ class ModelSpec:
     t4: dict = field(default_factory=dict)
     arch: dict = field(default_factory=dict)
     toy: dict = field(default_factory=dict)
+    # Weights that ship inside an installed Python package (``{distribution, module, gguf}``) instead of
+    # coming from the hub or the toy world: loaded from there in every world.
+    weights: dict | None = None
 
     @property
     def architecture(self) -> str:
@@ -137,7 +140,43 @@ class Registry:
             t4=dict(entry.get("t4") or {}),
             arch=dict(entry.get("arch") or {}),
             toy=dict(entry.get("toy") or {}),
+            weights=self._weights(where, entry.get("weights")),
         )
+
+    @staticmethod
+    def _weights(where: str, weights) -> dict | None:
+        if weights is None:
+            return None
+        keys = ("distribution", "module", "gguf")
+        if not isinstance(weights, dict) or sorted(weights) != sorted(keys):
+            raise ConfigError(f"{where}: `weights` must name exactly {', '.join(keys)} (the pip distribution, "
+                              f"its import name and the GGUF file inside it), got {weights!r}")
+        return dict(weights)
+
+    def for_profile(self, profile: Mapping) -> Registry:
+        """The models a profile uses: the slugs its ``models`` list names, else every model its world provides
+        (a toy world: the models with a ``toy`` stand-in; the hub: every model whose weights do not ship in a
+        package). A profile's phases see only these, so a model added for one profile leaves the others alone."""
+        names = profile.get("models")
+        if names is None:
+            if profile.get("world") == "toy":
+                chosen = [spec for spec in self if spec.toy]
+            else:
+                chosen = [spec for spec in self if spec.weights is None]
+        else:
+            chosen = [self.get(name) for name in names]
+        return self.subset(spec.slug for spec in chosen)
+
+    def subset(self, slugs: Iterable[str]) -> Registry:
+        """A registry holding only ``slugs`` (same families, templates and formats)."""
+        keep = set(slugs)
+        other = copy.copy(self)
+        other._models = {slug: spec for slug, spec in self._models.items() if slug in keep}
+        return other
+
+    def with_toy_stand_ins(self) -> Registry:
+        """The models the toy world builds: those with a ``toy`` stand-in."""
+        return self.subset(spec.slug for spec in self if spec.toy)
 
     def __iter__(self):
         return iter(self._models.values())

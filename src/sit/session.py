@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .config import ConfigError, ModelSpec, Registry, load_profile, load_registry
 from .display import configure_tables, quiet_text_progress_fallback
@@ -41,8 +42,12 @@ class Session:
     def world_id(self) -> str:
         return world_id(self.profile, self.registry)
 
+    @property
+    def world_label(self) -> str:
+        return world_label(self.profile, self.registry)
+
     def model(self, name: str, role: str | None = None) -> ModelSpec:
-        """A registered model; under the hub world a gated one needs HF_TOKEN."""
+        """A model of the profile; under the hub world a gated one needs HF_TOKEN."""
         spec = self.registry.get(name, role=role)
         require_token(spec, self.world)
         return spec
@@ -54,13 +59,50 @@ class Session:
 
 
 def world_id(profile: dict, registry: Registry | None = None) -> str:
-    """Which weights the model names stand for, as artifacts record it: ``hub``, or
-    ``toy:<content hash>`` (a rebuilt toy world is another world: its outputs do not mix)."""
+    """Which weights the model names stand for, as artifacts record it: ``hub``, or ``toy:<content hash>``
+    (a rebuilt toy world is another world: its outputs do not mix). Models whose weights ship in a package
+    come first, as ``real:<slug>@<distribution>==<version>``, joined by ``+`` (``real:...+toy:<hash>`` when
+    the profile's other models are toy stand-ins)."""
+    registry = registry if registry is not None else load_registry().for_profile(profile)
+    parts = [f"real:{spec.slug}@{spec.weights['distribution']}=={_installed(spec.weights['distribution'])}"
+             for spec in registry if spec.weights is not None]
+    others = [spec for spec in registry if spec.weights is None]
     if profile["world"] != "toy":
-        return profile["world"]
-    from .toy import world_hash
+        if others or not parts:
+            parts.append(profile["world"])
+    elif others or not parts:
+        from .toy import world_hash
 
-    return f"toy:{world_hash(int(profile.get('seed', 42)), registry=registry or load_registry())}"
+        # The hash covers every toy stand-in of the registry, whichever of them this profile uses.
+        parts.append(f"toy:{world_hash(int(profile.get('seed', 42)), registry=load_registry())}")
+    return "+".join(parts)
+
+
+def world_label(profile: dict, registry: Registry | None = None) -> str:
+    """The world in words, for tables, reports and cards: ``real SmolLM2-135M-Instruct (Q4_1, dequantized),
+    toy reward model``."""
+    registry = registry if registry is not None else load_registry().for_profile(profile)
+    parts = []
+    for spec in registry:
+        if spec.weights is not None:
+            quant = Path(spec.weights["gguf"]).stem.rsplit(".", 1)[-1]
+            parts.append(f"real {spec.id.split('/')[-1]} ({quant}, dequantized)")
+    others = [spec for spec in registry if spec.weights is None]
+    roles = sorted({role for spec in others for role in spec.roles})
+    if others and profile["world"] == "toy":
+        parts.append(f"toy {'/'.join(roles)} model{'s' if len(others) > 1 else ''}")
+    elif others:
+        parts.append(f"{profile['world']} models")
+    return ", ".join(parts)
+
+
+def _installed(distribution: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not-installed"
 
 
 def start(profile: str | None = "auto", workspace: str | None = None, seed: int | None = None,
@@ -78,10 +120,11 @@ def start(profile: str | None = "auto", workspace: str | None = None, seed: int 
     seed_everything(seed)
     configure_tables()
     quiet_text_progress_fallback()
-    session = Session(profile=config, workspace=Workspace(workspace), registry=load_registry(), seed=seed)
+    session = Session(profile=config, workspace=Workspace(workspace), registry=load_registry().for_profile(config),
+                      seed=seed)
     if verbose:
         summary = environment_summary()
-        summary.update(profile=f"{config['name']} ({config['world']} models)", workspace=str(session.workspace.root),
+        summary.update(profile=f"{config['name']} ({world_label(config, session.registry)})", workspace=str(session.workspace.root),
                        seed=seed, hf_cache=_cache_line(config, drive_cache))
         width = max(len(k) for k in summary)
         for key, value in summary.items():

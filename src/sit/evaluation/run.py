@@ -168,7 +168,8 @@ def _run_lm_eval(session: Session, spec, stage, benchmark, settings, model, toke
     identity = adapter_finished_at(session, spec.slug, stage)
     prompting = stage_prompting(spec, stage)
     items = [{**it, "adapter": identity, "prompting": prompting} for it in item_scores(raw, benchmark)]
-    note = sample_note(benchmark, settings, raw, stage, use_chat, result.punkt)
+    completion_format = stage == "base" and completion_template(spec) is not None
+    note = sample_note(benchmark, settings, raw, completion_format, use_chat, result.punkt)
     if stops and _generates(raw):
         note += "; " + base_note(spec)
     if batch.note():
@@ -184,7 +185,9 @@ def _run_lm_eval(session: Session, spec, stage, benchmark, settings, model, toke
     result.ran.append((stage, benchmark.name))
 
 
-def sample_note(benchmark, settings, raw, stage, chat, punkt) -> str:
+def sample_note(benchmark, settings, raw, completion_format: bool, chat, punkt) -> str:
+    """``completion_format``: the base stage of a base model, asked in its completion format (an instruct model's
+    base stage is asked through its own chat template)."""
     sizes = sample_sizes(raw)
     source = "offline fixture" if settings.get("tasks") == "local" else "hub"
     total = sum((raw.get("n-samples") or {}).get(t, {}).get("original", 0) for t in sizes)
@@ -196,7 +199,7 @@ def sample_note(benchmark, settings, raw, stage, chat, punkt) -> str:
     if "max_gen_toks" in settings:
         parts.append(f"max_gen_toks {settings['max_gen_toks']}")
     if benchmark.chat_template:
-        parts.append(("chat template" if stage != "base" else "base completion format") if chat else "plain prompt")
+        parts.append(("base completion format" if completion_format else "chat template") if chat else "plain prompt")
     if benchmark.name == "ifeval" and punkt:
         parts.append(punkt)
     return "; ".join(parts)

@@ -50,24 +50,27 @@ def sanitize_instruction(raw: str) -> str:
 
 
 def pre_query_prompt(spec: ModelSpec, tokenizer, system_prompt: str | None = None) -> str:
-    """The registered pre-query template; with a system prompt, the chat template rendered up to
-    the user's message (a placeholder marks where the message would start)."""
+    """The registered pre-query template; without one (or with a system prompt), the chat template rendered up to
+    where the user's message starts (a placeholder marks it). A model's own template (``chat_template: native``)
+    that inserts a default system prompt when none is given (SmolLM2's, Qwen2.5's) keeps it: that is the context
+    the model was tuned in."""
     require_pre_query_template(spec)
-    if not system_prompt:
+    if spec.pre_query_template and not system_prompt:
         return spec.pre_query_template
     marker = "\x00USER\x00"
-    rendered = tokenizer.apply_chat_template(
-        [{"role": "system", "content": system_prompt}, {"role": "user", "content": marker}], tokenize=False,
-    )
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    rendered = tokenizer.apply_chat_template([*messages, {"role": "user", "content": marker}], tokenize=False)
     return rendered[: rendered.index(marker)]
 
 
 def require_pre_query_template(spec: ModelSpec) -> None:
-    if not spec.pre_query_template:
+    # Only a template the model was tuned on implies a pre-query template; one the project installs on a base
+    # model (Mistral-7B-v0.1's) does not.
+    if not spec.pre_query_template and spec.chat_template_name != "native":
         raise ConfigError(
-            f"model '{spec.id}' (family '{spec.family}') has no Magpie pre-query template. Register one as "
-            f"`pre_query_template` under families.{spec.family} in configs/models.yaml: the chat template's "
-            "text up to where the user's message begins."
+            f"model '{spec.id}' (family '{spec.family}') has no Magpie pre-query template and no chat template of "
+            f"its own to derive one from. Register one as `pre_query_template` under families.{spec.family} in "
+            "configs/models.yaml: the chat template's text up to where the user's message begins."
         )
 
 

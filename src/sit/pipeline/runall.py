@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import ConfigError, load_profile, load_registry
-from ..session import world_id
+from ..session import world_id, world_label
 from ..workspace import Workspace, find_repo_root
 from .execute import StepFailed, execute
 from .state import COMPLETE, PENDING, STALE, Status, assess_all, set_aside
@@ -105,7 +105,7 @@ def run_all(profile: str = "demo", workspace: str | None = None, *, models: list
     config = load_profile(profile, overrides)
     if seed is not None:
         config["seed"] = seed
-    registry = load_registry()
+    registry = load_registry().for_profile(config)
     ws = Workspace(workspace)
     root = find_repo_root()
     notebook_dir = Path(notebook_dir) if notebook_dir else (root / "notebooks" if root else None)
@@ -129,6 +129,7 @@ def run_all(profile: str = "demo", workspace: str | None = None, *, models: list
     out_dir = ws.runs_dir / config["name"]
     todo = sum(c and s.state != COMPLETE for s, c in zip(statuses, chosen, strict=True))
     echo(f"run-all: {len(runs)} notebook runs ({todo} to run), profile '{config['name']}', workspace {ws.root}")
+    echo(f"world: {world_label(config, registry)} ({world})")
     outcomes = []
     for index, (run, status, wanted) in enumerate(zip(runs, statuses, chosen, strict=True), start=1):
         prefix = f"[{index:>2}/{len(runs)}] {run.label}"

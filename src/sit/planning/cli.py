@@ -43,7 +43,7 @@ def register(subparsers) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile, parse_set_args(args.set))
-    registry = load_registry()
+    registry = load_registry().for_profile(profile)  # the models this profile runs
     gpu = get_gpu(args.gpu) if args.gpu else default_gpu(profile)
     budget = args.budget_gib if args.budget_gib is not None else gpu.memory_gib
     settings = Settings(budget_gib=budget, fused_lm_head=not args.full_logits,

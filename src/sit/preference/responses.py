@@ -2,7 +2,8 @@
 
 A base model has no chat training yet, so it is prompted with its registered completion format
 (``prompt_format``, e.g. Alpaca's ``### Instruction: … ### Response:``). It tends to go on with the
-next made-up example, so generation also stops at the format's next-example marker.
+next made-up example, so generation also stops at the format's next-example marker. A target that is
+already an instruct model (no ``prompt_format``; its own chat template) is asked through that template.
 
 Output: ``<workspace>/data/preference/responses/<model-slug>.jsonl``, one record per instruction id.
 Every record carries the settings that produced it (``gen``); a file made with other settings or by
@@ -47,8 +48,12 @@ class ResponsesResult:
         return self.stats.note() if self.stats else ""
 
 
-def require_prompt_format(spec: ModelSpec) -> str:
+def require_prompt_format(spec: ModelSpec) -> str | None:
+    """The completion format a base target is asked in; None for an instruct target (no ``prompt_format``, a
+    chat template of its own), which is asked through its chat template."""
     template = spec.prompt_format
+    if template is None and spec.chat_template_name:
+        return None
     if not template or "{instruction}" not in template:
         raise ConfigError(
             f"model '{spec.id}' has no usable prompt_format (a completion format containing '{{instruction}}'); "
@@ -71,7 +76,7 @@ def fingerprint(spec: ModelSpec, session: Session, cfg: dict) -> dict:
     """What decides the answers; stored in every record as ``gen`` and compared on resume."""
     template = require_prompt_format(spec)
     return {"model": spec.id, "world": session.world_id, "seed": session.seed, "backend": "hf",
-            "prompt_format": template, "stop_strings": list(stop_strings(template)),
+            "prompt_format": template, "stop_strings": list(stop_strings(template or "")),
             "max_new_tokens": cfg["max_new_tokens_response"], "temperature": float(cfg["response_temperature"]),
             "top_p": 1.0}
 
@@ -134,7 +139,13 @@ def _generate(session: Session, spec, gen, cfg, filtered, store, progress) -> tu
     backend = HFBackend(load_decoding_lm(spec, session.profile, tokenizer=tokenizer), tokenizer, label=spec.id)
     settings = sampling_settings(spec, tokenizer, gen)
     by_id = {r["id"]: r for r in filtered}
-    prompts = [Prompt(id=r["id"], text=completion_prompt(gen["prompt_format"], r["instruction"], tokenizer.bos_token),
+    def prompt_text(instruction: str) -> str:
+        if gen["prompt_format"] is None:
+            return tokenizer.apply_chat_template([{"role": "user", "content": instruction}], tokenize=False,
+                                                 add_generation_prompt=True)
+        return completion_prompt(gen["prompt_format"], instruction, tokenizer.bos_token)
+
+    prompts = [Prompt(id=r["id"], text=prompt_text(r["instruction"]),
                       seed=derive_seed(session.seed, "preference-response", spec.slug, r["id"]))
                for r in filtered]
 

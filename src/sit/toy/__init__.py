@@ -44,7 +44,9 @@ def default_root() -> Path:
 
 
 def _registry_data(registry: Registry) -> dict:
-    """Everything in the registry that shapes the toy models."""
+    """Everything in the registry that shapes the toy models (a model without a ``toy`` stand-in is no part
+    of the toy world: adding one leaves the world, and its hash, as it was)."""
+    registry = registry.with_toy_stand_ins()
     models = {
         spec.slug: {"family": spec.family, "roles": list(spec.roles), "toy": spec.toy,
                     "tie_embeddings": spec.arch.get("tie_embeddings"), "chat_template": spec.chat_template,
@@ -110,7 +112,7 @@ def ensure_toy_world(seed: int = DEFAULT_SEED, root: str | Path | None = None, f
     """The world folder for ``seed``, built first if missing (or if ``force``).
 
     ``scale`` < 1 shrinks corpus and training (a quick, lower-quality world for tests)."""
-    registry = load_registry()
+    registry = load_registry().with_toy_stand_ins()
     root = Path(root).expanduser() if root else default_root()
     digest = world_hash(seed, scale, registry)
     world = root / digest
@@ -138,9 +140,10 @@ def ensure_toy_world(seed: int = DEFAULT_SEED, root: str | Path | None = None, f
 
 def toy_model_path(slug: str, seed: int = DEFAULT_SEED) -> Path:
     """``<world>/<slug>`` for a registry slug, building the world first if needed."""
-    registry = load_registry()
+    registry = load_registry().with_toy_stand_ins()
     if slug not in registry.slugs:
-        raise ConfigError(f"no toy model '{slug}'. Known toy models: {', '.join(registry.slugs)}")
+        raise ConfigError(f"no toy model '{slug}' (a registry model without a `toy:` stand-in has none). "
+                          f"Known toy models: {', '.join(registry.slugs)}")
     return ensure_toy_world(seed) / slug
 
 

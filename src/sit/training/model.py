@@ -25,6 +25,18 @@ def chat_token_ids(tokenizer) -> list[int]:
     return tokenizer.convert_tokens_to_ids(template_special_tokens(tokenizer))
 
 
+def require_distinct_pad(spec: ModelSpec, tokenizer) -> None:
+    """Padding is masked out of the loss, so a pad that is also the token that ends a turn is never learned as
+    one: the model would not learn to stop. Many instruct tokenizers ship pad = eos = end of turn (SmolLM2's is
+    ``<|im_end|>``); the registry's ``pad_token`` gives another. (Qwen's pad = eos ``<|endoftext|>`` is fine: its
+    turns end with ``<|im_end|>``.)"""
+    if tokenizer.pad_token == (spec.eot_token or tokenizer.eos_token):
+        raise ConfigError(f"model '{spec.id}': its pad token {tokenizer.pad_token!r} is also the token that ends "
+                          "its turns, and padding is left out of the loss, so SFT would never teach it to stop. "
+                          "Register a distinct `pad_token` (a special token it does not use in chats, e.g. "
+                          "<|endoftext|> for ChatML models) in configs/models.yaml.")
+
+
 def load_base_for_training(spec: ModelSpec, profile: dict, *, gradient_checkpointing: bool):
     """The registry's base model (nf4 where the profile quantizes), ready for k-bit training."""
     model = load_causal_lm(spec, profile)

@@ -23,6 +23,7 @@ from .model import (
     load_base_for_training,
     lora_config,
     ready_to_train,
+    require_distinct_pad,
     trainable_dtypes,
 )
 
@@ -69,6 +70,7 @@ def train_sft(session: Session, model_name: str, *, progress: bool = True, train
     if done:
         return done
     tokenizer = load_tokenizer(spec, session.profile, padding_side="right")
+    require_distinct_pad(spec, tokenizer)
     rows, too_long = encode_dataset(tokenizer, spec, records, cfg["max_length"])
     dataset = Dataset.from_list(rows)
     token_ids = chat_token_ids(tokenizer) if cfg["train_chat_tokens"] else None
