@@ -227,6 +227,9 @@ def test_a_hub_deck_has_no_toy_banner(tmp_path):
     said = toy.report.section("abstract").blocks[-1].text
     assert "We prompt the toy stand-in of Llama-3.1-8B-Instruct with" in said
     assert "**The toy world.**" in toy.paths["md"].read_text()
+    limits = lambda result: " ".join(result.report.section("limitations").blocks[-1].items)  # noqa: E731
+    assert "one generator (Llama-3.1-8B-Instruct)" in limits(result)
+    assert "one generator (the toy stand-in of Llama-3.1-8B-Instruct)" in limits(toy)
 
 
 def _toy_data(tmp_path):

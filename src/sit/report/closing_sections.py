@@ -141,12 +141,15 @@ def _agent_sentence(ev: Evidence) -> str:
     return (text[0].upper() + text[1:] + ".") if text else ""
 
 
-def limitations(toy: bool) -> Section:
+def limitations(ev: Evidence, toy: bool) -> Section:
     section = Section("limitations", "5 · Limitations")
-    items = ([prose.TOY_LIMITATION] if toy else []) + prose.LIMITATIONS
+    raw = ev.raw_manifest or {}
+    generator = model_names([raw.get("generator") or "Llama-3.1-8B-Instruct"], toy)
+    said = [item.format(generator=generator) for item in prose.LIMITATIONS]
+    items = ([prose.TOY_LIMITATION] if toy else []) + said
     section.add(Bullets(items))
     toy_point = ["Toy world: tiny stand-in models, numbers test the code path only and vary by CPU"] if toy else []
-    section.slides.append(Slide("Limitations", toy_point + prose.LIMITATIONS[1:4]))
+    section.slides.append(Slide("Limitations", toy_point + said[1:4]))
     return section
 
 

@@ -92,7 +92,7 @@ COST = (
 )
 
 LIMITATIONS = [
-    "The data come from one generator (Llama-3.1-8B-Instruct); its style, knowledge and mistakes are "
+    "The data come from one generator ({generator}); its style, knowledge and mistakes are "
     "inherited by every tuned model.",
     "The reward model is itself a model: chosen/rejected labels and the stage comparison share its biases "
     "(e.g. a preference for longer answers).",

@@ -19,7 +19,7 @@ from .evidence import (
     ci,
     stage_sort_key,
 )
-from .setup_sections import key_settings_table, model_names
+from .setup_sections import key_settings_table, load_row, model_names
 from .verdicts import HELD_OUT, STAGE_NAMES, all_changes, find, short
 
 __all__ = ["flatten_config", "setting"]  # the Hub cards use them too
@@ -89,8 +89,9 @@ def training(ev: Evidence) -> Section:
                        "Training curves per model: SFT loss, DPO loss, DPO reward accuracy.",
                        source(ev, adapter_file("log_history.json").replace("/sft/", "/{sft,dpo}/"), n=len(rels), unit="runs"), grid=True)
         section.add(chart)
+    _, this_run, real = load_row(ev)
     section.slides.append(Slide(section.title, [
-        "QLoRA on the T4: 4-bit frozen base + LoRA adapters on the attention projections",
+        f"this run: {this_run}; the real T4 run: {real}, LoRA adapters on a frozen base",
         "DPO: the SFT adapter trained further on chosen vs rejected",
         "trained: " + ", ".join(f"{short(t.model)} {STAGE_NAMES[t.stage]}" for t in ev.trained),
     ], table=tables[0] if tables else None, notes=tables[0].source if tables else ""))
