@@ -417,7 +417,7 @@ def test_command_prints_a_row_per_step_and_flags_without_failing():
 def test_command_names_the_known_profiles_for_an_unknown_one():
     done = _sit_plan("--profile", "nope")
     assert done.returncode == 2
-    assert done.stderr.strip() == "sit plan: error: unknown profile 'nope'. Known profiles: auto, colab_t4, demo"
+    assert done.stderr.strip() == "sit plan: error: unknown profile 'nope'. Known profiles: auto, colab_t4, demo, smol"
 
 
 # --------------------------------------------------------------------------- the profile's training section
@@ -937,7 +937,7 @@ def test_notebook_05_answers_the_held_out_set_for_its_own_model_only():
     SFT stage), and scores its three stages and those of the targets trained before it."""
     base = _times()
     fewer = _times(overrides={"training.heldout": 25})
-    first, second, third = [s.slug for s in load_registry().by_role("target")]
+    first, second, third = [s.slug for s in load_registry().for_profile(load_profile("colab_t4")).by_role("target")]
     for slug in (first, second, third):
         assert base["05", slug].upper["held-out answers"] == pytest.approx(
             2 * base["04", slug].upper["held-out answers"])

@@ -131,7 +131,7 @@ def test_cli_lists_every_phase_and_reports_errors_in_one_line(tmp_path):
     bad = subprocess.run([sit, "generate", "--profile", "nope", "--workspace", str(tmp_path)],
                          capture_output=True, text=True)
     assert bad.returncode == 2
-    assert bad.stderr.strip() == "sit generate: error: unknown profile 'nope'. Known profiles: auto, colab_t4, demo"
+    assert bad.stderr.strip() == "sit generate: error: unknown profile 'nope'. Known profiles: auto, colab_t4, demo, smol"
 
 
 @pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("0*.ipynb")), ids=lambda p: p.name)
