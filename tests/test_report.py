@@ -133,9 +133,16 @@ def test_the_pdf_is_a_technical_report_of_at_most_15_pages(large):
     real = next(b for b in large.report.section("real_setup").blocks if hasattr(b, "rows"))
     peaks = {}
     real_profile = load_profile("colab_t4")
-    for e in plan(load_registry(), real_profile, Settings(budget_gib=default_gpu(real_profile).memory_gib)):
+    hub = load_registry().for_profile(real_profile)  # colab_t4's models: not a model another profile adds
+    for e in plan(hub, real_profile, Settings(budget_gib=default_gpu(real_profile).memory_gib)):
         peaks[e.model] = max(peaks.get(e.model, 0), e.total)
     assert {row[0]: row[4].split()[0] for row in real.rows} == {m: f"{t / 1024**3:.1f}" for m, t in peaks.items()}
+    from sit.planning.schedule import pack
+    from sit.planning.timing import Timer, notebook_times
+
+    sessions = pack(notebook_times(Timer(hub, real_profile, default_gpu(real_profile))))
+    said = " ".join(b.text for b in large.report.section("real_setup").blocks if hasattr(b, "text"))
+    assert f"packs them into {len(sessions)} sessions of 12 hours" in said
     # one headline table, every model, each with its conclusions
     headline = large.report.section("headline").blocks[1]
     assert {row[0] for row in headline.rows} == {"Llama-3.2-3B", "Mistral-7B-v0.1", "Qwen2.5-3B"}

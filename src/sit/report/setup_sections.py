@@ -175,7 +175,8 @@ def real_setup(ev: Evidence, toy: bool) -> Section:
         from ..planning.schedule import pack
         from ..planning.timing import Timer, notebook_times
 
-        profile, registry = real_profile(), load_registry()
+        profile = real_profile()
+        registry = load_registry().for_profile(profile)  # the real profile's models, as `sit plan` plans them
         gpu = default_gpu(profile)
         estimates = plan(registry, profile, Settings(budget_gib=gpu.memory_gib))
         times = notebook_times(Timer(registry, profile, gpu))

@@ -267,7 +267,7 @@ def t4_plan(registry) -> Slide:
         from ..planning.timing import Timer, notebook_times
 
         profile = load_profile("colab_t4")
-        registry = registry or load_registry()
+        registry = (registry or load_registry()).for_profile(profile)  # the models `sit plan` plans for it
         gpu = default_gpu(profile)
         times = notebook_times(Timer(registry, profile, gpu, 1, "hf"))
         sessions = pack(times)
