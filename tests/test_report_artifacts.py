@@ -297,7 +297,7 @@ def _mmlu(choices: list[int], keys: list[int] | None = None) -> list[dict]:
 
 
 def test_a_constant_mmlu_answer_a_judge_that_rates_alike_and_agents_without_a_valid_move_are_named():
-    from sit.report.degenerate import constant_answer, judge_alike, no_valid_move
+    from sit.evaluation.degenerate import constant_answer, judge_alike, no_valid_move
 
     assert constant_answer(_mmlu([1] * 24)) == "answers B to all 24 questions"  # scores 0.25 on a balanced key
     assert constant_answer(_mmlu([1] * 23 + [0])) == "answers B to 23 of 24 questions"

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..evaluation.degenerate import constant_answer, judge_alike, mt_bench_ratings, no_valid_move
-from .evidence import Evidence
+from .evidence import STAGE_ORDER, Evidence
 
 ANY = "*"  # a judge's degeneracy concerns every model and stage it rated
 
@@ -34,8 +34,8 @@ def find_degenerate(ev: Evidence) -> list[Degenerate]:
     """Every degenerate result the workspace holds: constant MMLU answers, a judge that rates alike, agents
     that never make a valid move."""
     found = []
-    order = {"base": 0, "sft": 1, "dpo": 2}
-    for (model, stage, benchmark), items in sorted(ev.items.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 9))):
+    for (model, stage, benchmark), items in sorted(ev.items.items(),
+                                                   key=lambda kv: (kv[0][0], STAGE_ORDER.get(kv[0][1], 9))):
         if benchmark == "mmlu" and (what := constant_answer(items)):
             found.append(Degenerate(model, stage, "mmlu", what, "constant answer"))
     ratings = mt_bench_ratings([items for (_, _, b), items in ev.items.items() if b == "mt_bench"])
@@ -52,4 +52,4 @@ def end_counts(episodes: list[dict]) -> Counter:
     return Counter(e.get("end") or "unknown" for e in episodes)
 
 
-__all__ = ["ANY", "Degenerate", "constant_answer", "end_counts", "find_degenerate", "judge_alike", "no_valid_move"]
+__all__ = ["ANY", "Degenerate", "end_counts", "find_degenerate"]
