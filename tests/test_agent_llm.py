@@ -84,3 +84,20 @@ def test_missing_or_unknown_stage_is_a_clear_error(session):
         evaluate_agent(session, "llm", "llama-3.2-3b", "dpo")
     with pytest.raises(ConfigError, match="neither a target nor the generator"):
         evaluate_agent(session, "llm", "reward-deberta-v3-large-v2", "base")
+
+
+def test_a_generator_that_is_also_a_target_plays_its_trained_stages_and_reference_only_by_name(session, monkeypatch):
+    # An instruct model in every role (SmolLM2 in the smol profile): notebook 07 plays it as the reference agent
+    # and then as the target's SFT+DPO model; both must be played, not the reference twice.
+    import yaml
+
+    from sit.config import Registry, config_dir
+
+    data = yaml.safe_load((config_dir() / "models.yaml").read_text())
+    data["models"]["llama-3.1-8b-instruct"]["roles"].append("target")
+    monkeypatch.setattr(session, "registry", Registry(data))
+    assert stage_of(session, GENERATOR, "dpo")[1] == "dpo"
+    assert stage_of(session, GENERATOR, "base")[1] == "base"
+    assert stage_of(session, GENERATOR, "reference")[1] == "reference"
+    with pytest.raises(ConfigError, match="not the generator, so it has no 'reference' stage"):
+        stage_of(session, "llama-3.2-3b", "reference")

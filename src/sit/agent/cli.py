@@ -18,7 +18,7 @@ def register(subparsers) -> None:
     add_session_args(parser)
     parser.add_argument("--agent", default="llm", help="llm | rule | random")
     parser.add_argument("--model", default=None, help="target model (slug or hub id) or the generator")
-    parser.add_argument("--stage", default="dpo", help="base | sft | dpo (ignored for the generator)")
+    parser.add_argument("--stage", default="dpo", help="base | sft | dpo, or reference (the generator, untuned)")
     parser.add_argument("--split", default=None, help="test | dev (default: the profile's)")
     parser.add_argument("--goals", type=int, default=None, help="play the split's first N goals")
     parser.add_argument("--items", default=None, help="WebShop items_shuffle*.json")

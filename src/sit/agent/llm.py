@@ -31,9 +31,14 @@ REFERENCE = "reference"
 
 
 def stage_of(session: Session, model_name: str, stage: str) -> tuple[object, str]:
-    """(registry spec, stage label); the generator is always the ``reference`` stage."""
+    """(registry spec, stage label). The generator plays as the ``reference`` stage; a model that is also a
+    target (an instruct model in every role) plays its trained stages as a target, and ``reference`` only when
+    asked for by name."""
     spec = session.registry.get(model_name)
-    if "generator" in spec.roles:
+    if stage == REFERENCE or ("generator" in spec.roles and "target" not in spec.roles):
+        if "generator" not in spec.roles:
+            raise ConfigError(f"model '{model_name}' is not the generator, so it has no '{REFERENCE}' stage "
+                              "(its stages: base, sft, dpo)")
         return session.model(model_name, role="generator"), REFERENCE
     if "target" not in spec.roles:
         raise ConfigError(f"model '{model_name}' is neither a target nor the generator; agents are "
