@@ -363,3 +363,13 @@ def test_bootstrap_interval_of_a_known_case():
     assert bootstrap_ci([2.0] * 10, seed=1) == (2.0, 2.0)
     low, high = bootstrap_ci([0.0, 1.0] * 50, seed=1)
     assert 0.39 < low < 0.45 and 0.55 < high < 0.61  # mean 0.5, standard error 0.05
+
+
+def test_no_held_out_instructions_leave_an_empty_stage_table_and_say_why(tmp_path, toy_world):
+    write_inputs(tmp_path, 8)
+    session = session_for(tmp_path, **{**SMALL, "training.heldout": 0})
+    finished_stage(session, LLAMA, "sft")
+    with pytest.warns(UserWarning, match="training.heldout is 0"):
+        assert compare_stages(session, max_new_tokens=8, batch_size=4, progress=False) == []
+    assert (tmp_path / "evaluation/stages.csv").read_text().splitlines()[0].startswith("model,stage,")
+    assert not list((tmp_path / "evaluation/stages").glob("*.jsonl"))  # nothing was answered

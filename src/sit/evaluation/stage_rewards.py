@@ -242,6 +242,11 @@ def compare_stages(session: Session, models: list[str] | None = None, *, max_new
 
     By default the models are the targets trained so far (with an SFT or DPO adapter): a target never trained
     has nothing to compare, and answering with its base would download it (7B on Colab) for nothing."""
+    if not heldout_ids(session):
+        warnings.warn("training.heldout is 0: no instruction was kept out of SFT and DPO, so there is nothing to "
+                      "compare the stages on (set training.heldout, e.g. 50, and train again)", stacklevel=2)
+        write_stages_csv(session.workspace.stages_table, [])
+        return []
     names = models or trained_targets(session)
     answers = []
     for name in names:
