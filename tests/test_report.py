@@ -348,7 +348,7 @@ def test_the_preference_slide_names_the_generator_when_its_answers_were_candidat
     slide = next(s for s in Presentation(str(result.paths["pptx"])).slides
                  if "chosen" in s.shapes.title.text)
     text = " ".join(shape.text_frame.text for shape in slide.shapes if shape.has_text_frame)
-    assert "3 base models and the instruct generator (Llama-3.1-8B-Instruct) answer" in text
+    assert "the answers of 3 base models and the instruct generator (Llama-3.1-8B-Instruct)" in text
 
 
 class _Tags(HTMLParser):

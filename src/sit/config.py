@@ -81,6 +81,12 @@ class ModelSpec:
     def pre_query_template(self) -> str | None:
         return self.family_spec.get("pre_query_template")
 
+    @property
+    def instruct(self) -> bool:
+        """A chat model already tuned to follow instructions: it has a chat template and no base completion
+        format (``prompt_format``), so its base stage is asked through that template too."""
+        return bool(self.chat_template_name) and self.prompt_format is None
+
 
 class Registry:
     def __init__(self, data: dict, source: str = "models.yaml"):

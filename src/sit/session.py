@@ -96,6 +96,14 @@ def world_label(profile: dict, registry: Registry | None = None) -> str:
     return ", ".join(parts)
 
 
+def toy_stand_ins(world: str | None, registry: Registry) -> list[ModelSpec]:
+    """The models of ``registry`` that a world id (see :func:`world_id`) ran as toy stand-ins: with a ``toy:``
+    part, every model whose weights do not ship in a package; none in the hub world."""
+    if not any(part.startswith("toy:") for part in (world or "").split("+")):
+        return []
+    return [spec for spec in registry if spec.weights is None]
+
+
 def _installed(distribution: str) -> str:
     from importlib import metadata
 

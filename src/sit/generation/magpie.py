@@ -208,6 +208,8 @@ def generate(session: Session, *, generator: str | None = None, backend: str = "
     write_manifest(raw_dir, phase="01_magpie_generation", profile=session.profile_name, config=cfg,
                    seed=session.seed, counts={}, started_at=started, extra=extra)
     engine, tokenizer = make_backend(backend, spec, session.profile)
+    # what the generator was given, as text: the report names it (a model's own template is rendered here)
+    extra["pre_query_template"] = pre_query_prompt(spec, tokenizer, cfg.get("system_prompt"))
     instructions, istats = _instruction_stage(engine, tokenizer, spec, session, cfg, ids, raw_dir, progress)
     records, rstats = _response_stage(engine, tokenizer, spec, session, cfg, instructions, out_store, progress)
     result = MagpieResult(out_store.path, records, istats, rstats)

@@ -55,7 +55,7 @@ def assemble(session: Session, evidence: Evidence | None = None) -> Report:
     sections = [closing.abstract(ev, toy), data.overview(ev, toy), data.method(), *data_steps,
                 results.training(ev), setup.real_setup(ev, toy), results.headline(ev),
                 results.stage_comparison(ev), results.evaluation(ev), results.agent(ev), results.examples(ev),
-                discussion(ev), closing.limitations(ev, toy), closing.conclusions(ev, toy), closing.references(),
+                discussion(ev), closing.limitations(ev, toy), closing.conclusions(ev, toy), closing.references(ev),
                 closing.appendix_results(ev), setup.appendix_settings(ev),
                 closing.appendix_reproducibility(ev, session.seed, session.profile_name)]
     settings = session.profile.get("report") or {}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
+from ..config import load_profile
+from ..workspace import find_repo_root
 from . import prose
-from .data_sections import answering_phrase, source
+from .data_sections import source
 from .degenerate import find_degenerate
 from .document import Bullets, Callout, Section, Slide, Table, Text, fmt, missing
 from .evidence import (
@@ -17,13 +20,32 @@ from .evidence import (
     adapter_file,
     stage_sort_key,
 )
-from .result_sections import AGENT_BENCHMARK, DEVICE
+from .result_sections import AGENT_BENCHMARK, DEVICE, measures
+from .roles import (
+    NO_REAL_REWARD,
+    answering_phrase,
+    answering_targets,
+    generator,
+    joined,
+    models_noun,
+    reward_is_stand_in,
+    reward_model,
+    reward_name,
+    target_models,
+)
 from .setup_sections import model_names
 from .verdicts import DEGENERATE, NOT_TESTED, STAGE_NAMES, all_changes, short
 
-QUESTION = ("**Question.** Can instruction data that an aligned model writes itself (Magpie) teach small base "
-            "models to follow instructions, through supervised fine-tuning (SFT) and then preference optimization "
-            "(DPO)?")
+QUESTION = ("**Question.** Can instruction data that an aligned model writes itself (Magpie) {teach}, through "
+            "supervised fine-tuning (SFT) and then preference optimization (DPO)?")
+TEACH = {"base models": "teach small base models to follow instructions",
+         "instruct models": "make small instruct models follow instructions better"}
+
+
+def question(ev: Evidence) -> str:
+    """The project's question, about the kind of model this run tunes (base, instruct, or both)."""
+    return QUESTION.format(teach=TEACH.get(models_noun(ev), "teach small models (base and instruct) to follow "
+                                                         "instructions, or follow them better"))
 
 
 def abstract(ev: Evidence, toy: bool) -> Section:
@@ -31,7 +53,7 @@ def abstract(ev: Evidence, toy: bool) -> Section:
     if toy:
         section.add(Callout(prose.TOY_WARNING, kind="warning"))
     answer = " ".join(_answer_sentences(ev, toy)[:3])
-    section.add(Text(" ".join([QUESTION, "**This run.** " + _data_sentence(ev, toy)]
+    section.add(Text(" ".join([question(ev), "**This run.** " + _data_sentence(ev, toy)]
                               + ([f"**Answer.** {answer}"] if answer else []))))
     return section
 
@@ -51,13 +73,17 @@ def _data_sentence(ev: Evidence, toy: bool) -> str:
     if filtered:
         parts.append(f", filter them with {len(filtered.get('filters', []))} rules to {fmt(filtered['output'])}")
     if pref:
+        scorer = (f"the toy stand-in of a reward model ({short(reward_model(ev) or '')}; "
+                  f"{NO_REAL_REWARD})" if reward_is_stand_in(ev) else "a reward model")
         parts.append(f", and build {fmt(pref['pairs_kept'])} preference pairs from the answers of "
-                     f"{answering_phrase(pref, raw.get('generator'))}, scored by a reward model")
+                     f"{answering_phrase(ev)}, scored by {scorer}")
     text = "".join(parts) + "."
     if ev.trained:
         names = model_names(targets(ev), toy)
+        start = ("its base model" if models_noun(ev, targets(ev)) == "base models"
+                 else "the model as it was before tuning (the base stage)")
         text += (f" {names[0].upper()}{names[1:]} {'are' if len(targets(ev)) > 1 else 'is'} fine-tuned with SFT and "
-                 "then DPO, and every stage is compared with its base model on the same items by a paired bootstrap.")
+                 f"then DPO, and every stage is compared with {start} on the same items by a paired bootstrap.")
     return text
 
 
@@ -90,8 +116,9 @@ def _answer_sentences(ev: Evidence, toy: bool) -> list[str]:
     out = []
     held = _by_verdict(changes, "sft", "base", lambda c: c.benchmark == "reward")
     if held:
-        out.append(f"SFT {_said(held, 'the held-out reward')} (the reward model's score of answers to "
-                   "instructions never trained on).")
+        scorer = "the toy stand-in reward model's" if reward_is_stand_in(ev) else "the reward model's"
+        out.append(f"SFT {_said(held, 'the held-out reward')} ({scorer} score of answers to instructions never "
+                   "trained on).")
     dpo = _by_verdict(changes, "dpo", "sft", lambda c: c.benchmark == "reward")
     if dpo:
         out.append(f"DPO on top of SFT {_said(dpo, 'it')}.")
@@ -144,13 +171,59 @@ def _agent_sentence(ev: Evidence) -> str:
 def limitations(ev: Evidence, toy: bool) -> Section:
     section = Section("limitations", "5 · Limitations")
     raw = ev.raw_manifest or {}
-    generator = model_names([raw.get("generator") or "Llama-3.1-8B-Instruct"], toy)
-    said = [item.format(generator=generator) for item in prose.LIMITATIONS]
+    generator_name = model_names([raw.get("generator") or "Llama-3.1-8B-Instruct"], toy)
+    said = [prose.LIMITATIONS[0].format(generator=generator_name), prose.LIMITATIONS[1],
+            f"Sample sizes are small ({sample_sizes(ev)}): read the intervals, not only the point values."
+            if sample_sizes(ev) else prose.SMALL_SAMPLES, *prose.LIMITATIONS[2:]]
+    if reward_is_stand_in(ev):
+        said.insert(2, f"No real reward model is available offline: every reward score (which answer of a pair is "
+                       f"chosen, and the held-out reward of every stage) comes from {reward_name(ev)}, so it tests "
+                       "the code path, not the answers' quality; the benchmarks do not use it.")
+    if any(_is_llama(m) for m in run_models(ev)):
+        said.append(prose.LLAMA_LICENCE)
     items = ([prose.TOY_LIMITATION] if toy else []) + said
     section.add(Bullets(items))
     toy_point = ["Toy world: tiny stand-in models, numbers test the code path only and vary by CPU"] if toy else []
-    section.slides.append(Slide("Limitations", toy_point + said[1:4]))
+    section.slides.append(Slide("Limitations", toy_point + said[1:4 + reward_is_stand_in(ev)]))
     return section
+
+
+UNITS = {"reward": "held-out instructions", "ifeval": "IFEval prompts", "mmlu": "MMLU questions",
+         "mt_bench": "rated MT-Bench answers"}
+
+
+def sample_sizes(ev: Evidence) -> str:
+    """``9 preference pairs; per model and stage 3 held-out instructions, 24 IFEval prompts …; 8 episodes per
+    agent``: the sizes this run's numbers rest on (empty when nothing has been counted yet)."""
+    parts = [f"{fmt(ev.preference_report['pairs_kept'])} preference pairs"] if ev.preference_report else []
+    per_stage = []
+    for benchmark, metric, label in measures(ev):
+        rows = (ev.stages or []) if benchmark == "reward" else [
+            r for r in ev.results or [] if (r["benchmark"], r["metric"]) == (benchmark, metric)]
+        sizes = [r["n"] for r in rows if r.get("n") is not None]
+        if sizes:
+            unit = UNITS.get(benchmark, f"{label} items")
+            per_stage.append(f"{fmt(max(sizes))} {unit if max(sizes) != 1 else unit.removesuffix('s')}")
+    if per_stage:
+        parts.append("per model and stage " + joined(per_stage))
+    episodes = [r["n"] for r in ev.results or [] if r["benchmark"] == AGENT_BENCHMARK and r["metric"] == "reward"
+                and r.get("n") is not None]
+    if episodes:
+        parts.append(f"{fmt(max(episodes))} episodes per agent")
+    return "; ".join(parts)
+
+
+def run_models(ev: Evidence) -> list[str]:
+    """Every model this run's artifacts name: generator, answering models, targets, judges."""
+    found = [generator(ev) or "", *answering_targets(ev), *target_models(ev), reward_model(ev) or ""]
+    found += [r["model"] for r in ev.results or []] + [r.get("judge") or "" for r in ev.results or []]
+    return [m for m in dict.fromkeys(found) if m]
+
+
+def _is_llama(model: str) -> bool:
+    # Meta's licences cover the models it names Llama; a model of another family built on the Llama
+    # architecture (SmolLM2) is not one of them.
+    return short(model).lower().startswith("llama")
 
 
 def conclusions(ev: Evidence, toy: bool) -> Section:
@@ -165,9 +238,13 @@ def conclusions(ev: Evidence, toy: bool) -> Section:
     return section
 
 
-def references() -> Section:
+def references(ev: Evidence | None = None) -> Section:
     section = Section("references", "References")
-    section.add(Bullets([f"[{i}] {entry}" for i, entry in enumerate(prose.REFERENCES, start=1)]))
+    entries = list(prose.REFERENCES)
+    if ev is not None and reward_is_stand_in(ev):  # the reference describes the real model, not what scored here
+        entries[prose.REWARD_REFERENCE] += (f" In this run the reward scores come from {reward_name(ev)}, not "
+                                            f"from this model: {NO_REAL_REWARD}.")
+    section.add(Bullets([f"[{i}] {entry}" for i, entry in enumerate(entries, start=1)]))
     return section
 
 
@@ -248,6 +325,35 @@ def _who(stages: list[tuple[str, str]], evaluated: list[tuple[str, str]]) -> str
     return ", ".join(f"{short(m)} {STAGE_NAMES.get(s, s)}" for m, s in stages)
 
 
+def rerun_command(profile: str, seed: int) -> str:
+    """The one command that re-runs this profile: the Makefile target whose recipe runs ``sit run-all --profile
+    <profile>`` (when the checkout has one and the seed is the profile's own), else ``sit run-all`` itself."""
+    target = _make_target(profile)
+    try:
+        own_seed = int(load_profile(profile).get("seed", 42))
+    except Exception:  # noqa: BLE001 - a profile this checkout does not know: no Makefile target runs it either
+        own_seed = None
+    if target and own_seed == seed:
+        return f"`make {target}`"
+    return f"`sit run-all --profile {profile} --seed {seed}`"
+
+
+def _make_target(profile: str) -> str | None:
+    root = find_repo_root()
+    makefile = root / "Makefile" if root else None
+    if makefile is None or not makefile.is_file():
+        return None
+    target = None
+    for line in makefile.read_text(encoding="utf-8").splitlines():
+        header = re.match(r"^([A-Za-z0-9_.-]+):(?!=)", line)
+        if header:
+            target = header.group(1)
+        elif target and line.startswith("\t") and re.search(rf"\bsit run-all --profile {re.escape(profile)}(\s|$)",
+                                                              line):
+            return target
+    return None
+
+
 def appendix_reproducibility(ev: Evidence, seed: int, profile: str) -> Section:
     section = Section("reproducibility", "Appendix C · Cost and reproducibility")
     manifests = ev.manifests()
@@ -274,7 +380,8 @@ def appendix_reproducibility(ev: Evidence, seed: int, profile: str) -> Section:
     versions = ", ".join(f"{k} {v}" for k, v in sorted(latest.get("versions", {}).items()))
     section.add(cost, Bullets([f"world `{ev.world or 'unknown'}`; seed(s) {', '.join(seeds) or '–'}; "
                                f"git commit(s) {', '.join(commits)}",
-                               f"re-run: `make demo` (toy world) or the notebooks with PROFILE={profile!r}, SEED={seed}",
+                               f"re-run: {rerun_command(profile, seed)} or the notebooks with PROFILE={profile!r}, "
+                               f"SEED={seed}",
                                f"package versions (latest manifest): {versions or '–'}"]))
     section.slides.append(Slide("Cost and reproducibility", [
         f"total wall time {fmt(total / 60, 1)} min; GPU {fmt(gpu / 3600, 2)} h",

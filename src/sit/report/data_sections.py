@@ -7,8 +7,20 @@ import statistics
 from . import figures, prose
 from .document import Figure, Section, Slide, Table, Text, fmt, missing
 from .evidence import AGENT_FILE, RESULTS_FILE, Evidence, adapter_file
+from .roles import (
+    answering_phrase,
+    choice_counts,
+    generator,
+    generator_is_candidate,
+    labelled_pairs,
+    models_noun,
+    pre_query_template,
+    reward_name,
+    reward_stand_in_note,
+    splits_generator,
+)
+from .verdicts import short
 
-GENERATOR_SOURCE = "generator (Magpie answer)"  # the preference step's name for the generator's own answers
 QUIET_SETTINGS = {"logging_steps", "save_steps", "save_total_limit", "report_to", "checkpoint_every", "batch_size",
                   "reward_batch_size", "judge_batch_size", "progress"}  # speed and bookkeeping, not the method
 
@@ -70,23 +82,6 @@ def settings_table(ev: Evidence, rel: str, manifest: dict | None, caption: str) 
     return Table(["setting", "value", "setting", "value"], paired, source(ev, rel), caption)
 
 
-def answering_models(report: dict, generator: str | None = None) -> tuple[list[str], bool]:
-    """(target models that answered, whether the generator's own answers were candidates too). The preference
-    step names the generator's answers by the generator's model id (older runs: ``GENERATOR_SOURCE``)."""
-    used = report.get("models_used", [])
-    generators = {GENERATOR_SOURCE, generator} - {None}
-    return [m for m in used if m not in generators], any(m in generators for m in used)
-
-
-def answering_phrase(report: dict, generator: str | None) -> str:
-    """``3 base models and the instruct generator (Llama-3.1-8B-Instruct)``: who answered each instruction."""
-    targets, with_generator = answering_models(report, generator)
-    phrase = f"{len(targets)} base model{'s' if len(targets) != 1 else ''}"
-    if with_generator:
-        phrase += f" and the instruct generator ({(generator or 'the Magpie generator').split('/')[-1]})"
-    return phrase
-
-
 def toy_world_text(ev: Evidence) -> str:
     """A paragraph on what the toy world is, with the sizes of its models where the world is built here."""
     sizes = ""
@@ -113,8 +108,9 @@ def toy_world_text(ev: Evidence) -> str:
 def overview(ev: Evidence, toy: bool) -> Section:
     section = Section("overview", "1 · Introduction and pipeline")
     status = step_status(ev)
+    answers = "base models' answers" if models_noun(ev) == "base models" else f"the target {models_noun(ev)}' answers"
     section.add(Text("The pipeline turns an aligned model's own output into instruction data, filters it, builds "
-                     "preference pairs from base models' answers, fine-tunes those models (SFT, then DPO, with "
+                     f"preference pairs from {answers}, fine-tunes those models (SFT, then DPO, with "
                      "LoRA adapters) and evaluates every stage. Each step reads the previous step's artifacts; this report "
                      "reads them all and builds nothing itself."))
     if toy:
@@ -142,7 +138,7 @@ def method() -> Section:
 
 def magpie(ev: Evidence) -> Section:
     section = Section("magpie", "2.1 · Data generation (Magpie)")
-    section.add(Text(prose.MAGPIE))
+    section.add(Text(prose.MAGPIE.format(template=pre_query_template(ev))))
     manifest = ev.raw_manifest
     if manifest is None:
         return missing(section, "`data/raw/manifest.json`", prose.NEXT_STEP["raw"])
@@ -205,20 +201,27 @@ def _length_table(ev: Evidence) -> Table:
 
 def preference(ev: Evidence) -> Section:
     section = Section("preference", "2.3 · Preference pairs")
-    section.add(Text(prose.PREFERENCE))
+    section.add(Text(prose.PREFERENCE.format(target=f"target {models_noun(ev, plural=False)}")))
     report, pairs = ev.preference_report, ev.pairs
     if report is None or not pairs:
         return missing(section, "`data/preference/pairs.jsonl`", prose.NEXT_STEP["preference"])
-    generator = (ev.raw_manifest or {}).get("generator")
-    if answering_models(report, generator)[1]:
+    if splits_generator(ev):
+        name = short(generator(ev) or "")
+        section.add(Text(f"The generator's own Magpie answer (what {name} wrote in step 1) was one more candidate for "
+                         f"every instruction (`preference.include_generator_response`). {name} is also the target, "
+                         "so its answer as the target is the other candidate; the tables and the chart below tell "
+                         "the two apart by their text."))
+    elif generator_is_candidate(ev):
         section.add(Text("The instruct generator's own Magpie answer was one more candidate for every instruction "
                          "(`preference.include_generator_response`)."))
+    if reward_stand_in_note(ev):
+        section.add(Text(reward_stand_in_note(ev)))
     reward = report.get("reward", {})
     margin = report.get("margin", {})
     src = source(ev, "data/preference/report.json", n=report["instructions"], unit="instructions")
     facts = Table(["what", "value"], [
         ["answering models", ", ".join(report["models_used"])],
-        ["reward model", reward.get("model", "–")],
+        ["reward model", reward_name(ev) if reward.get("model") else "–"],
         ["instructions", fmt(report["instructions"])],
         ["pairs eligible / kept (target)", f"{fmt(report['pairs_eligible'])} / {fmt(report['pairs_kept'])} "
                                            f"({fmt(report['target_pairs'])})"],
@@ -226,18 +229,22 @@ def preference(ev: Evidence) -> Section:
         ["margin min / median / max", f"{fmt(margin.get('min'))} / {fmt(margin.get('median'))} / "
                                       f"{fmt(margin.get('max'))}"],
     ], src, "How the pairs were made.")
-    chosen, rejected = report.get("chosen", {}), report.get("rejected", {})
-    per_model = Table(["model", "chosen", "rejected"],
-                      [[m, fmt(chosen.get(m, 0)), fmt(rejected.get(m, 0))] for m in report["models_used"]],
-                      source(ev, "data/preference/report.json", n=report["pairs_kept"], unit="pairs"),
-                      "Whose answer was chosen and whose rejected.")
+    counts = choice_counts(ev)
+    split = splits_generator(ev)  # one model, two kinds of answer: counted from each pair's texts
+    per_model = Table(["model", "chosen", "rejected"], [[who, fmt(chosen), fmt(rejected)] for who, chosen, rejected
+                                                        in counts],
+                      source(ev, *(("data/preference/pairs.jsonl", "data/filtered/filtered.jsonl") if split
+                                   else ("data/preference/report.json",)), n=report["pairs_kept"], unit="pairs"),
+                      "Whose answer was chosen and whose rejected" + (
+                          " (the generator's Magpie answer is the filtered record's text; the other answer is the "
+                          "target's own)." if split else "."))
     pair_src = source(ev, "data/preference/pairs.jsonl", n=len(pairs), unit="pairs")
-    choice_chart = Figure("pair_choices", figures.choices(pairs, ev.world), "Chosen and rejected answers per model.",
-                          pair_src)
+    choice_chart = Figure("pair_choices", figures.choices(labelled_pairs(ev), ev.world),
+                          "Chosen and rejected answers per model" + (" and kind of answer." if split else "."), pair_src)
     section.add(facts, per_model, choice_chart)
-    top = max(report["models_used"], key=lambda m: chosen.get(m, 0))
+    top = max(counts, key=lambda row: row[1])[0] if counts else "–"
     section.slides.append(Slide(section.title, [
-        f"{answering_phrase(report, generator)} answer; {reward.get('model', 'a reward model')} scores",
+        f"candidates: the answers of {answering_phrase(ev)}; {reward_name(ev)} scores them",
         f"{fmt(report['pairs_kept'])} pairs kept of {fmt(report['pairs_eligible'])} eligible",
         f"median margin {fmt(margin.get('median'))}; most often chosen: {top}",
     ], figure=choice_chart, notes=pair_src))

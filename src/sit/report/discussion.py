@@ -8,10 +8,17 @@ trained on in SFT); and which benchmarks moved at all.
 
 from __future__ import annotations
 
-from .data_sections import answering_models
 from .degenerate import find_degenerate
 from .document import Section, Text, fmt, missing
 from .evidence import Evidence
+from .roles import (
+    NO_REAL_REWARD,
+    generator_is_candidate,
+    magpie_chosen,
+    rejected_beside_magpie,
+    reward_is_stand_in,
+    reward_name,
+)
 from .verdicts import HELD_OUT, STAGE_NAMES, all_changes, short
 
 
@@ -75,25 +82,26 @@ def _same_judge(ev: Evidence) -> str:
     if not chooser or not scorers:
         return ""
     if scorers == {chooser}:
-        return (f"**One reward model on both sides.** {short(chooser)} chose the chosen and rejected answers of "
-                "the DPO pairs and also scores the held-out answers of every stage, so a DPO gain in held-out "
-                "reward is partly the model learning this reward model's taste (its length preference included); "
-                "the benchmarks, scored without it, are the independent check.")
+        name = reward_name(ev, full=False)
+        stand_in = (f" Since {NO_REAL_REWARD}, that taste is the toy stand-in's, trained on a synthetic corpus: a "
+                    "held-out reward gain here says nothing about answer quality.") if reward_is_stand_in(ev) else ""
+        return (f"**One reward model on both sides.** {name[0].upper() + name[1:]} chose the chosen and rejected "
+                "answers of the DPO pairs and also scores the held-out answers of every stage, so a DPO gain in "
+                "held-out reward is partly the model learning this reward model's taste (its length preference "
+                "included); the benchmarks, scored without it, are the independent check." + stand_in)
     return (f"**Different reward models.** The pairs were chosen by {short(chooser)}; the stages are scored by "
             f"{', '.join(short(s) for s in sorted(scorers))}.")
 
 
 def _own_answers(ev: Evidence) -> str:
     report = ev.preference_report or {}
-    generator = (ev.raw_manifest or {}).get("generator")
-    targets, with_generator = answering_models(report, generator) if report else ([], False)
     kept = report.get("pairs_kept")
-    if not with_generator or not kept:
+    if not report or not generator_is_candidate(ev) or not kept:
         return ""
-    own = sum(v for k, v in (report.get("chosen") or {}).items() if k not in targets)
+    own = magpie_chosen(ev)
     return (f"**Whose answers DPO learns from.** {fmt(own)} of the {fmt(kept)} chosen answers "
             f"({fmt(100 * own / kept, 0)}%) are the generator's own Magpie answers, the same texts SFT already "
-            "trained on; for those pairs DPO mostly pushes the model away from the rejected base-model answer "
+            f"trained on; for those pairs DPO mostly pushes the model away from {rejected_beside_magpie(ev)} "
             "rather than towards anything new.")
 
 

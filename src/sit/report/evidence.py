@@ -81,6 +81,8 @@ class Evidence:
     episodes: dict[tuple[str, str], list[dict]] = field(default_factory=dict)  # (agent, stage) -> episode records
     worlds: dict[str, str] = field(default_factory=dict)  # artifact -> world it names
     sources: list[str] = field(default_factory=list)
+    # hub id -> registry entry: what the artifacts only name (is a target an instruct model? a toy stand-in?)
+    specs: dict = field(default_factory=dict)
 
     @property
     def world(self) -> str | None:
@@ -103,7 +105,7 @@ class Evidence:
 
 def read_evidence(root: str | Path, registry) -> Evidence:
     """Read every artifact under ``root`` that exists; refuse artifacts of different worlds."""
-    ev = Evidence(root=Path(root).resolve())
+    ev = Evidence(root=Path(root).resolve(), specs={spec.id: spec for spec in registry})
     ev.raw_manifest = _json(ev, "data/raw/manifest.json")
     ev.filtered_manifest = _json(ev, "data/filtered/manifest.json")
     ev.filtered_report = _json(ev, "data/filtered/report.json")

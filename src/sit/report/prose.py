@@ -9,10 +9,9 @@ TOY_WARNING = (
 )
 
 MAGPIE = (
-    "Magpie [1] makes instruction data without any seed questions. An aligned "
-    "chat model is given only the start of a user turn (the pre-query template, for Llama-3 "
-    "`<|start_header_id|>user<|end_header_id|>`), so it writes a plausible user request itself. The same model "
-    "then answers that request in a normal chat turn. Sampling the instruction at temperature 1 gives variety; "
+    "Magpie [1] makes instruction data without any seed questions. An aligned chat model is given only the "
+    "start of a user turn (the pre-query template, {template}), so it writes a plausible user request itself. "
+    "The same model then answers that request in a normal chat turn. Sampling the instruction at temperature 1 gives variety; "
     "answering greedily gives the model's best answer. The output is noisy, which is why step 2 exists."
 )
 
@@ -33,7 +32,7 @@ FILTERING = (
 )
 
 PREFERENCE = (
-    "Each target base model answers every filtered instruction. A reward model trained on human preference "
+    "Each {target} answers every filtered instruction. A reward model trained on human preference "
     "rankings [10, 11] scores every (instruction, answer) pair on one scale. For each instruction the best-scored "
     "answer becomes **chosen** and the worst-scored one **rejected** (the Magpie-DPO recipe). DPO learns from "
     "the difference between the two, so pairs with a large score margin carry the clearest signal; ties, "
@@ -96,15 +95,14 @@ LIMITATIONS = [
     "inherited by every tuned model.",
     "The reward model is itself a model: chosen/rejected labels and the stage comparison share its biases "
     "(e.g. a preference for longer answers).",
-    "Sample sizes are small (a few hundred pairs, limited benchmark subsets): read the intervals, not only "
-    "the point values.",
     "MT-Bench is judged by a local open model, so its scores are not comparable with published GPT-4-judged "
     "numbers.",
     "The agent tasks run in a small bundled WebShop-style shop, not the full WebShop with 1.18 M products, "
     "a Java search index and about 15 GB of RAM.",
-    "Outputs of Llama models carry the obligations of the Llama Community Licenses (see the dataset and "
-    "model cards).",
 ]
+SMALL_SAMPLES = "Sample sizes are small: read the intervals, not only the point values."
+LLAMA_LICENCE = ("Outputs of Llama models carry the obligations of the Llama Community Licenses (see the dataset "
+                 "and model cards).")
 
 TOY_LIMITATION = ("This run used the toy world: the models are tiny stand-ins trained on CPU, so no number "
                   "here says anything about real model quality. Toy numbers also vary by CPU: PyTorch picks "
@@ -157,3 +155,4 @@ REFERENCES = [
     "S. Biderman, H. Schoelkopf, L. Sutawika, L. Gao, et al. Lessons from the Trenches on Reproducible "
     "Evaluation of Language Models (lm-evaluation-harness). arXiv:2405.14782, 2024.",
 ]
+REWARD_REFERENCE = next(i for i, entry in enumerate(REFERENCES) if "reward-model-deberta" in entry)  # [10]

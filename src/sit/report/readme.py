@@ -9,10 +9,10 @@ from pathlib import Path
 
 from ..config import ConfigError
 from ..store import write_text_atomic
-from .data_sections import answering_phrase
 from .document import NOT_RUN, fmt
 from .evidence import Evidence, stage_sort_key
 from .result_sections import AGENT_BENCHMARK, measures, value_of
+from .roles import answering_phrase
 from .verdicts import STAGE_NAMES, all_changes, find, short
 
 MARK = {"higher": " ↑", "lower": " ↓"}
@@ -50,7 +50,7 @@ def results_markdown(ev: Evidence, world: str, generated_at: str, toy: bool, run
     data = [f"{fmt(raw['counts'].get('records'))} Magpie records" if raw else f"Magpie generation {NOT_RUN}",
             f"{fmt(filtered['output'])} kept by the filters" if filtered else f"filtering {NOT_RUN}",
             (f"{fmt(pref['pairs_kept'])} preference pairs from the answers of "
-             f"{answering_phrase(pref, (raw or {}).get('generator'))}") if pref else f"preference pairs {NOT_RUN}"]
+             f"{answering_phrase(ev)}") if pref else f"preference pairs {NOT_RUN}"]
     lines += ["", "Data: " + " → ".join(data) + "."]
     columns = measures(ev)
     agent = [r for r in ev.results or [] if r["benchmark"] == AGENT_BENCHMARK and r["metric"] == "reward"]

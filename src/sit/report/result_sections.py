@@ -19,6 +19,7 @@ from .evidence import (
     ci,
     stage_sort_key,
 )
+from .roles import NO_REAL_REWARD, reward_is_stand_in, reward_name, reward_stand_in_note
 from .setup_sections import key_settings_table, load_row, model_names
 from .verdicts import HELD_OUT, STAGE_NAMES, all_changes, find, short
 
@@ -163,6 +164,8 @@ def headline_table(ev: Evidence) -> Table | None:
     note = (" Items that dropped out of a pairing (scored at one stage only): " + "; ".join(dropped) + "."
             if dropped else " No item dropped out of any pairing.")
     note += "".join(f" [{k}] {who_of(found)}: {what}." for what, (k, found) in named.items())
+    if ev.stages and reward_is_stand_in(ev):
+        note += f" Held-out reward: scores of {reward_name(ev)} ({NO_REAL_REWARD})."
     return Table(["model", "measure", "stage", "n", "base", "stage mean", "change [95% CI]", "verdict"],
                  rows, source(ev, *files, extra="paired bootstrap over the same items"),
                  "Each stage against base on the same items (n = paired items)." + stand_ins(ev) + note)
@@ -198,16 +201,20 @@ def stage_comparison(ev: Evidence) -> Section:
     rows = ev.stages
     if not rows:
         return missing(section, f"`{STAGES_FILE}`", prose.NEXT_STEP["stages"])
+    if reward_stand_in_note(ev):
+        section.add(Text(reward_stand_in_note(ev)))
     rows = sorted(rows, key=stage_sort_key)
-    src = source(ev, STAGES_FILE, n=sum(r["n"] or 0 for r in rows), unit="scored answers",
-                 extra="judge: the preference step's reward model")
+    judge = f"{reward_name(ev)} (the preference step's reward model)" if reward_is_stand_in(ev) else \
+        "the preference step's reward model"
+    src = source(ev, STAGES_FILE, n=sum(r["n"] or 0 for r in rows), unit="scored answers", extra=f"judge: {judge}")
     chart = Figure("stage_rewards", figures.stage_rewards(rows, ev.world), "Mean held-out reward with 95% intervals "
                    "(separate intervals; the verdicts use the paired change)." + stand_ins(ev), src)
     table = Table(["model", "stage", "mean reward", "95% CI", "ended turn", "n"],
                   [[short(r["model"]), STAGE_NAMES.get(r["stage"], r["stage"]), fmt(r["mean_reward"]),
                     f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["stopped_share"], 2), fmt(r["n"])]
-                   for r in rows], src, "Reward-model score of the held-out answers; ended turn = share of answers "
-                  "that ended with the end-of-turn token.")
+                   for r in rows], src, ("Toy stand-in reward-model" if reward_is_stand_in(ev) else "Reward-model")
+                  + " score of the held-out answers; ended turn = share of answers that ended with the end-of-turn "
+                  "token.")
     said = [c.sentence() for c in all_changes(ev) if c.benchmark == "reward"]
     beyond = [c.sentence() for c in all_changes(ev) if c.benchmark == "reward" and c.vs != "base"]
     section.add(chart, table)

@@ -10,10 +10,22 @@ model, so no model drops out of the talk.
 from __future__ import annotations
 
 from ..workspace import STAGES, TRAINING_STAGES
-from .data_sections import answering_models, source
+from .data_sections import source
 from .document import NOT_RUN, Report, Section, Slide, Table, fmt
 from .evidence import ANSWERS_PATTERN, COMPARISON_FILE, RESULTS_FILE, STAGES_FILE, Evidence
 from .result_sections import AGENT_BENCHMARK, headline_table, measures
+from .roles import (
+    MAGPIE_SIDE,
+    NO_REAL_REWARD,
+    TARGET_SIDE,
+    choice_counts,
+    generator_is_candidate,
+    joined,
+    magpie_chosen,
+    models_noun,
+    reward_is_stand_in,
+    reward_name,
+)
 from .setup_sections import model_names
 from .slides import BOTTOM, MARGIN, TOP, WIDTH, split_table
 from .verdicts import DEGENERATE, HELD_OUT, STAGE_NAMES, Change, all_changes, find, short
@@ -82,13 +94,15 @@ def models_of(ev: Evidence) -> list[str]:
 def motivation(ev: Evidence) -> Slide:
     raw = ev.raw_manifest or {}
     generator = short(raw.get("generator") or "an aligned chat model")
-    models = model_names(models_of(ev), bool(ev.world and ev.world.startswith("toy"))) or "the target base models"
+    noun = models_noun(ev)
+    models = model_names(models_of(ev), bool(ev.world and ev.world.startswith("toy"))) or f"the target {noun}"
+    follow = "follow instructions better" if noun == "base models" else "follow instructions better than before"
     bullets = [
         "Instruction tuning needs instructions and good answers; writing them by hand is slow and costly.",
         "Magpie: an aligned chat model, given only the start of a user turn, writes the instruction itself, "
         "then answers it. No seed questions, no humans.",
-        f"Question: do {generator}'s synthetic data (SFT) and reward-ranked answer pairs (DPO) make base models "
-        "follow instructions better, at $0 on a free Colab T4?",
+        f"Question: do {generator}'s synthetic data (SFT) and reward-ranked answer pairs (DPO) make {noun} "
+        f"{follow}, at $0 on a free Colab T4?",
         f"This run: {fmt(raw.get('counts', {}).get('records'))} generated records; tuned and compared with "
         f"their own base on the same items: {models}.",
     ]
@@ -106,7 +120,9 @@ def benchmarks(ev: Evidence) -> Slide:
         sizes.setdefault(r["benchmark"], r.get("n"))
     for r in ev.stages or []:
         sizes.setdefault("reward", r.get("n"))
-    bullets = [ABOUT.get(b, b) + (f" (n = {fmt(sizes[b])} per stage)" if sizes.get(b) else "") for b in present]
+    bullets = [ABOUT.get(b, b) + (f" (n = {fmt(sizes[b])} per stage)" if sizes.get(b) else "")
+               + (f" Scored by {reward_name(ev)}: {NO_REAL_REWARD}." if b == "reward" and reward_is_stand_in(ev) else "")
+               for b in present]
     bullets.append("Each stage is compared with its own base on the same items (paired bootstrap, 95% CI): "
                    "higher or lower only when the interval excludes 0.")
     return Slide("What the benchmarks measure", bullets,
@@ -156,6 +172,8 @@ def held_out(ev: Evidence, section: Section) -> Slide:
     slide = next((s for s in section.slides if s.figure is not None), None)
     changes = [c for c in all_changes(ev) if c.benchmark == "reward"]
     bullets = [_model_line(ev, model, [c for c in changes if c.model == model]) for model in models_of(ev)]
+    if reward_is_stand_in(ev):
+        bullets.append(f"Scores of {reward_name(ev, full=False)}: {NO_REAL_REWARD}.")
     sentences = [c.sentence() for c in changes]
     return Slide(_stage_takeaway(ev, changes), bullets, figure=slide.figure if slide else None,
                  notes=notes(sentences, slide.notes if slide else source(ev, STAGES_FILE)))
@@ -233,13 +251,11 @@ def lessons(ev: Evidence, toy: bool) -> Slide:
                        f"rule alone removed {fmt(top['removed'])}.")
     pref = ev.preference_report
     if pref:
-        generator = (ev.raw_manifest or {}).get("generator")
-        targets, with_generator = answering_models(pref, generator)
-        chosen = pref.get("chosen", {})
-        if with_generator:
-            own = sum(v for m, v in chosen.items() if m not in targets)
-            bullets.append(f"The generator's own answers were chosen in {fmt(own)} of {fmt(pref['pairs_kept'])} "
-                           "pairs: DPO mostly re-teaches what SFT already taught.")
+        if generator_is_candidate(ev):
+            own, kept = magpie_chosen(ev), pref["pairs_kept"]
+            bullets.append(f"The generator's own answers were chosen in {fmt(own)} of {fmt(kept)} pairs: "
+                           + ("DPO mostly re-teaches what SFT already taught." if 2 * own > kept else
+                              f"the other {fmt(kept - own)} chosen answers are texts SFT never trained on."))
     ended = _ended_turn(ev)
     if ended:
         bullets.append(ended)
@@ -330,15 +346,18 @@ def _with_takeaway(ev: Evidence, slide: Slide) -> Slide:
         title = (f"The filters keep {fmt(report['output'])} of {fmt(report['input'])} records; "
                  f"“{top['filter']}” removes the most ({fmt(top['removed'])})")
     elif name == "pair_choices" and ev.preference_report:
-        chosen = ev.preference_report.get("chosen", {})
+        chosen = {who: n for who, n, _ in choice_counts(ev)}  # the generator's two kinds of answer apart
         most = max(chosen.values(), default=0)
         top = [short(m) for m, n in chosen.items() if n == most]
         pairs = fmt(ev.preference_report["pairs_kept"])
         if len(top) > 1 and len(top) == len(chosen):
             title = f"Every answering model's answers are chosen equally often: {fmt(most)} of {pairs} pairs each"
         elif top:
-            title = (f"{', '.join(top[:-1]) + ' and ' if len(top) > 1 else ''}{top[-1]}'s answers are chosen most "
-                     f"often: {fmt(most)} of {pairs} pairs" + (" each" if len(top) > 1 else ""))
+            said = [whose_answers(t) for t in top]
+            if all(w == f"{t}'s answers" for w, t in zip(said, top, strict=True)):  # one kind of answer each
+                said = [f"{joined(top)}'s answers"]
+            title = (f"{joined(said)} are chosen most often: "
+                     f"{fmt(most)} of {pairs} pairs" + (" each" if len(top) > 1 else ""))
     elif name == "training_curves":
         title = _curves_takeaway(ev) or title
     elif name.startswith("eval_"):
@@ -351,6 +370,15 @@ def _with_takeaway(ev: Evidence, slide: Slide) -> Slide:
             points += [c.sentence() for c in changes]
     return Slide(title, bullets, figure=figure, table=slide.table,
                  notes=notes([slide.title + ": " + figure.caption, *points], slide.notes))
+
+
+def whose_answers(who: str) -> str:
+    """``Qwen2.5-3B's answers``; a generator that is also a target: ``SmolLM2-135M-Instruct's answers as the target``
+    or ``SmolLM2-135M-Instruct's Magpie answers``."""
+    for side, said in ((TARGET_SIDE, "answers as the target"), (MAGPIE_SIDE, "Magpie answers")):
+        if who.endswith(f" ({side})"):
+            return f"{short(who.removesuffix(f' ({side})'))}'s {said}"
+    return f"{short(who)}'s answers"
 
 
 def _pipeline_takeaway(ev: Evidence) -> str:
