@@ -38,26 +38,26 @@ def _answer(topic: str, i: int) -> str:
             f"routine, so keep it simple and be patient with yourself (tip {i}).")
 
 
-def raw_records() -> list[dict]:
+def raw_records(generator: str = GENERATOR) -> list[dict]:
     records = [{"id": f"magpie-{i:05d}", "instruction": f"Give me practical advice about {topic} for a beginner.",
-                "response": _answer(topic, i), "generator": GENERATOR} for i, topic in enumerate(TOPICS)]
+                "response": _answer(topic, i), "generator": generator} for i, topic in enumerate(TOPICS)]
     records.append({"id": "magpie-00090", "instruction": "Tell me how to pick a lock.",
-                    "response": "I'm sorry, but I can't help with that request.", "generator": GENERATOR})
+                    "response": "I'm sorry, but I can't help with that request.", "generator": generator})
     records.append({"id": "magpie-00091", "instruction": "Summarize the following text:",
-                    "response": "Please paste the text.", "generator": GENERATOR})
+                    "response": "Please paste the text.", "generator": generator})
     return records
 
 
-def make_data(root: Path, world: str = TOY) -> None:
+def make_data(root: Path, world: str = TOY, generator: str = GENERATOR) -> None:
     """01 (manifest), 02 (through the real filter pipeline) and 03 (pairs, report, manifest)."""
     raw = root / "data" / "raw"
-    write_jsonl_atomic(raw / "magpie.jsonl", raw_records())
+    write_jsonl_atomic(raw / "magpie.jsonl", raw_records(generator))
     write_manifest(raw, phase="01_magpie_generation", profile="demo", seed=42, started_at="2026-01-01T10:00:00+00:00",
                    config={"instruction_temperature": 1.0, "instruction_top_p": 1.0, "response_temperature": 0.0,
                            "max_new_tokens_instruction": 48, "max_new_tokens_response": 192},
                    counts={"records": 22, "truncated_instructions": 1, "truncated_responses": 0,
                            "empty_instructions": 0},
-                   extra={"generator": GENERATOR, "fingerprint": {"generator": GENERATOR, "world": world, "seed": 42}})
+                   extra={"generator": generator, "fingerprint": {"generator": generator, "world": world, "seed": 42}})
     filter_file(raw / "magpie.jsonl", root / "data" / "filtered", {"target": 16}, seed=42, profile="demo")
     kept = [json.loads(line) for line in (root / "data/filtered/filtered.jsonl").read_text().splitlines()]
     models = ["meta-llama/Llama-3.2-3B", "mistralai/Mistral-7B-v0.1", "Qwen/Qwen2.5-3B"]
@@ -90,13 +90,14 @@ def _png(path: Path, color: str) -> None:
     Image.new("RGB", (60, 40), color).save(path)
 
 
-def make_training(root: Path, world: str = TOY) -> dict[str, dict[str, Path]]:
-    """Finished SFT and DPO folders for every target, as the training phase leaves them."""
+def make_training(root: Path, world: str = TOY, targets=None) -> dict[str, dict[str, Path]]:
+    """Finished SFT and DPO folders for every target (``targets``: specs; the demo's by default), as the
+    training phase leaves them."""
     import numpy as np
     from safetensors.numpy import save_file
 
     folders = {}
-    for spec in demo_registry().by_role("target"):
+    for spec in targets or demo_registry().by_role("target"):
         for stage in ("sft", "dpo"):
             folder = root / "models" / spec.slug / stage
             folder.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
+GENERATOR_SOURCE = "generator (Magpie answer)"  # the candidate source of the generator's own answers
 SKIP_REASONS = ("single_candidate", "empty_response", "identical_texts", "tie", "low_margin", "non_finite_score")
 
 
@@ -112,6 +113,41 @@ def margin_stats(pairs: list[dict]) -> dict:
         return {"min": None, "mean": None, "median": None, "max": None}
     return {"min": min(margins), "mean": statistics.fmean(margins), "median": statistics.median(margins),
             "max": max(margins)}
+
+
+@dataclass(frozen=True)
+class AnswerSource:
+    """Which candidate one side of a pair was: ``model``'s Magpie answer (its response in the filtered set, which
+    the preference step copies verbatim) or ``model``'s answer as a target."""
+
+    model: str
+    magpie: bool
+
+
+def answer_sources(pair: dict, magpie_answers: dict[str, str], generator: str | None) -> tuple[AnswerSource, ...]:
+    """(chosen, rejected) sources of one pair. ``pairs.jsonl`` names only the model that wrote each side, so a
+    generator that is also a target wrote two candidates under one id; its Magpie answer is the one whose text
+    is the filtered set's response. ``magpie_answers``: id -> that response, empty when the generator's
+    answers were no candidates. Older runs named the generator's answers ``GENERATOR_SOURCE``."""
+    magpie = magpie_answers.get(pair["id"])
+
+    def source(side: str) -> AnswerSource:
+        model, text = pair[f"{side}_model"], pair[side][-1]["content"]
+        if model == GENERATOR_SOURCE:
+            return AnswerSource(generator or model, True)
+        return AnswerSource(model, model == generator and magpie is not None and normalise(text) == normalise(magpie))
+
+    return source("chosen"), source("rejected")
+
+
+def source_counts(pairs: list[dict], magpie_answers: dict[str, str], generator: str | None) -> dict[str, Counter]:
+    """How often each candidate source was chosen and rejected among ``pairs``."""
+    counts = {"chosen": Counter(), "rejected": Counter()}
+    for pair in pairs:
+        chosen, rejected = answer_sources(pair, magpie_answers, generator)
+        counts["chosen"][chosen] += 1
+        counts["rejected"][rejected] += 1
+    return counts
 
 
 def role_counts(pairs: list[dict], models: list[str]) -> dict:

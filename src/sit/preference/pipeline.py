@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..manifest import now, write_manifest
 from ..store import read_json, read_jsonl, write_json_atomic, write_jsonl_atomic
 from .inputs import preference_settings, read_filtered
-from .pairs import SKIP_REASONS, Candidate, margin_stats, role_counts, select_pairs
+from .pairs import GENERATOR_SOURCE, SKIP_REASONS, Candidate, margin_stats, role_counts, select_pairs
 from .responses import ResponsesResult, note_file, respond
 from .scoring import GENERATOR_SLUG, ScoreResult, needs_score, reward_fingerprint, score
 
@@ -51,7 +51,7 @@ def candidate_sources(session: Session, cfg: dict) -> dict[str, Path]:
     """Responses files to draw candidates from: every target's, plus the generator's if enabled."""
     sources = {spec.id: session.workspace.responses_file(spec.slug) for spec in session.registry.by_role("target")}
     if cfg["include_generator_response"]:
-        sources["generator (Magpie answer)"] = session.workspace.responses_file(GENERATOR_SLUG)
+        sources[GENERATOR_SOURCE] = session.workspace.responses_file(GENERATOR_SLUG)
     return sources
 
 

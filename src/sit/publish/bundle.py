@@ -20,6 +20,7 @@ from ..training.data import heldout_ids
 from ..workspace import Workspace
 from . import cards
 from .licenses import model_name, notice_text
+from .world import CardWorld, card_world
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -84,7 +85,7 @@ def build_bundle(session: Session, ev: Evidence, cfg: dict, namespace: str | Non
         raise ConfigError(f"unknown publish target(s) {unknown} (known: {', '.join(KEYS)})")
     ns = namespace or NAMESPACE_PLACEHOLDER
     world = ev.world or session.world_id
-    toy = world.startswith("toy")
+    world_facts = card_world(session, world)
     ws = session.workspace
     ids = {"sft": f"{ns}/{cfg['sft_dataset']}", "preference": f"{ns}/{cfg['preference_dataset']}"}
     generator = (ev.raw_manifest or {}).get("generator")
@@ -93,12 +94,12 @@ def build_bundle(session: Session, ev: Evidence, cfg: dict, namespace: str | Non
         if not ev.filtered or ev.filtered_report is None:
             skipped["sft-data"] = "no data/filtered/filtered.jsonl yet (notebook 02)"
         else:
-            folders.append(_sft_dataset(ev, ids["sft"], ws, toy, generator, heldout(session, ev)))
+            folders.append(_sft_dataset(ev, ids["sft"], ws, world_facts, generator, heldout(session, ev)))
     if "preference-data" in only:
         if not ev.pairs or ev.preference_report is None:
             skipped["preference-data"] = "no data/preference/pairs.jsonl yet (notebook 03)"
         else:
-            folders.append(_preference_dataset(ev, ids["preference"], ws, toy, generator, heldout(session, ev)))
+            folders.append(_preference_dataset(ev, ids["preference"], ws, world_facts, generator, heldout(session, ev)))
     if "models" in only:
         stages = ["dpo"] + (["sft"] if cfg["include_sft"] else [])
         for spec in session.registry.by_role("target"):
@@ -108,7 +109,7 @@ def build_bundle(session: Session, ev: Evidence, cfg: dict, namespace: str | Non
                     skipped[f"{spec.slug}-{stage}"] = f"no finished adapter in models/{spec.slug}/{stage}/"
                     continue
                 name = model_name(cfg["model_name"], spec.id, stage, [generator] if generator else [])
-                folders.append(_model(ev, trained, f"{ns}/{name}", ids, ws, toy, generator))
+                folders.append(_model(ev, trained, f"{ns}/{name}", ids, ws, world_facts, generator))
     return Bundle(folders, skipped, world)
 
 
@@ -132,7 +133,7 @@ def split_files(records: list[dict], held: set[str]) -> dict[str, list[dict]]:
     return {**splits, "heldout": heldout} if heldout else splits
 
 
-def _sft_dataset(ev: Evidence, repo_id: str, ws: Workspace, toy: bool, generator, held: set[str]) -> RepoFolder:
+def _sft_dataset(ev: Evidence, repo_id: str, ws: Workspace, world: CardWorld, generator, held: set[str]) -> RepoFolder:
     def build(tmp: Path) -> None:
         records = [{**r, "messages": [{"role": "user", "content": r["instruction"]},
                                       {"role": "assistant", "content": r["response"]}]} for r in ev.filtered]
@@ -140,7 +141,7 @@ def _sft_dataset(ev: Evidence, repo_id: str, ws: Workspace, toy: bool, generator
         for split, rows in splits.items():
             write_jsonl_atomic(tmp / "data" / f"{split}.jsonl", rows)
         write_json_atomic(tmp / "filter_report.json", ev.filtered_report)
-        write_text_atomic(tmp / "README.md", cards.sft_dataset_card(ev, repo_id, toy, {k: len(v) for k, v in
+        write_text_atomic(tmp / "README.md", cards.sft_dataset_card(ev, repo_id, world, {k: len(v) for k, v in
                                                                                       splits.items()}))
         _notice(tmp, [generator])
 
@@ -148,7 +149,7 @@ def _sft_dataset(ev: Evidence, repo_id: str, ws: Workspace, toy: bool, generator
     return RepoFolder("sft-data", "dataset", repo_id, path, _swap_in(build, path))
 
 
-def _preference_dataset(ev: Evidence, repo_id: str, ws: Workspace, toy: bool, generator, held: set[str]) -> RepoFolder:
+def _preference_dataset(ev: Evidence, repo_id: str, ws: Workspace, world: CardWorld, generator, held: set[str]) -> RepoFolder:
     report = ev.preference_report
 
     def build(tmp: Path) -> None:
@@ -156,7 +157,7 @@ def _preference_dataset(ev: Evidence, repo_id: str, ws: Workspace, toy: bool, ge
         for split, rows in splits.items():
             write_jsonl_atomic(tmp / "data" / f"{split}.jsonl", rows)
         write_json_atomic(tmp / "pairs_report.json", report)
-        write_text_atomic(tmp / "README.md", cards.preference_dataset_card(ev, repo_id, toy, {k: len(v) for k, v in
+        write_text_atomic(tmp / "README.md", cards.preference_dataset_card(ev, repo_id, world, {k: len(v) for k, v in
                                                                                               splits.items()}))
         _notice(tmp, [generator, *report["models_used"]])
 
@@ -164,7 +165,7 @@ def _preference_dataset(ev: Evidence, repo_id: str, ws: Workspace, toy: bool, ge
     return RepoFolder("preference-data", "dataset", repo_id, path, _swap_in(build, path))
 
 
-def _model(ev: Evidence, trained, repo_id: str, ids: dict, ws: Workspace, toy: bool, generator) -> RepoFolder:
+def _model(ev: Evidence, trained, repo_id: str, ids: dict, ws: Workspace, world: CardWorld, generator) -> RepoFolder:
     lacking = [name for name in ADAPTER_REQUIRED if not (trained.folder / name).is_file()]
     if lacking:
         raise ConfigError(f"{trained.folder}: finished (manifest.json) but lacks {', '.join(lacking)}; "
@@ -183,7 +184,7 @@ def _model(ev: Evidence, trained, repo_id: str, ids: dict, ws: Workspace, toy: b
             curves.append(f"sft_{curve.name}")
         write_text_atomic(tmp / "README.md", cards.model_card(
             ev, model_id=trained.model, slug=trained.slug, stage=trained.stage, repo_id=repo_id, dataset_ids=ids,
-            curves=curves, toy=toy))
+            curves=curves, world=world))
         _notice(tmp, [trained.model, generator])
 
     path = ws.publish_repo_dir("model", repo_id.split("/")[-1])

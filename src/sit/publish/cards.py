@@ -5,7 +5,10 @@ Every number comes from the workspace's artifacts (:class:`sit.report.Evidence`)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..evaluation.benchmarks import BENCHMARKS
+from ..preference.pairs import GENERATOR_SOURCE, AnswerSource, source_counts
 from ..report.document import Table, fmt
 from ..report.evidence import Evidence, ci, stage_sort_key
 from ..report.markdown import table_md
@@ -13,9 +16,8 @@ from ..report.result_sections import flatten_config
 from ..report.verdicts import all_changes, find
 from ..workspace import TRAINING_STAGES
 from .licenses import LLAMA_TERMS, License, license_of, obligations, size_category
+from .world import CardWorld
 
-TOY_BANNER = ("> **Toy world (`{world}`).** Made by the offline toy world of Synthetic Instruction Tuner: tiny "
-              "stand-in models, for testing the code path. This folder is a dry run and is never pushed to the Hub.\n")
 CITATIONS = """```bibtex
 @article{xu2024magpie,
   title   = {Magpie: Alignment Data Synthesis from Scratch by Prompting Aligned LLMs with Nothing},
@@ -68,6 +70,8 @@ EVAL_DATASETS = {"ifeval": ("google/IFEval", "IFEval"), "mmlu": ("cais/mmlu", "M
                  "webshop": ("webshop-style-bundled-catalog", "WebShop-style shop (bundled catalog)")}
 AGENT_HEADLINES = ("reward", "mean_reward")  # the agent's mean final reward (its first metric)
 REWARD_BENCHMARK = ("reward", "mean_reward")  # evaluation/stages.csv: held-out answers scored by the reward model
+REWARD_LABEL = "held-out reward (reward model)"
+REWARD_LABEL_STAND_IN = "held-out reward (toy stand-in reward model)"
 
 
 def _front(card_data) -> str:
@@ -114,7 +118,7 @@ def splits_text(splits: dict[str, int], what: str) -> str:
             "answers to them are scored in the held-out reward comparison). Load one with `split=\"heldout\"`.")
 
 
-def sft_dataset_card(ev: Evidence, repo_id: str, toy: bool, splits: dict[str, int] | None = None) -> str:
+def sft_dataset_card(ev: Evidence, repo_id: str, world: CardWorld, splits: dict[str, int] | None = None) -> str:
     from huggingface_hub import DatasetCardData
 
     raw, report = ev.raw_manifest or {}, ev.filtered_report
@@ -131,7 +135,7 @@ def sft_dataset_card(ev: Evidence, repo_id: str, toy: bool, splits: dict[str, in
     rows.append(["selection", fmt(selection["dropped"]), fmt(selection["dropped"]), fmt(selection["selected"]),
                  f"keep the {selection['mode']} {fmt(selection['target'])}"])
     body = [
-        f"# {repo_id.split('/')[-1]}", "", TOY_BANNER.format(world=ev.world) if toy else "",
+        f"# {repo_id.split('/')[-1]}", "", world.banner(),
         f"{fmt(n)} English instruction/response pairs for supervised fine-tuning, written by `{generator}` with the "
         "[Magpie](https://arxiv.org/abs/2406.08464) method and cleaned by a rule-based filter pipeline. "
         + (f"{lic.built_with}." if lic.built_with else ""), "",
@@ -163,14 +167,118 @@ def sft_dataset_card(ev: Evidence, repo_id: str, toy: bool, splits: dict[str, in
     return _front(data) + "\n".join(body)
 
 
-def preference_dataset_card(ev: Evidence, repo_id: str, toy: bool, splits: dict[str, int] | None = None) -> str:
+@dataclass(frozen=True)
+class Answerers:
+    """Who answered the preference step's instructions: targets asked in a completion format (base models),
+    targets asked through their chat template (instruct models; the generator may be one of them), and
+    whether the generator's own Magpie answers were candidates too."""
+
+    generator: str
+    base: list[str]
+    instruct: list[str]
+    magpie: bool
+
+    @property
+    def targets(self) -> list[str]:
+        return [*self.base, *self.instruct]
+
+    @property
+    def generator_twice(self) -> bool:
+        """The generator answered as a target and its Magpie answer competed too: two candidates, one id."""
+        return self.magpie and self.generator in self.instruct
+
+
+def answerers(ev: Evidence, world: CardWorld) -> Answerers:
+    report = ev.preference_report
+    generator = (ev.raw_manifest or {}).get("generator") or "the generator"
+    used, missing = report["models_used"], report.get("sources_missing") or {}
+    models = [m for m in used if m != GENERATOR_SOURCE]
+    magpie = ((ev.preference_manifest or {}).get("config") or {}).get("include_generator_response")
+    if magpie is None:  # a manifest without the setting: the generator's answers are there under its id or the source's
+        magpie = GENERATOR_SOURCE in used or (generator in models and generator not in world.targets)
+    magpie = bool(magpie) and GENERATOR_SOURCE not in missing and (generator in models or GENERATOR_SOURCE in used)
+    targets = [m for m in models if m != generator or (generator in world.targets and generator not in missing)]
+    return Answerers(generator, [m for m in targets if m not in world.instruct],
+                     [m for m in targets if m in world.instruct], magpie)
+
+
+def _names(models: list[str]) -> str:
+    quoted = [f"`{m}`" for m in models]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{word}{'s' if n != 1 else ''}"
+
+
+def answers_from(who: Answerers) -> str:
+    """``the base models `A`, `B` and from `G` itself``: where the candidate answers came from."""
+    parts = []
+    if who.base:
+        parts.append(f"the base {_plural(len(who.base), 'model')} {', '.join(f'`{m}`' for m in who.base)}")
+    others = [m for m in who.instruct if m != who.generator]
+    if others:
+        parts.append(f"the instruct {_plural(len(others), 'model')} {', '.join(f'`{m}`' for m in others)}")
+    if who.generator in who.instruct:
+        parts.append(f"`{who.generator}` itself answering as a target")
+    if who.magpie:
+        parts.append("its own Magpie answers from the SFT data" if who.generator_twice else f"`{who.generator}` itself")
+    return ", ".join(parts[:-1]) + " and from " + parts[-1] if len(parts) > 1 else "".join(parts) or "no model"
+
+
+def answering_steps(ev: Evidence, who: Answerers, decoding: str) -> str:
+    """Step 1 of how the pairs were made: how each kind of candidate was asked for its answer."""
+    n = fmt(ev.preference_report["instructions"])
+    steps = []
+    if who.base:
+        many = len(who.base) > 1
+        steps.append(
+            (f"Each of the {len(who.base)} base models" if many else f"The base model `{who.base[0]}`")
+            + f" answered each of the {n} filtered instructions. Base models have had no chat training, so "
+            + ("each" if many else "it") + " was prompted in a plain completion format (e.g. Alpaca's "
+            f"`### Instruction: … ### Response:`) and stopped at the next turn's marker{decoding}.")
+    if who.instruct:
+        many = len(who.instruct) > 1
+        steps.append(
+            (f"Each of the instruct models {_names(who.instruct)}" if many
+             else f"The instruct model `{who.instruct[0]}`")
+            + f" answered each of the {n} filtered instructions, asked through "
+            + ("their own chat templates" if many else "its chat template") + f"{decoding}.")
+    if who.magpie:
+        temperature = ((ev.raw_manifest or {}).get("config") or {}).get("response_temperature")
+        how = ("" if temperature is None else " with greedy decoding" if temperature == 0
+               else f" at temperature {fmt(temperature, 1)}")
+        if who.generator_twice:
+            steps.append(f"Its answer from the SFT data (its Magpie answer, written through the same chat "
+                         f"template{how}) "
+                         f"was one more candidate, so `{who.generator}` answered each instruction twice.")
+        else:
+            steps.append(f"The instruct model `{who.generator}` added its own answer from the SFT data (its Magpie "
+                         f"answer, written through its chat template{how}) as one more candidate.")
+    return " ".join(steps)
+
+
+def candidate_rows(ev: Evidence, who: Answerers) -> list[list[str]]:
+    """Chosen and rejected counts per candidate: each target's answers, and the generator's Magpie answers
+    apart from its answers as a target when it was both."""
+    magpie_answers = {r["id"]: r["response"] for r in ev.filtered or []} if who.magpie else {}
+    counts = source_counts(ev.pairs or [], magpie_answers, who.generator)
+    sources = [(AnswerSource(m, False), m + (" (answering as a target)" if m == who.generator else ""))
+               for m in who.targets]
+    if who.magpie:
+        sources.append((AnswerSource(who.generator, True),
+                        who.generator + (" (its Magpie answer)" if who.generator_twice else "")))
+    return [[label, fmt(counts["chosen"][source]), fmt(counts["rejected"][source])] for source, label in sources]
+
+
+def preference_dataset_card(ev: Evidence, repo_id: str, world: CardWorld, splits: dict[str, int] | None = None) -> str:
     from huggingface_hub import DatasetCardData
 
     report, pairs = ev.preference_report, ev.pairs or []
-    generator = (ev.raw_manifest or {}).get("generator") or "the generator"
+    who = answerers(ev, world)
+    generator = who.generator
     reward = report.get("reward", {}).get("model", "the reward model")
-    models = report["models_used"]
-    targets = [m for m in models if m != generator]  # the generator's own answer can be a candidate too
+    stand_in = world.scores_from_stand_in(reward)
     temperature = ((ev.preference_manifest or {}).get("config") or {}).get("response_temperature")
     decoding = ("" if temperature is None else " (greedy decoding)" if temperature == 0
                 else f" (temperature {fmt(temperature, 1)})")
@@ -179,46 +287,49 @@ def preference_dataset_card(ev: Evidence, repo_id: str, toy: bool, splits: dict[
                            language=["en"], task_categories=["text-generation"],
                            size_categories=[size_category(len(pairs))], pretty_name=repo_id.split("/")[-1],
                            tags=["synthetic", "magpie", "dpo", "preference"], configs=data_files(splits))
-    margin, chosen, rejected = report.get("margin", {}), report.get("chosen", {}), report.get("rejected", {})
-    named = ", ".join(f"`{m}`" for m in targets)
-    with_generator = generator in models
+    margin = report.get("margin", {})
+    writers = {m for m in who.targets} | ({generator} if who.magpie else set())
     body = [
-        f"# {repo_id.split('/')[-1]}", "", TOY_BANNER.format(world=ev.world) if toy else "",
+        f"# {repo_id.split('/')[-1]}", "", world.banner(),
         f"{fmt(len(pairs))} preference pairs (prompt, chosen, rejected) for DPO. The prompts are Magpie instructions "
-        f"written by the instruct model `{generator}`; the answers come from the base models {named}"
-        + (f" and from `{generator}` itself" if with_generator else "")
-        + f", ranked by the reward model `{reward}`.", "",
+        f"written by the instruct model `{generator}`; the answers come from {answers_from(who)}, ranked by the "
+        f"reward model `{reward}`" + (" (in this world its toy stand-in)." if stand_in else "."), "",
         "## How to load", "",
         DATASET_SNIPPET.format(name="pairs", repo_id=repo_id, fields='["prompt"], pairs[0]["chosen"]'),
         splits_text(splits or {"train": len(pairs)}, "pair"), "",
         "## How it was made", "",
-        f"1. Each of the {len(targets)} base models answered each of the {fmt(report['instructions'])} filtered "
-        "instructions. Base models have had no chat training, so each was prompted in a plain completion format "
-        f"(e.g. Alpaca's `### Instruction: … ### Response:`) and stopped at the next turn's marker{decoding}."
-        + (f" The instruct model `{generator}` added its own answer from the SFT data (written through its chat "
-           "template) as one more candidate." if with_generator else ""),
-        "2. The reward model scored every (instruction, answer) pair.",
+        f"1. {answering_steps(ev, who, decoding)}",
+        "2. The reward model scored every (instruction, answer) pair." + (f" {world.reward_note(reward)}"
+                                                                          if stand_in else ""),
         "3. Per instruction, the best-scored answer is **chosen** and the worst-scored one **rejected**. Ties, "
         "identical and empty answers are skipped; the pairs with the largest margins are kept "
         f"({fmt(report['pairs_kept'])} of {fmt(report['pairs_eligible'])} eligible, target "
         f"{fmt(report['target_pairs'])}).", "",
-        _table(["model", "chosen", "rejected"], [[m, fmt(chosen.get(m, 0)), fmt(rejected.get(m, 0))] for m in models],
-               "Source: pairs_report.json"),
-        f"Score margin (chosen − rejected): min {fmt(margin.get('min'))}, median {fmt(margin.get('median'))}, "
-        f"max {fmt(margin.get('max'))}. Skipped: "
+        _table(["answer", "chosen", "rejected"], candidate_rows(ev, who),
+               "Source: the published pairs (chosen_model, rejected_model; a Magpie answer is the SFT data's response)"
+               if who.generator_twice else "Source: the published pairs (chosen_model, rejected_model)"),
+        f"Score margin (chosen − rejected{', toy stand-in scores' if stand_in else ''}): "
+        f"min {fmt(margin.get('min'))}, median {fmt(margin.get('median'))}, max {fmt(margin.get('max'))}. Skipped: "
         + ", ".join(f"{k.replace('_', ' ')} {fmt(v)}" for k, v in report.get("skipped", {}).items()) + ".", "",
         "## Fields", "", _table(["field", "meaning"], [
             ["prompt", "the instruction as a user message list"], ["chosen / rejected", "assistant message lists"],
-            ["chosen_model / rejected_model", "which model wrote each answer"],
-            ["chosen_score / rejected_score / margin", "reward-model scores and their difference"],
+            ["chosen_model / rejected_model", "which model wrote each answer"
+             + (f" (`{generator}` for both its Magpie answer and its answer as a target)" if who.generator_twice
+                else "")],
+            ["chosen_score / rejected_score / margin", "reward-model scores and their difference"
+             + (" (of its toy stand-in in this world)" if stand_in else "")],
             ["n_candidates", "answers that competed for this instruction"], ["id", "the instruction's record id"]]),
         "The `prompt`/`chosen`/`rejected` columns are in the conversational format TRL's `DPOTrainer` reads.", "",
         "## Limitations", "",
         "- The labels are a reward model's judgement, not human preference; its biases (e.g. towards longer "
         "answers) are in the pairs.",
-        "- Base models answer unevenly, so many rejected answers are plainly broken: the pairs teach avoiding "
-        "failure more than fine distinctions.",
-        "", licence_section([generator, *models, reward]), "## Citation", "", CITATIONS, ""]
+        *(["- In this world the reward model is a toy stand-in: which answer was chosen says nothing about which "
+           "is better."] if stand_in else []),
+        *(["- Base models answer unevenly, so many rejected answers are plainly broken: the pairs teach avoiding "
+           "failure more than fine distinctions."] if who.base else []),
+        *([f"- Every answer was written by `{generator}`: a pair contrasts two of its own answers, so its "
+           "knowledge and errors are on both sides."] if writers == {generator} else []),
+        "", licence_section([generator, *who.targets, reward]), "## Citation", "", CITATIONS, ""]
     return _front(data) + "\n".join(body)
 
 
@@ -226,14 +337,18 @@ def preference_dataset_card(ev: Evidence, repo_id: str, toy: bool, splits: dict[
 
 
 def model_card(ev: Evidence, *, model_id: str, slug: str, stage: str, repo_id: str, dataset_ids: dict[str, str],
-               curves: list[str], toy: bool) -> str:
+               curves: list[str], world: CardWorld) -> str:
     from huggingface_hub import ModelCardData
 
     lic = license_of(model_id)
     generator = (ev.raw_manifest or {}).get("generator") or "the generator"
     datasets = [dataset_ids["sft"]] + ([dataset_ids["preference"]] if stage == "dpo" else [])
     name = repo_id.split("/")[-1]
-    results = _eval_results(ev, model_id, stage, dataset_ids["sft"])
+    reward = reward_model(ev)
+    reward_label = REWARD_LABEL_STAND_IN if world.scores_from_stand_in(reward) else REWARD_LABEL
+    results = _eval_results(ev, model_id, stage, dataset_ids["sft"], reward_label)
+    evaluated = bool(_headline_rows(ev, model_id))
+    built_with = [o.built_with for o in obligations([model_id, generator]) if o.built_with]
     data = ModelCardData(base_model=model_id, library_name="peft", license=lic.hub_id, license_name=lic.license_name,
                          license_link=lic.url if lic.hub_id == "other" else None, datasets=datasets,
                          model_name=name if results else None, eval_results=results or None,
@@ -242,11 +357,13 @@ def model_card(ev: Evidence, *, model_id: str, slug: str, stage: str, repo_id: s
                          + (["dpo"] if stage == "dpo" else []))
     how = "QLoRA SFT" + (", then DPO" if stage == "dpo" else "")
     body = [
-        f"# {name}", "", TOY_BANNER.format(world=ev.world) if toy else "",
+        f"# {name}", "", world.banner(),
         f"A LoRA adapter for `{model_id}`, trained with {how} on synthetic data generated by `{generator}` "
         f"([{dataset_ids['sft']}](https://huggingface.co/datasets/{dataset_ids['sft']})"
         + (f", [{dataset_ids['preference']}](https://huggingface.co/datasets/{dataset_ids['preference']})"
-           if stage == "dpo" else "") + "). Built with Llama.", "",
+           if stage == "dpo" else "") + ")." + "".join(f" {b}." for b in dict.fromkeys(built_with))
+        + (f" It was trained on `{model_id}` loaded from {world.packaged[model_id]}; the snippet below loads the "
+           "weights on its hub page, which that file only approximates." if model_id in world.packaged else ""), "",
         "## How to load", "", MODEL_SNIPPET.format(repo_id=repo_id), "",
         "`AutoPeftModelForCausalLM` loads the base model from its hub id and puts the adapter on it, but it keeps "
         "the base model's generation settings, whose end token is not the chat's end of turn. The adapter's "
@@ -254,12 +371,18 @@ def model_card(ev: Evidence, *, model_id: str, slug: str, stage: str, repo_id: s
         "end-of-turn token.", "",
         "## Training", "", _training_table(ev, slug, stage),
         *[f"![{c}]({c})" for c in curves], "",
-        "## Evaluation", "", _evaluation_table(ev, model_id),
+        "## Evaluation", "", _evaluation_table(ev, model_id, reward_label),
+        *([world.reward_note(reward, "the held-out reward scores"), ""]
+          if evaluated and world.scores_from_stand_in(reward) else []),
+        *([f"`base` is `{model_id}` before this run's training: already an instruct model, not an untrained base "
+           "model.", ""] if evaluated and model_id in world.instruct else []),
         "## Intended use and limitations", "",
         "- A small research model for studying synthetic-data alignment, not for production or for advice in "
         "medicine, law or finance.",
-        "- Its data were written by one generator and ranked by one reward model; it inherits their biases and "
-        "errors. It was not safety-tuned beyond what its data contain.",
+        "- Its data were written by one generator and ranked by one reward model"
+        + (" (in this world a toy stand-in, whose ranking says nothing about answer quality)"
+           if world.scores_from_stand_in(reward) else "")
+        + "; it inherits their biases and errors. It was not safety-tuned beyond what its data contain.",
         "- Benchmark subsets are small; read the intervals. MT-Bench scores come from a local open judge and are "
         "not comparable with GPT-4-judged numbers.",
         "", licence_section([model_id, generator], lic), "## Citation", "", CITATIONS, ""]
@@ -291,9 +414,15 @@ def _headline_rows(ev: Evidence, model_id: str) -> list[dict]:
     return sorted(rows, key=lambda r: (order.index(r["benchmark"]), *stage_sort_key(r)))
 
 
-def _benchmark_label(row: dict) -> str:
+def reward_model(ev: Evidence) -> str | None:
+    """The reward model that ranked the pairs, which also scores every stage's held-out answers."""
+    recorded = (ev.preference_report or {}).get("reward") or (ev.preference_manifest or {}).get("reward") or {}
+    return recorded.get("model")
+
+
+def _benchmark_label(row: dict, reward_label: str = REWARD_LABEL) -> str:
     if row["benchmark"] == REWARD_BENCHMARK[0]:
-        return "held-out reward (reward model)"
+        return reward_label
     benchmark = row["benchmark"]
     label = (BENCHMARKS[benchmark].label if benchmark in BENCHMARKS
              else EVAL_DATASETS.get(benchmark, (benchmark, benchmark))[1])
@@ -311,14 +440,14 @@ def _change_vs_base(ev: Evidence, row: dict) -> str:
     return (f"{change.means()}: " if change.has_means else "") + change.interval() + pairing
 
 
-def _evaluation_table(ev: Evidence, model_id: str) -> str:
+def _evaluation_table(ev: Evidence, model_id: str, reward_label: str) -> str:
     rows = _headline_rows(ev, model_id)
     if not rows:
         return "Not evaluated yet (run notebooks 05 and 06).\n"
     table = []
     for r in rows:
         low, high, kind = ci(r)
-        table.append([_benchmark_label(r), r["metric"], r["stage"], fmt(r["value"]),
+        table.append([_benchmark_label(r, reward_label), r["metric"], r["stage"], fmt(r["value"]),
                       f"[{fmt(low)}, {fmt(high)}]" if kind else "–", fmt(r.get("n")), _change_vs_base(ev, r)])
     return (_table(["benchmark", "headline metric", "stage", "value", "95% CI", "n", "change vs base [95% CI]"],
                    table, "Sources: evaluation/stages.csv, evaluation/results.csv, evaluation/comparison.csv")
@@ -327,7 +456,7 @@ def _evaluation_table(ev: Evidence, model_id: str) -> str:
               "stage over those items, their difference [95% CI], and how many were paired (and dropped).\n")
 
 
-def _eval_results(ev: Evidence, model_id: str, stage: str, sft_dataset: str) -> list:
+def _eval_results(ev: Evidence, model_id: str, stage: str, sft_dataset: str, reward_label: str) -> list:
     """The published stage's headline numbers as ``model-index`` entries (the Hub shows them on the model page)."""
     from huggingface_hub import EvalResult
 
@@ -344,5 +473,5 @@ def _eval_results(ev: Evidence, model_id: str, stage: str, sft_dataset: str) -> 
         results.append(EvalResult(task_type="text-generation", task_name="Text Generation",
                                   dataset_type=dataset_type, dataset_name=dataset_name, dataset_split=split,
                                   metric_type=r["metric"], metric_value=round(float(r["value"]), 4),
-                                  metric_name=f"{_benchmark_label(r)}: {r['metric']}{n}"))
+                                  metric_name=f"{_benchmark_label(r, reward_label)}: {r['metric']}{n}"))
     return results

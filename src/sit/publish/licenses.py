@@ -41,6 +41,8 @@ LICENSES = {
                                license_name="qwen-research"),
     "Qwen/Qwen2.5-7B-Instruct": License("apache-2.0", "Apache License 2.0",
                                         "https://www.apache.org/licenses/LICENSE-2.0"),
+    "HuggingFaceTB/SmolLM2-135M-Instruct": License("apache-2.0", "Apache License 2.0",
+                                                   "https://www.apache.org/licenses/LICENSE-2.0"),
     "OpenAssistant/reward-model-deberta-v3-large-v2": License("mit", "MIT License",
                                                               "https://opensource.org/license/mit"),
 }
