@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import ModelSpec, load_registry
+from ..session import toy_stand_ins
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -99,21 +100,15 @@ def card_world(session: Session, world: str) -> CardWorld:
     matched = world == session.world_id
     if matched:
         label = session.world_label
-        stand_ins = ({spec.id: spec.roles for spec in session.registry if spec.weights is None}
-                     if any(p.startswith("toy") for p in world.split("+")) else {})
+        stand_ins = {spec.id: spec.roles for spec in toy_stand_ins(world, session.registry)}
     else:
         label = ", ".join([f"real {m.split('/')[-1]} ({packaged_quant(specs[m])}, dequantized)" for m in packaged]
                           + ["toy stand-in models" for p in world.split("+") if p.startswith("toy")]
                           + [f"{p} models" for p in world.split("+") if not p.startswith(("toy", "real:"))])
         stand_ins = {}
     targets = frozenset(spec.id for spec in session.registry.by_role("target"))
-    instruct = frozenset(model for model, spec in specs.items() if asked_through_chat(spec))
+    instruct = frozenset(model for model, spec in specs.items() if spec.instruct)
     return CardWorld(world, label, packaged, stand_ins, targets, instruct)
-
-
-def asked_through_chat(spec: ModelSpec) -> bool:
-    """An instruct model: no completion format of its own, a chat template (what phase 03 asks it through)."""
-    return spec.prompt_format is None and bool(spec.chat_template_name)
 
 
 def packaged_quant(spec: ModelSpec) -> str:

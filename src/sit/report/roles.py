@@ -9,12 +9,11 @@ reward model's scores labelled as a stand-in's wherever they come from one.
 
 from __future__ import annotations
 
-from ..preference.pairs import normalise
+from ..preference.pairs import GENERATOR_SOURCE, answer_sources
 from ..session import toy_stand_ins
 from .evidence import Evidence
 from .verdicts import short
 
-GENERATOR_SOURCE = "generator (Magpie answer)"  # the preference step's name for the generator's own answers
 MAGPIE_SIDE = "generator's Magpie answer"
 TARGET_SIDE = "answer as the target"
 NO_REAL_REWARD = "no real reward model is available offline"
@@ -111,15 +110,11 @@ def splits_generator(ev: Evidence) -> bool:
 
 def is_magpie_side(ev: Evidence, pair: dict, side: str) -> bool:
     """Whether ``side`` (``chosen``/``rejected``) of a pair is the generator's own Magpie answer."""
-    model = pair[f"{side}_model"]
-    if model == GENERATOR_SOURCE:
-        return True
-    if model != generator(ev):
-        return False
-    if not is_target(ev, model):
-        return True
-    magpie = magpie_answers(ev).get(pair["id"])
-    return magpie is not None and normalise(pair[side][0]["content"]) == normalise(magpie)
+    magpie = magpie_answers(ev) if generator_is_candidate(ev) else {}
+    chosen, rejected = answer_sources(pair, magpie, generator(ev))
+    if pair[f"{side}_model"] == generator(ev) and not is_target(ev, generator(ev)):
+        return True  # a generator that is no target wrote only its Magpie answers
+    return (chosen if side == "chosen" else rejected).magpie
 
 
 def side_label(ev: Evidence, pair: dict, side: str) -> str:
