@@ -357,6 +357,35 @@ def test_evaluate_caches_baselines_and_merges_results(tmp_path):
         evaluate_agent(session, "llm", "qwen2.5-3b", "rlhf")
 
 
+def test_the_manifest_times_every_agent_of_a_session_and_adds_up_the_sessions(tmp_path, monkeypatch):
+    from datetime import datetime, timedelta, timezone
+
+    from sit.manifest import read_manifest
+
+    ticks = iter(range(10_000))  # a clock that moves 10 s every time it is read
+
+    def clock() -> str:
+        return (datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=10 * next(ticks))).isoformat()
+
+    monkeypatch.setattr("sit.manifest.now", clock)
+    monkeypatch.setattr("sit.session.now", clock)
+    monkeypatch.setattr("sit.agent.run.now", clock, raising=False)  # where an agent run once read the clock itself
+    session = start("demo", str(tmp_path), 42, {"agent.goals": 4}, verbose=False)
+    first = evaluate_agent(session, "rule", progress=False)
+    manifest = read_manifest(first.path.parent.parent)
+    began = manifest["started_at"]
+    evaluate_agent(session, "random", progress=False)  # notebook 07's next agent: the manifest is written again
+    manifest = read_manifest(first.path.parent.parent)
+    assert manifest["started_at"] == began  # not the last agent's start
+    run = manifest["runs"][session.run_id]
+    assert run["started_at"] == began and run["finished_at"] == manifest["finished_at"] and run["seconds"] >= 30
+    assert manifest["device"] in ("cpu", "cuda")
+    later = start("demo", str(tmp_path), 42, {"agent.goals": 4}, verbose=False)  # a second notebook run
+    evaluate_agent(later, "rule", progress=False)
+    runs = read_manifest(first.path.parent.parent)["runs"]
+    assert set(runs) == {session.run_id, later.run_id} and runs[session.run_id] == run
+
+
 def test_the_results_table_is_the_same_whatever_order_the_agents_ran_in(tmp_path):
     tables = []
     for order in (("random", "rule"), ("rule", "random")):

@@ -171,3 +171,25 @@ def test_a_change_that_involves_a_constant_answer_is_called_degenerate_not_judge
     d = next(d for d in result.deltas if d["stage"] == "sft")
     assert d["verdict"] == "degenerate" and d["note"] == "sft answers C to all 24 questions"
     assert any("MMLU acc: no verdict, degenerate (sft answers C to all 24 questions)" in s for s in result.sentences)
+
+
+def test_a_change_whose_judge_rated_fewer_than_half_the_turns_is_called_degenerate_naming_the_numbers(session):
+    """A 135M judge writes a parsable [[rating]] for 1 of 16 turns: the stage's MT-Bench mean is that one rating."""
+    from sit.evaluation.mtbench_run import question_items
+
+    spec, bench = session.registry.get(LLAMA), BENCHMARKS["mt_bench"]
+    for stage, rated in (("base", 12), ("sft", 1), ("dpo", 16)):
+        judgments = [{"question_id": 81 + 10 * q, "turn": turn, "category": "writing", "judgment": "...",
+                      "rating": float(1 + (2 * q + turn) % 9) if 2 * q + turn - 1 < rated else None}
+                     for q in range(8) for turn in (1, 2)]
+        items = [{**it, "adapter": None} for it in question_items(judgments, {})]
+        rows = metric_rows(model=spec.id, stage=stage, benchmark="mt_bench", items=items,
+                           metrics=[*bench.metrics, "unparsable"], world=session.world_id, note="test")
+        store_results(session, slug=spec.slug, model=spec.id, stage=stage, benchmark="mt_bench", rows=rows,
+                      items=items, fingerprint=fingerprint(session, bench, {"questions": None}))
+    result = compare(session)
+    verdicts = {d["stage"]: d for d in result.deltas if d["benchmark"] == "mt_bench"}
+    said = "sft the judge rated 1 of 16 turns (6%; the other judgments hold no parsable rating)"
+    assert verdicts["sft"]["verdict"] == "degenerate" and verdicts["sft"]["note"].startswith(said + "; 5 questions")
+    assert verdicts["dpo"]["verdict"] != "degenerate"  # base's 12 of 16 and dpo's 16 of 16 are measurements
+    assert said in session.workspace.summary_file.read_text() and said in session.workspace.comparison_file.read_text()

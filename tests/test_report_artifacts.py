@@ -366,3 +366,112 @@ def test_the_agent_section_counts_episodes_shows_how_they_ended_and_names_agents
     assert "Instruction tuning alone does not make an agent here" in text
     results = next(b for b in section.blocks if getattr(b, "columns", [None])[-1:] == ["episodes"])
     assert "episodes" in results.source and "scored items" not in results.source
+
+
+def _mt_bench(rated: int, questions: int = 8) -> list[dict]:
+    """A stage's MT-Bench items as the evaluation writes them: 2 turns a question, the judge's ``rated`` parsable
+    ratings on the first turns, every other judgment without a parsable rating."""
+    items = []
+    for q in range(questions):
+        ratings = [float(1 + (2 * q + turn) % 9) if 2 * q + turn < rated else None for turn in (0, 1)]
+        items.append({"id": str(81 + 10 * q), "task": "mt_bench:writing",
+                      "scores": {"score": [r for r in ratings if r is not None], "score_turn1": ratings[0],
+                                 "score_turn2": ratings[1], "unparsable": float(ratings.count(None))}})
+    return items
+
+
+def test_a_judge_that_rates_fewer_than_half_the_turns_it_was_given_is_named_with_its_numbers():
+    from sit.evaluation.degenerate import find_degenerate, judge_rated, judge_unrated
+
+    assert judge_rated(_mt_bench(1)) == (1, 16)
+    assert judge_unrated(_mt_bench(1)).startswith("the judge rated 1 of 16 turns (6%;")
+    assert judge_unrated(_mt_bench(8)) == "" and judge_unrated(_mt_bench(16)) == ""  # half rated: a measurement
+    found = find_degenerate({("m", stage, "mt_bench"): _mt_bench(rated) for stage, rated in
+                             (("dpo", 1), ("base", 0), ("sft", 12))})
+    assert [(d.stage, d.kind) for d in found] == [("base", "judge fails to rate"), ("dpo", "judge fails to rate")]
+    assert "rated 0 of 16 turns" in found[0].what
+
+
+def _judge_fails(root: Path) -> None:
+    """Mistral's MT-Bench as a 135M judge leaves it: 1 parsable rating of 16 at every stage."""
+    for stage in ("base", "sft", "dpo"):
+        write_jsonl_atomic(root / f"evaluation/items/mistral-7b-v0.1/{stage}/mt_bench.jsonl", _mt_bench(1))
+
+
+def _slide_text(slide) -> str:
+    table = slide.table
+    cells = [" | ".join(map(str, row)) for row in table.rows] + [table.caption] if table is not None else []
+    figure = slide.figure.caption if slide.figure is not None else ""
+    return "\n".join([slide.title, *slide.bullets, *cells, figure, slide.notes or ""])
+
+
+def test_a_judge_that_cannot_rate_voids_mt_bench_in_the_report_and_the_deck_and_its_parse_rate_is_shown(tmp_path):
+    from sit.report import markdown, talk
+    from sit.report.build import assemble
+    from sit.session import start
+
+    make_all(tmp_path)
+    _judge_fails(tmp_path)
+    session = start("demo", str(tmp_path), verbose=False)
+    ev = read_evidence(tmp_path, session.registry)
+    report = assemble(session, ev)
+    text = markdown.render(report)
+    said = "the judge rated 1 of 16 turns (6%"
+    rows = [line for line in text.splitlines() if line.startswith("| Mistral-7B-v0.1 | MT-Bench")]
+    assert len(rows) == 2 and all(row.endswith("| none: degenerate [1] |") for row in rows)
+    assert f"[1] Mistral-7B-v0.1 base, SFT and SFT+DPO: {said}" in text
+    assert f"On MT-Bench, Mistral-7B-v0.1 base, SFT and SFT+DPO: {said}" in text  # section 3.2
+    assert ("Judge ratings parsed (turns whose judgment holds a parsable rating, the only ones in the means): "
+            "Mistral-7B-v0.1 base 1 of 16 (6%), SFT 1 of 16 (6%), SFT+DPO 1 of 16 (6%).") in text
+    assert "No verdict at all on MT-Bench (local judge qwen2.5-7b-instruct)" in text and "judge fails to rate" in text  # discussion
+    deck = "\n".join(_slide_text(s) for s in talk.deck(report, ev, session.registry))
+    assert "Mistral-7B-v0.1 | MT-Bench (local judge) | SFT | 16 | 5.900 | 4.500 | -1.400 [-2.200, -0.600] | " \
+           "no verdict (degenerate)" in deck
+    assert said in deck and "SFT+DPO 1 of 16 (6%)" in deck  # the footnote and the parse rate travel with the tables
+
+
+def test_the_agent_caption_gives_each_note_once_in_the_report_and_the_deck(tmp_path):
+    from sit.agent.run import LABEL
+    from sit.report import talk
+    from sit.report.build import assemble
+    from sit.session import start
+
+    make_all(tmp_path)
+    cols = ["model", "stage", "benchmark", "metric", "value", "stderr", "n", "world", "judge", "note", "ci_low",
+            "ci_high"]
+    trimmed = "12 of 32 prompts longer than the context window trimmed (oldest rounds first)"
+    _write_csv(tmp_path / "evaluation/agent/results.csv", cols,
+               [(*r[:7], TOY, "", f"{LABEL}; test split" + (f"; {trimmed}" if r[1] == "dpo" else ""), *r[7:])
+                for r in AGENT_ROWS])
+    session = start("demo", str(tmp_path), verbose=False)
+    ev = read_evidence(tmp_path, session.registry)
+    report = assemble(session, ev)
+    agent = next(s for s in report.sections if s.key == "agent")
+    caption = next(b for b in agent.blocks if getattr(b, "columns", [None])[-1:] == ["episodes"]).caption
+    assert caption.endswith(f"Notes: {LABEL}; test split; {trimmed}.")
+    slide = next(s for s in talk.deck(report, ev, session.registry) if s.table is not None
+                 and s.table.columns[-1:] == ["episodes"])
+    assert slide.table.caption.count("test split") == 1 and slide.table.caption.count(trimmed) == 1
+
+
+def test_the_cost_table_adds_up_each_steps_runs_on_the_device_it_ran_named_as_appendix_b_names_steps(tmp_path):
+    from sit.report.closing_sections import appendix_reproducibility
+
+    make_all(tmp_path)
+    # notebook 07 run twice (one session per model): each session's span from its first agent to its last write
+    runs = {"a": {"started_at": "2026-01-01T13:00:00+00:00", "finished_at": "2026-01-01T13:02:40+00:00",
+                  "seconds": 160.0},
+            "b": {"started_at": "2026-01-01T14:00:00+00:00", "finished_at": "2026-01-01T14:01:20+00:00",
+                  "seconds": 80.0}}
+    write_manifest(tmp_path / "evaluation/agent", phase="07_agentbench", profile="colab_t4", seed=42,
+                   config={"goals": 30}, counts={"episodes": 30}, started_at="2026-01-01T14:01:20+00:00",
+                   world=TOY, extra={"runs": runs, "device": "cuda"})
+    section = appendix_reproducibility(read_evidence(tmp_path, demo_registry()), 42, "demo")
+    cost = next(b for b in section.blocks if getattr(b, "columns", None) == ["step", "profile", "device", "runs",
+                                                                           "minutes"])
+    rows = {row[0]: row[1:] for row in cost.rows}
+    assert rows["07 agent"] == ["colab_t4", "cuda", "2", "4.00"]  # 160 s + 80 s, not the last write's 0 s
+    assert rows["03 preference"][-1].endswith("*") and "the last agent played" in cost.caption  # an older manifest
+    assert list(rows) == ["01 generation", "02 filtering", "03 preference", "04 SFT", "05 DPO", "06 evaluation",
+                          "07 agent"]
+    assert {row[2] for row in cost.rows} == {"cpu", "cuda"}  # where each step ran, not its profile's name

@@ -11,6 +11,11 @@ What ``sit run-all`` reads to skip a finished step or call it stale (every key b
   whose part is complete.
 - ``figures``: one or two headline numbers for the run summary, e.g. ``{"pairs": 600}`` or
   ``{"final_loss": 0.82}``.
+- ``runs``: for a folder that several calls write (a notebook run per model, a resumed run, the agent's
+  baselines beside its models), each session's wall time on the step, keyed by the session's ``run_id``:
+  ``{"started_at", "finished_at", "seconds"}`` from its first call's start to its last write. The step's
+  cost is their sum; ``started_at``/``finished_at`` alone span only the latest session.
+- ``device``: ``cuda`` or ``cpu``, where the step ran.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import hashlib
 import importlib.metadata
 import json
 import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -40,6 +46,32 @@ def package_versions() -> dict:
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def device() -> str:
+    """``cuda`` when the process has torch loaded and a GPU; a step that never imported torch ran on the CPU."""
+    torch = sys.modules.get("torch")
+    try:
+        return "cuda" if torch is not None and torch.cuda.is_available() else "cpu"
+    except Exception:  # noqa: BLE001 - a broken CUDA setup still ran the step somewhere: on the CPU
+        return "cpu"
+
+
+def _seconds_between(start: str, end: str) -> float | None:
+    try:
+        return max(0.0, (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def step_runs(folder: str | Path, *, run: str, started_at: str, finished_at: str, world: str | None) -> dict:
+    """The folder's ``runs`` with this session's entry added (or updated: a session that writes again extends
+    its span). Runs recorded in another world are dropped, as their artifacts are."""
+    old = read_manifest(folder) or {}
+    runs = dict(old.get("runs") or {}) if manifest_world(old) == world else {}
+    runs[run] = {"started_at": started_at, "finished_at": finished_at,
+                 "seconds": _seconds_between(started_at, finished_at)}
+    return runs
 
 
 def git_commit() -> str | None:
@@ -67,7 +99,8 @@ def manifest_world(manifest: dict) -> str | None:
 def write_manifest(folder: str | Path, *, phase: str, profile: str, config: dict, seed: int,
                    counts: dict, started_at: str, extra: dict | None = None, world: str | None = None,
                    status: str | None = None, models: list[str] | None = None,
-                   figures: dict | None = None) -> Path:
+                   figures: dict | None = None, run: str | None = None) -> Path:
+    """Write ``manifest.json``; ``run`` (the session's ``run_id``) adds this session's wall time to ``runs``."""
     manifest = {
         "phase": phase,
         "profile": profile,
@@ -79,12 +112,16 @@ def write_manifest(folder: str | Path, *, phase: str, profile: str, config: dict
         "started_at": started_at,
         "finished_at": now(),
         "counts": counts,
+        "device": device(),
     }
     optional = {"world": world, "status": status, "figures": figures,
                 "models": sorted(models) if models is not None else None}
     manifest.update({key: value for key, value in optional.items() if value is not None})
     if extra:
         manifest.update(extra)
+    if run is not None:
+        manifest["runs"] = step_runs(folder, run=run, started_at=started_at, finished_at=manifest["finished_at"],
+                                     world=manifest_world(manifest))
     return write_json_atomic(manifest_path(folder), manifest)
 
 

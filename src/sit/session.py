@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,8 +28,17 @@ class Session:
     registry: Registry
     seed: int
     started_at: str = field(default_factory=now)
+    # names this session in the ``runs`` of the manifests it writes (sit.manifest.step_runs)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    # when this session began each step's work: a step of several calls (answers, scores, then pairs; the agent's
+    # baselines, then its models) is timed from its first call, not from the call that writes the manifest
+    step_starts: dict = field(default_factory=dict, repr=False)
     # what each generating step (keyed by step and model) learned about its batch in this run
     batch_limits: dict = field(default_factory=dict, repr=False)  # sit.inference.runner.session_batch_limit
+
+    def step_started(self, phase: str) -> str:
+        """When this session's first call of ``phase`` began (now, at the first call)."""
+        return self.step_starts.setdefault(phase, now())
 
     @property
     def profile_name(self) -> str:

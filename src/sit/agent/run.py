@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import ConfigError, resolve_settings
-from ..manifest import models_done, now, read_manifest, write_manifest
+from ..manifest import models_done, read_manifest, write_manifest
 from ..progress import draws_bars
 from ..store import write_text_atomic
 from ..workspace import STAGES
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 AGENTS = ("llm", "rule", "random")
 BENCHMARK = "webshop"
+PHASE = "07_agentbench"
 COLUMNS = ("model", "stage", "benchmark", "metric", "value", "stderr", "n", "world", "judge", "note",
            "ci_low", "ci_high")
 LABEL = "WebShop-style (AgentBench protocol), bundled catalog — not comparable with published AgentBench scores"
@@ -84,7 +85,7 @@ def evaluate_agent(session: Session, agent: str = "llm", model: str | None = Non
     """Play the split's first ``goals`` goals with one agent (resuming), summarize, update results.csv."""
     if agent not in AGENTS:
         raise ConfigError(f"unknown agent '{agent}' (known: {', '.join(AGENTS)})")
-    started = now()
+    started = session.step_started(PHASE)  # the baselines and every model of this session count as one run
     cfg = agent_settings(session, overrides)
     catalog = load_catalog(session, cfg)
     goals = catalog.split(cfg["split"], cfg["goals"])
@@ -128,9 +129,9 @@ def evaluate_agent(session: Session, agent: str = "llm", model: str | None = Non
     targets = {s.id for s in session.registry.by_role("target")}
     previous = (read_manifest(folder) or {}).get("models") or []
     models = models_done(folder, session.world_id, label) if label in targets else previous
-    write_manifest(folder, phase="07_agentbench", profile=session.profile_name, config=cfg,
+    write_manifest(folder, phase=PHASE, profile=session.profile_name, config=cfg,
                    seed=session.seed, counts={"episodes": len(records)}, started_at=started,
-                   world=session.world_id, models=models, extra={"last_run": run, "generation_notes": notes})
+                   world=session.world_id, models=models, run=session.run_id, extra={"last_run": run, "generation_notes": notes})
     return result
 
 

@@ -139,25 +139,21 @@ def compare(session: Session, *, write: bool = True) -> Comparison:
 
 
 def mark_degenerate(session: Session, deltas: list[dict]) -> None:
-    """A change that involves a result measuring nothing (a constant MMLU answer, a judge that rates alike) gets
-    the verdict ``degenerate`` and a note saying what happened, instead of a verdict on its interval."""
-    from .degenerate import constant_answer, judge_alike, mt_bench_ratings
+    """A change that involves a result measuring nothing (a constant MMLU answer, a judge that fails to rate or
+    rates alike) gets the verdict ``degenerate`` and a note saying what happened, instead of a verdict on its
+    interval."""
+    from .degenerate import ANY, find_degenerate
 
-    said: dict[tuple[str, str, str], str] = {}
-    judged = []
+    items = {}
     for model in dict.fromkeys(d["model"] for d in deltas):
         for stage in STAGES:
             for benchmark in ("mmlu", "mt_bench"):
-                items = _items(session, session.registry, model, stage, benchmark)
-                if items and benchmark == "mmlu" and (what := constant_answer(items)):
-                    said[(model, stage, benchmark)] = f"{stage} {what}"
-                elif items and benchmark == "mt_bench":
-                    judged.append(items)
-    judge = judge_alike(mt_bench_ratings(judged))
+                if found := _items(session, session.registry, model, stage, benchmark):
+                    items[(model, stage, benchmark)] = found
+    named = find_degenerate(items)
     for d in deltas:
-        reasons = [said[(d["model"], s, d["benchmark"])] for s in ("base", d["stage"])
-                   if (d["model"], s, d["benchmark"]) in said]
-        reasons += [judge] if judge and d["benchmark"] == "mt_bench" else []
+        reasons = list(dict.fromkeys(x.what if x.stage == ANY else f"{stage} {x.what}" for stage in ("base", d["stage"])
+                                     for x in named if x.concerns(d["model"], stage, d["benchmark"])))
         if reasons and d["verdict"] != "not tested":
             d["verdict"] = "degenerate"
             d["note"] = "; ".join([*reasons, *([d["note"]] if d["note"] else [])])

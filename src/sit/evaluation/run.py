@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..config import ConfigError, resolve_settings
 from ..inference.runner import BatchLimit
-from ..manifest import models_done, now, write_manifest
+from ..manifest import models_done, write_manifest
 from ..models import release_memory
 from ..preference.base_prompting import base_note, base_prompting, base_stops, completion_template
 from ..progress import draws_bars
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ..session import Session
 
 SECTION = "evaluation"
+PHASE = "06_evaluation"
 UNCOMPARED = ("batch_size", "judge_batch_size", "checkpoint_every")  # change speed, not scores
 
 
@@ -85,6 +86,7 @@ def evaluate(session: Session, model_name: str, *, stages=None, benchmarks=None,
     """Evaluate one target at ``stages`` (default: every stage that exists) on ``benchmarks``.
 
     ``progress``: progress bars (False: none; else where they draw as bars, see :func:`sit.progress.draws_bars`)."""
+    session.step_started(PHASE)
     cfg = evaluation_settings(session, overrides)
     progress = draws_bars(progress)
     with quiet_lm_eval(progress):
@@ -104,7 +106,6 @@ def _evaluate(session: Session, model_name, cfg, stages, benchmarks, progress) -
             require_stage(session, spec.id, stage)  # raises, naming the notebook that makes the adapter
         else:
             result.skipped[stage] = f"no finished adapter at {session.workspace.adapter_dir(spec.slug, stage)}"
-    started = now()
     plan = {b.name: knobs(b, cfg) for b in chosen}
     if "mt_bench" in plan:
         from .mtbench_run import judge_spec
@@ -124,8 +125,9 @@ def _evaluate(session: Session, model_name, cfg, stages, benchmarks, progress) -
                                                                          plan["mt_bench"]), progress)
     result.rows = _rows_of(session, spec, result.stages, chosen)
     folder = session.workspace.evaluation_dir
-    write_manifest(folder, phase="06_evaluation", profile=session.profile_name, config=cfg, seed=session.seed,
-                   counts={"rows": len(result.rows)}, started_at=started, world=session.world_id,
+    write_manifest(folder, phase=PHASE, profile=session.profile_name, config=cfg, seed=session.seed,
+                   counts={"rows": len(result.rows)}, started_at=session.step_started(PHASE),
+                   world=session.world_id, run=session.run_id,
                    models=models_done(folder, session.world_id, spec.id),
                    extra={"model": spec.id, "stages": result.stages, "skipped": result.skipped,
                           "punkt": result.punkt, "world": session.world_id})

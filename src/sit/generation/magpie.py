@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 from ..config import ConfigError, ModelSpec, resolve_settings
 from ..inference.engine import Completion, HFBackend, Prompt, SamplingSettings, VLLMBackend
 from ..inference.runner import StageStats, run_stage
-from ..manifest import now, read_manifest, write_manifest
+from ..manifest import read_manifest, write_manifest
 from ..runtime import derive_seed
 from ..store import JsonlStore
 
 if TYPE_CHECKING:
     from ..session import Session
 
+PHASE = "01_magpie_generation"
 INSTRUCTIONS_FILE = "instructions.jsonl"
 OUTPUT_FILE = "magpie.jsonl"
 BACKENDS = ("hf", "vllm")
@@ -203,10 +204,10 @@ def generate(session: Session, *, generator: str | None = None, backend: str = "
     if {r["id"] for r in done} >= set(ids):
         return MagpieResult(out_store.path, _in_order(done, ids), None, None)  # finished: a no-op
 
-    started = now()
+    started = session.step_started(PHASE)
     extra = {"fingerprint": fingerprint, "status": "running", "generator": spec.id}
-    write_manifest(raw_dir, phase="01_magpie_generation", profile=session.profile_name, config=cfg,
-                   seed=session.seed, counts={}, started_at=started, extra=extra)
+    write_manifest(raw_dir, phase=PHASE, profile=session.profile_name, config=cfg,
+                   seed=session.seed, counts={}, started_at=started, extra=extra, run=session.run_id)
     engine, tokenizer = make_backend(backend, spec, session.profile)
     # what the generator was given, as text: the report names it (a model's own template is rendered here)
     extra["pre_query_template"] = pre_query_prompt(spec, tokenizer, cfg.get("system_prompt"))
@@ -216,8 +217,8 @@ def generate(session: Session, *, generator: str | None = None, backend: str = "
     extra["status"] = "complete"
     notes = {name: stats.note() for name, stats in (("instructions", istats), ("responses", rstats)) if stats}
     extra["notes"] = {name: note for name, note in notes.items() if note}  # a halved batch, trimmed prompts, NaN/inf
-    write_manifest(raw_dir, phase="01_magpie_generation", profile=session.profile_name, config=cfg,
-                   seed=session.seed, counts=result.counts, started_at=started, extra=extra)
+    write_manifest(raw_dir, phase=PHASE, profile=session.profile_name, config=cfg,
+                   seed=session.seed, counts=result.counts, started_at=started, extra=extra, run=session.run_id)
     return result
 
 

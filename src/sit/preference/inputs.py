@@ -10,6 +10,7 @@ from ..store import read_jsonl
 if TYPE_CHECKING:
     from ..session import Session
 
+PHASE = "03_preference_data"
 FILTERED_FILE = "filtered.jsonl"
 _POSITIVE_INTS = ("batch_size", "checkpoint_every", "max_new_tokens_response", "reward_batch_size",
                   "reward_max_length", "target_pairs")

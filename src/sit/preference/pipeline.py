@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..manifest import now, write_manifest
+from ..manifest import write_manifest
 from ..store import read_json, read_jsonl, write_json_atomic, write_jsonl_atomic
-from .inputs import preference_settings, read_filtered
+from .inputs import PHASE, preference_settings, read_filtered
 from .pairs import GENERATOR_SOURCE, SKIP_REASONS, Candidate, margin_stats, role_counts, select_pairs
 from .responses import ResponsesResult, note_file, respond
 from .scoring import GENERATOR_SLUG, ScoreResult, needs_score, reward_fingerprint, score
@@ -74,7 +74,7 @@ def readiness(path: Path, filtered: list[dict], scored_with: dict) -> tuple[list
 
 def build_pairs(session: Session, *, verbose: bool = True, **overrides) -> PairsResult:
     """Rebuild ``pairs.jsonl`` from every ready source; with fewer than two, say what is missing."""
-    started = now()
+    started = session.step_started(PHASE)  # this session's answers and scores are part of the step's time
     cfg = preference_settings(session, overrides)
     filtered = read_filtered(session)
     scored_with = reward_fingerprint(session, cfg)
@@ -130,8 +130,9 @@ def _write_pairs(session: Session, cfg, filtered, ready, missing, scored_with, s
     folder = session.workspace.preference_dir
     path = write_jsonl_atomic(folder / PAIRS_FILE, selection.pairs)
     write_json_atomic(folder / REPORT_FILE, report)
-    write_manifest(folder, phase="03_preference_data", profile=session.profile_name, config=cfg, seed=session.seed,
+    write_manifest(folder, phase=PHASE, profile=session.profile_name, config=cfg, seed=session.seed,
                    counts={"instructions": len(filtered), "pairs": len(selection.pairs)}, started_at=started,
+                   run=session.run_id, world=session.world_id,
                    extra={"models": models, "reward": scored_with})
     message = (f"{len(selection.pairs)} pairs from {len(models)} models over {len(filtered)} instructions "
                f"({selection.eligible} eligible, target {cfg['target_pairs']}) -> {path}")

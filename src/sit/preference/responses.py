@@ -23,7 +23,7 @@ from ..inference.runner import StageStats, run_stage, session_batch_limit
 from ..models import load_decoding_lm, load_tokenizer, release_memory, stop_token_ids
 from ..runtime import derive_seed
 from ..store import JsonlStore, write_json_atomic
-from .inputs import preference_settings, read_filtered
+from .inputs import PHASE, preference_settings, read_filtered
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -105,6 +105,7 @@ def respond(session: Session, model_name: str, *, progress: bool = True, **overr
     """Answer every filtered instruction with one target model (resumes; a finished run is a no-op).
 
     ``overrides`` are keys of the profile's ``preference`` section (e.g. ``batch_size=4``)."""
+    session.step_started(PHASE)  # the pairs' manifest times the step from here
     cfg = preference_settings(session, overrides)
     spec = session.model(model_name, role="target")
     gen = fingerprint(spec, session, cfg)

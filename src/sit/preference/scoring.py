@@ -22,7 +22,7 @@ from ..config import ConfigError
 from ..models import load_reward_model, load_tokenizer
 from ..progress import draws_bars
 from ..store import read_jsonl, write_jsonl_atomic
-from .inputs import preference_settings, read_filtered
+from .inputs import PHASE, preference_settings, read_filtered
 from .responses import cuda_allocated, free_memory
 
 if TYPE_CHECKING:
@@ -117,6 +117,7 @@ def _score_file(model, tokenizer, path, records, scored_with, cfg, progress) -> 
 def score(session: Session, model_name: str, *, progress: bool = True, **overrides) -> list[ScoreResult]:
     """Score one target model's answers (after :func:`sit.preference.respond`), and the generator's own
     answers too when ``include_generator_response`` is on; one result per responses file."""
+    session.step_started(PHASE)  # the pairs' manifest times the step from here (when respond did not run)
     cfg = preference_settings(session, overrides)
     spec = session.registry.get(model_name, role="target")
     path = session.workspace.responses_file(spec.slug)

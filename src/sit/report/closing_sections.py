@@ -12,7 +12,9 @@ from .data_sections import source
 from .degenerate import find_degenerate
 from .document import Bullets, Callout, Section, Slide, Table, Text, fmt, missing
 from .evidence import (
+    AGENT_MANIFEST,
     COMPARISON_FILE,
+    EVALUATION_MANIFEST,
     LAYOUT,
     RESULTS_FILE,
     STAGES_FILE,
@@ -33,7 +35,7 @@ from .roles import (
     reward_name,
     target_models,
 )
-from .setup_sections import model_names
+from .setup_sections import STEPS, model_names
 from .verdicts import DEGENERATE, NOT_TESTED, STAGE_NAMES, all_changes, short
 
 QUESTION = ("**Question.** Can instruction data that an aligned model writes itself (Magpie) {teach}, through "
@@ -249,16 +251,45 @@ def references(ev: Evidence | None = None) -> Section:
 
 
 def _seconds(manifest: dict) -> float | None:
-    """Training's own ``train_seconds`` where recorded (resumed runs add up), else the manifest's span."""
+    """Training's own ``train_seconds`` where recorded (resumed runs add up), else the sum of the sessions'
+    wall times in ``runs`` (a step written by several calls or sessions), else the manifest's own span."""
     trained = (manifest.get("training") or {}).get("train_seconds")
     if isinstance(trained, (int, float)):
         return float(trained)
+    runs = [r.get("seconds") for r in (manifest.get("runs") or {}).values()]
+    if runs and all(isinstance(r, (int, float)) for r in runs):
+        return float(sum(runs))
     try:
         start = datetime.fromisoformat(manifest["started_at"])
         end = datetime.fromisoformat(manifest["finished_at"])
     except (KeyError, TypeError, ValueError):
         return None
     return max(0.0, (end - start).total_seconds())
+
+
+def _runs(manifest: dict) -> int:
+    """How many sessions the manifest's time adds up (one when it records no ``runs``)."""
+    if isinstance((manifest.get("training") or {}).get("train_seconds"), (int, float)):
+        return 1
+    return len(manifest.get("runs") or {}) or 1
+
+
+def _device(manifest: dict) -> str:
+    """Where the step ran (``cuda``/``cpu`` as its manifest recorded it); older manifests only name a profile,
+    whose usual device stands in where it is known."""
+    return manifest.get("device") or DEVICE.get(manifest.get("profile"), "not recorded")
+
+
+# folders whose older manifests (without ``runs``) timed only the last of several calls: the pairs after the
+# answers and scores, the last agent played, the last model evaluated
+SHARED = {"data/preference/manifest.json", AGENT_MANIFEST, EVALUATION_MANIFEST}
+
+
+def _step(rel: str) -> str:
+    """The step as Appendix B names it (``04 SFT``), from the manifest's path."""
+    stage = rel.split("/")[-2] if rel.startswith(LAYOUT.rel(LAYOUT.models_dir) + "/") else None
+    label = STEPS.get(stage or rel)
+    return label[0] if label else rel
 
 
 def appendix_results(ev: Evidence) -> Section:
@@ -359,21 +390,28 @@ def appendix_reproducibility(ev: Evidence, seed: int, profile: str) -> Section:
     manifests = ev.manifests()
     if not manifests:
         return missing(section, "any step manifest", prose.NEXT_STEP["raw"])
-    steps: dict[tuple[str, str], list[float]] = {}  # (step, device) -> seconds of each run (one per model)
-    gpu, total = 0.0, 0.0
-    for manifest in manifests.values():
-        seconds = _seconds(manifest) or 0.0
-        device = DEVICE.get(manifest.get("profile"), manifest.get("profile", "?"))
+    # (step, profile, device) -> (seconds, sessions) of each manifest (one per model for the training steps)
+    steps: dict[tuple[str, str, str], list[tuple[float, int]]] = {}
+    gpu, total, partial = 0.0, 0.0, set()
+    for rel, manifest in manifests.items():
+        seconds, device = _seconds(manifest) or 0.0, _device(manifest)
         total += seconds
-        gpu += seconds if device.startswith("GPU") else 0
-        steps.setdefault((manifest.get("phase", "?"), device), []).append(seconds)
-    rows = [[step, device, fmt(len(runs)), fmt(sum(runs) / 60, 2)] for (step, device), runs in steps.items()]
+        gpu += seconds if device == "cuda" or device.startswith("GPU") else 0
+        steps.setdefault((_step(rel), manifest.get("profile", "?"), device), []).append((seconds, _runs(manifest)))
+        if rel in SHARED and "runs" not in manifest and (rel != EVALUATION_MANIFEST
+                                                         or len(manifest.get("models") or []) > 1):
+            partial.add(_step(rel))
+    rows = [[step, profile, device, fmt(sum(n for _, n in runs)),
+             fmt(sum(t for t, _ in runs) / 60, 2) + ("*" if step in partial else "")]
+            for (step, profile, device), runs in sorted(steps.items())]
     named = [m for m in manifests if not m.startswith(LAYOUT.rel(LAYOUT.models_dir) + "/")]
     if len(named) < len(manifests):
         named.insert(3, adapter_file("manifest.json").replace("/sft/", "/{sft,dpo}/"))
-    cost = Table(["step", "device", "runs", "minutes"], rows, source(ev, *named),
+    cost = Table(["step", "profile", "device", "runs", "minutes"], rows, source(ev, *named),
                  f"Wall time per step: total {fmt(total / 60, 1)} min, of which {fmt(gpu / 3600, 2)} GPU-hours. "
-                 + prose.COST)
+                 + prose.COST + (" * Recorded before manifests kept each run's time: the span of the step's last "
+                                 "call only (the pairs without the answers, the last agent played), less than the "
+                                 "step took." if partial else ""))
     seeds = sorted({str(m.get("seed")) for m in manifests.values() if m.get("seed") is not None})
     commits = sorted({(m.get("git_commit") or "unknown")[:10] for m in manifests.values()})
     latest = max(manifests.values(), key=lambda m: m.get("finished_at") or "")

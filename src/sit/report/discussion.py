@@ -111,19 +111,25 @@ def _which_moved(ev: Evidence) -> str:
         return ""
     moved: dict[str, list[str]] = {}
     still: dict[str, int] = {}
+    void: dict[str, int] = {}  # measures whose every change rests on a degenerate result: no measurement at all
     for c in changes:
         if c.verdict in ("higher", "lower"):
             moved.setdefault(c.measure, []).append(f"{short(c.model)} {STAGE_NAMES[c.stage]} {c.verdict}")
+        elif c.degenerate:
+            void[c.measure] = void.get(c.measure, 0) + 1
         else:
             still[c.measure] = still.get(c.measure, 0) + 1
     said = [f"{measure}: {', '.join(items)}" for measure, items in moved.items()]
     quiet = [m for m in still if m not in moved]
+    unmeasured = [m for m in void if m not in moved and m not in still]
     degenerate = sorted({d.kind for d in find_degenerate(ev)})
     text = "**Which benchmarks moved.** "
     text += ("Changes whose interval excludes 0: " + "; ".join(said) + ". ") if said else \
         "No benchmark moved beyond its interval for any model. "
     if quiet:
         text += "No change beyond the interval on " + ", ".join(quiet) + ". "
+    if unmeasured:
+        text += "No verdict at all on " + ", ".join(unmeasured) + ": every change there rests on a degenerate result. "
     if degenerate:
         text += ("Some of these results are degenerate (" + ", ".join(degenerate) + "; see Section 3) and carry "
                  "no verdict.")

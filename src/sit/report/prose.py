@@ -86,8 +86,9 @@ AGENT_WHY = (
 )
 
 COST = (
-    "Wall time per step, from the `started_at` and `finished_at` of each step's manifest, on the device of "
-    "its profile. Notebooks that resume after a disconnect record the time of their last run."
+    "Minutes: the wall time each step's manifest recorded, from the first call of a notebook or command to its "
+    "last write, added up over its runs (a resumed run, one run per model) and, for SFT and DPO, over the models "
+    "(their own training time). Device: where the step ran (cuda or cpu); profile: the settings it ran with."
 )
 
 LIMITATIONS = [

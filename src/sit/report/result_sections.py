@@ -3,6 +3,7 @@ agent, and qualitative examples. Every "did it help" comes from :mod:`.verdicts`
 
 from __future__ import annotations
 
+from ..evaluation.degenerate import ALIKE, ANY, CONSTANT, UNRATED
 from ..workspace import STAGES, TRAINING_STAGES
 from . import figures, prose
 from .data_sections import flatten_config, setting, source
@@ -125,7 +126,8 @@ def headline(ev: Evidence) -> Section:
                      "over the n items scored at both stages, so the change is their difference; its 95% interval "
                      "comes from a paired bootstrap over those items, and the verdict is **higher**/**lower** only "
                      "when the interval excludes 0. A result that measures nothing (a constant answer, a judge that "
-                     "rates alike) gets no verdict. Means over every item of a stage are in Appendix A."),
+                     "rates alike or rates fewer than half the turns) gets no verdict. Means over every item of a "
+                     "stage are in Appendix A."),
                 table)
     section.slides.append(Slide("Headline results", [], table=table, notes=table.source))
     return section
@@ -246,10 +248,11 @@ def evaluation(ev: Evidence) -> Section:
     for benchmark, metric, label in measures(ev):
         subset = [r for r in rows if (r["benchmark"], r["metric"]) == (benchmark, metric)]
         if subset:
+            parsed = judge_parse_rates(ev) if benchmark == "mt_bench" else ""
             charts.append(Figure(f"eval_{benchmark}", figures.benchmark_chart(subset, label, ev.world,
                                                                               CHANCE.get((benchmark, metric))),
                                  f"{label} per model and stage (headline metric `{metric}`), 95% intervals."
-                                 + stand_ins(ev),
+                                 + stand_ins(ev) + (f" {parsed}" if parsed else ""),
                                  _results_source(ev, subset)))
     section.add(*charts)
     # the paired changes themselves are in the headline table; here only what makes some of them void
@@ -260,11 +263,18 @@ def evaluation(ev: Evidence) -> Section:
         grouped: dict[str, list] = {}
         for d in named:
             grouped.setdefault(d.what, []).append(d)
+        kinds = {d.kind for d in named}
+        why = [text for kind, text in ((CONSTANT, "a constant answer scores the share of that letter in the answer "
+                                                  "key, whatever the model knows"),
+                                       (UNRATED, "a judge that rates few of the turns gives a mean over the few it "
+                                                 "happened to rate, not over the answers"),
+                                       (ALIKE, "a judge that rates (almost) everything alike cannot tell two stages "
+                                               "apart")) if kind in kinds]
+        said = "; ".join(why)
         section.add(Text("**Degenerate results (no verdict).** " + " ".join(
-            (f"On MMLU, {who_of(found)}: {what}." if found[0].kind == "constant answer" else f"MT-Bench: {what}.")
-            for what, found in grouped.items())
-            + " A constant answer scores the share of that letter in the answer key, whatever the model knows; "
-              "a judge that rates (almost) everything alike cannot tell two stages apart."))
+            (f"MT-Bench: {what}." if found[0].model == ANY else
+             f"On {'MMLU' if found[0].benchmark == 'mmlu' else 'MT-Bench'}, {who_of(found)}: {what}.")
+            for what, found in grouped.items()) + f" {said[0].upper()}{said[1:]}."))
     elif not ev.comparison:
         section.add(Text(f"No paired comparison yet: `{COMPARISON_FILE}` is missing."))
     settings = key_settings_table(ev, "06 evaluation", "Evaluation settings: this run beside the real T4 profile.")
@@ -273,6 +283,28 @@ def evaluation(ev: Evidence) -> Section:
     for chart in charts:
         section.slides.append(Slide(chart.caption.split(" per model")[0], [], figure=chart, notes=chart.source))
     return section
+
+
+def judge_parse_rates(ev: Evidence) -> str:
+    """``Judge ratings parsed (...): Qwen2.5-3B base 15 of 16 (94%), SFT 16 of 16 (100%).``: per model stage, the
+    turns with a parsable rating among those judged (from the items, else results.csv's ``unparsable`` rows)."""
+    from ..evaluation.degenerate import judge_rated
+
+    counts = {(model, stage): judge_rated(items) for (model, stage, benchmark), items in ev.items.items()
+              if benchmark == "mt_bench"}
+    if not counts:
+        counts = {(r["model"], r["stage"]): (r["n"] - int(r["value"]), r["n"]) for r in ev.results or []
+                  if (r["benchmark"], r["metric"]) == ("mt_bench", "unparsable") and r["n"] and r["value"] is not None}
+    per_model: dict[str, list[str]] = {}
+    for (model, stage), (rated, judged) in sorted(counts.items(), key=lambda kv: stage_sort_key(
+            {"model": kv[0][0], "stage": kv[0][1]})):
+        if judged:
+            per_model.setdefault(short(model), []).append(
+                f"{STAGE_NAMES.get(stage, stage)} {fmt(rated)} of {fmt(judged)} ({100 * rated / judged:.0f}%)")
+    if not per_model:
+        return ""
+    return ("Judge ratings parsed (turns whose judgment holds a parsable rating, the only ones in the means): "
+            + "; ".join(f"{model} {', '.join(parts)}" for model, parts in per_model.items()) + ".")
 
 
 def agent(ev: Evidence) -> Section:
@@ -347,7 +379,9 @@ def agent_table(ev: Evidence, rows: list[dict]) -> Table:
             low, high, kind = ci(row)
             cells.append(fmt(row["value"]) + (f" [{fmt(low)}, {fmt(high)}]" if kind else ""))
         out.append([*cells, fmt(n)])
-    notes = sorted({r.get("note") for r in rows if r.get("note")})
+    # every run's note opens with the same catalog and split: each remark once, in the order the rows give them
+    notes = list(dict.fromkeys(part.strip() for r in rows for part in (r.get("note") or "").split("; ")
+                               if part.strip()))
     episodes = [r for r in rows if r["metric"] == "reward"] or rows
     src = _results_source(ev, rows).replace(f"n={fmt(sum(r['n'] or 0 for r in rows))} scored items",
                                             f"n={fmt(sum(r['n'] or 0 for r in episodes))} episodes")
