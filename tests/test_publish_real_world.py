@@ -211,3 +211,18 @@ def test_llama_obligations_appear_only_where_a_llama_model_made_the_artifacts(in
     publish(start("demo", str(tmp_path), verbose=False), verbose=False)
     model_card = (tmp_path / "publish/models/Llama-Mistral-7B-v0.1-SIT-DPO/README.md").read_text()
     assert "). Built with Llama." in " ".join(model_card.split()) and "“Llama” at the beginning" in model_card
+
+
+def test_the_model_card_says_qlora_only_when_the_frozen_base_was_quantized(instruct_world, tmp_path):
+    session, _, folders = instruct_world
+    slug = session.registry.get(instruct_generator(session)).slug
+    card = ModelCard((folders[f"{slug}-dpo"] / "README.md").read_text())
+    assert "trained with LoRA SFT, then DPO" in " ".join(card.text.split()) and "qlora" not in card.data.tags
+    # The T4 path: the SFT manifest records the NF4 quantization the base was loaded with.
+    make_data(tmp_path)
+    make_training(tmp_path)
+    sft = tmp_path / "models/llama-3.2-3b/sft/manifest.json"
+    write_json_atomic(sft, {**read_json(sft), "quantization": {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}})
+    publish(start("demo", str(tmp_path), verbose=False), verbose=False)
+    quantized = ModelCard((tmp_path / "publish/models/Llama-3.2-3B-SIT-DPO/README.md").read_text())
+    assert "trained with QLoRA SFT, then DPO" in " ".join(quantized.text.split()) and "qlora" in quantized.data.tags
