@@ -215,3 +215,8 @@ def test_the_whole_report_of_the_run_reads_without_base_model_claims(tmp_path):
     for wrong in ("0 base models", "base-model answer", "for Llama-3", "a few hundred pairs", "`make demo`",
                   "Llama Community"):
         assert wrong not in text
+
+
+def test_a_deck_of_one_tuned_model_counts_it_in_the_singular_and_names_its_loss(real):
+    assert talk._pipeline_takeaway(real).endswith("→ 1 model tuned")
+    assert talk._curves_takeaway(real) == "SFT training loss of SmolLM2-135M-Instruct falls: 1.000 → 0.333"

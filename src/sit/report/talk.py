@@ -392,19 +392,22 @@ def _pipeline_takeaway(ev: Evidence) -> str:
         chain.append(f"{fmt(pref['pairs_kept'])} pairs")
     models = models_of(ev)
     if ev.trained:
-        chain.append(f"{len(models)} models tuned")
+        chain.append(f"{len(models)} model{'s' if len(models) != 1 else ''} tuned")
     return "The pipeline ran: " + " → ".join(chain)
 
 
 def _curves_takeaway(ev: Evidence) -> str | None:
-    falls = []
+    ends = []  # (model, first loss, last loss) of each SFT run
     for t in ev.trained:
         losses = [h["loss"] for h in t.log_history or [] if isinstance(h.get("loss"), (int, float))]
         if t.stage == "sft" and len(losses) >= 2:
-            falls.append(losses[-1] < losses[0])
-    if not falls:
+            ends.append((t.model, losses[0], losses[-1]))
+    if not ends:
         return None
-    return f"SFT training loss falls for {sum(falls)} of {len(falls)} models"
+    if len(ends) == 1:
+        model, first, last = ends[0]
+        return f"SFT training loss of {short(model)} {'falls' if last < first else 'does not fall'}: {first:.3f} → {last:.3f}"
+    return f"SFT training loss falls for {sum(last < first for _, first, last in ends)} of {len(ends)} models"
 
 
 def _count(changes: list[Change]) -> str:
