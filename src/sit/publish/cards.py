@@ -13,6 +13,7 @@ from ..report.document import Table, fmt
 from ..report.evidence import Evidence, ci, stage_sort_key
 from ..report.markdown import table_md
 from ..report.result_sections import flatten_config
+from ..report.roles import reward_model
 from ..report.verdicts import all_changes, find
 from ..workspace import TRAINING_STAGES
 from .licenses import LLAMA_TERMS, License, license_of, obligations, size_category
@@ -415,12 +416,6 @@ def _headline_rows(ev: Evidence, model_id: str) -> list[dict]:
         rows += [r for r in results if (r["benchmark"], r["metric"]) == (benchmark, headline)]
     order = [REWARD_BENCHMARK[0], *sorted({r["benchmark"] for r in results})]
     return sorted(rows, key=lambda r: (order.index(r["benchmark"]), *stage_sort_key(r)))
-
-
-def reward_model(ev: Evidence) -> str | None:
-    """The reward model that ranked the pairs, which also scores every stage's held-out answers."""
-    recorded = (ev.preference_report or {}).get("reward") or (ev.preference_manifest or {}).get("reward") or {}
-    return recorded.get("model")
 
 
 def _benchmark_label(row: dict, reward_label: str = REWARD_LABEL) -> str:

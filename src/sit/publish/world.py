@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import ModelSpec, load_registry
+from ..report.roles import joined
 from ..session import toy_stand_ins
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class CardWorld:
         said = [f"`{model}` ran from {source}, not from the weights on its hub page."
                 for model, source in self.packaged.items()]
         if self.stand_ins:
-            names = _and([f"the {'/'.join(roles)} model `{model}`" for model, roles in self.stand_ins.items()])
+            names = joined([f"the {'/'.join(roles)} model `{model}`" for model, roles in self.stand_ins.items()])
             one = len(self.stand_ins) == 1
             scores = "reward scores" if all("reward" in roles for roles in self.stand_ins.values()) else "outputs"
             what = f"is a toy stand-in, {STAND_IN}" if one else f"are toy stand-ins, {STAND_IN}s"
@@ -118,7 +119,3 @@ def packaged_quant(spec: ModelSpec) -> str:
 def packaged_source(spec: ModelSpec) -> str:
     return (f"its {packaged_quant(spec)} GGUF file in the `{spec.weights['distribution']}` package, dequantized "
             f"to {spec.load}")
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

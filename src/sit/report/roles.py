@@ -166,9 +166,9 @@ def rejected_beside_magpie(ev: Evidence) -> str:
 
 
 def reward_model(ev: Evidence) -> str | None:
-    """The reward model that chose the pairs, else the registry's."""
-    chosen_by = ((ev.preference_report or {}).get("reward") or {}).get("model")
-    return chosen_by or next((s.id for s in ev.specs.values() if "reward" in s.roles), None)
+    """The reward model that chose the pairs (and scores every stage's held-out answers), else the registry's."""
+    recorded = (ev.preference_report or {}).get("reward") or (ev.preference_manifest or {}).get("reward") or {}
+    return recorded.get("model") or next((s.id for s in ev.specs.values() if "reward" in s.roles), None)
 
 
 def reward_is_stand_in(ev: Evidence) -> bool:
